@@ -1,0 +1,202 @@
+//! The verification pipeline: one token in, a verified identity or one deny reason out.
+//!
+//! Cheap checks come first so that malformed or mis-addressed tokens cost microseconds and
+//! never reach signature arithmetic: size and shape ([`jws`](crate::jws)), the algorithm
+//! allowlist, the claims ([`claims`](crate::claims)), then the key lookup. Only a token that
+//! passes all of them is verified, against each key that fits its `kid` and `alg`.
+
+use crate::claims::ClaimsPolicy;
+use crate::decision::{DenyReason, Identity};
+use crate::jwks::KeySet;
+use crate::jws::CompactJws;
+
+/// Default cap on a token's length in bytes, checked before any decoding.
+pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// Verifies tokens against a [`ClaimsPolicy`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authenticator {
+    pub policy: ClaimsPolicy,
+    pub max_token_bytes: usize,
+}
+
+impl Authenticator {
+    /// Verifies `token` with `keys` at time `now` (seconds since the epoch).
+    pub fn authenticate(
+        &self,
+        token: &str,
+        keys: &KeySet,
+        now: u64,
+    ) -> Result<Identity, DenyReason> {
+        let jws = CompactJws::parse(token, self.max_token_bytes)?;
+        self.policy.check(jws.claims(), now)?;
+
+        let verified = {
+            let mut candidates = keys.candidates(jws.alg(), jws.kid()).peekable();
+            if candidates.peek().is_none() {
+                return Err(DenyReason::UnknownKey);
+            }
+            candidates.any(|jwk| {
+                jwk.key()
+                    .verify(jws.alg(), jws.signing_input(), jws.signature())
+            })
+        };
+        if !verified {
+            return Err(DenyReason::BadSignature);
+        }
+        Ok(Identity {
+            claims: jws.into_claims(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+    use testbed::keys::{jwks, TestKey, ED25519, P256, RSA_2048, RSA_2048_OTHER};
+
+    const NOW: u64 = 1_800_000_000;
+    const ISSUER: &str = "https://issuer.example";
+
+    fn authenticator() -> Authenticator {
+        Authenticator {
+            policy: ClaimsPolicy {
+                issuer: ISSUER.into(),
+                audiences: vec!["api".into()],
+                clock_skew_seconds: 60,
+            },
+            max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
+        }
+    }
+
+    fn keys() -> KeySet {
+        let doc = jwks(&[(&RSA_2048, "rsa"), (&P256, "ec"), (&ED25519, "ed")]);
+        KeySet::parse(doc.to_string().as_bytes()).unwrap().0
+    }
+
+    fn claims() -> Value {
+        json!({"iss": ISSUER, "aud": "api", "sub": "caller", "exp": NOW + 600})
+    }
+
+    fn check(token: &str) -> Result<Identity, DenyReason> {
+        authenticator().authenticate(token, &keys(), NOW)
+    }
+
+    #[test]
+    fn each_family_verifies() {
+        for (key, kid) in [(&*RSA_2048, "rsa"), (&*P256, "ec"), (&*ED25519, "ed")] {
+            let token = key.sign(json!({"kid": kid}), &claims());
+            let identity = check(&token).unwrap_or_else(|e| panic!("{kid}: {e}"));
+            assert_eq!(identity.claim_str("sub"), Some("caller"));
+        }
+        for alg in ["RS384", "RS512", "PS256", "PS384", "PS512"] {
+            let token = RSA_2048.sign(json!({"kid": "rsa", "alg": alg}), &claims());
+            assert!(check(&token).is_ok(), "{alg}");
+        }
+    }
+
+    #[test]
+    fn a_token_without_kid_is_tried_against_every_fitting_key() {
+        let token = P256.sign(json!({}), &claims());
+        assert!(check(&token).is_ok());
+    }
+
+    #[test]
+    fn unknown_kid_or_no_fitting_key() {
+        let token = RSA_2048.sign(json!({"kid": "nope"}), &claims());
+        assert_eq!(check(&token).unwrap_err(), DenyReason::UnknownKey);
+        // kid of an EC key, but an RSA algorithm: no key fits.
+        let token = RSA_2048.sign(json!({"kid": "ec"}), &claims());
+        assert_eq!(check(&token).unwrap_err(), DenyReason::UnknownKey);
+        let only_ec = KeySet::parse(jwks(&[(&P256, "ec")]).to_string().as_bytes())
+            .unwrap()
+            .0;
+        let token = RSA_2048.sign(json!({}), &claims());
+        assert_eq!(
+            authenticator()
+                .authenticate(&token, &only_ec, NOW)
+                .unwrap_err(),
+            DenyReason::UnknownKey
+        );
+    }
+
+    #[test]
+    fn a_signature_by_another_key_is_bad() {
+        let token = RSA_2048_OTHER.sign(json!({"kid": "rsa"}), &claims());
+        assert_eq!(check(&token).unwrap_err(), DenyReason::BadSignature);
+        let token = RSA_2048_OTHER.sign(json!({}), &claims());
+        assert_eq!(check(&token).unwrap_err(), DenyReason::BadSignature);
+    }
+
+    #[test]
+    fn tampering_with_the_payload_breaks_the_signature() {
+        let token = RSA_2048.sign(json!({"kid": "rsa"}), &claims());
+        let mut forged = claims();
+        forged["sub"] = "admin".into();
+        let forged_payload = crate::base64url::encode(forged.to_string().as_bytes());
+        let parts: Vec<&str> = token.split('.').collect();
+        let tampered = format!("{}.{}.{}", parts[0], forged_payload, parts[2]);
+        assert_eq!(check(&tampered).unwrap_err(), DenyReason::BadSignature);
+    }
+
+    #[test]
+    fn ecdsa_zero_signature_is_bad() {
+        let token = P256.sign(json!({"kid": "ec"}), &claims());
+        let (input, _) = token.rsplit_once('.').unwrap();
+        let zero = format!("{input}.{}", crate::base64url::encode(&[0u8; 64]));
+        assert_eq!(check(&zero).unwrap_err(), DenyReason::BadSignature);
+    }
+
+    #[test]
+    fn hs256_with_the_rsa_public_key_as_secret_is_refused_before_any_key_is_used() {
+        let header = crate::base64url::encode(br#"{"alg":"HS256","kid":"rsa"}"#);
+        let payload = crate::base64url::encode(claims().to_string().as_bytes());
+        let token = format!("{header}.{payload}.c2lnbmF0dXJl");
+        assert_eq!(check(&token).unwrap_err(), DenyReason::UnsupportedAlgorithm);
+    }
+
+    #[test]
+    fn claims_are_checked_before_the_signature() {
+        // Signed by a stranger AND expired: the cheap check answers.
+        let mut old = claims();
+        old["exp"] = json!(NOW - 3600);
+        let token = RSA_2048_OTHER.sign(json!({"kid": "rsa"}), &old);
+        assert_eq!(check(&token).unwrap_err(), DenyReason::Expired);
+    }
+
+    #[test]
+    fn each_claim_failure_names_its_reason() {
+        let cases: [(&str, Value, DenyReason); 5] = [
+            (
+                "iss",
+                json!("https://evil.example"),
+                DenyReason::WrongIssuer,
+            ),
+            ("aud", json!("someone-else"), DenyReason::WrongAudience),
+            ("exp", json!(NOW - 61), DenyReason::Expired),
+            ("nbf", json!(NOW + 61), DenyReason::NotYetValid),
+            ("exp", Value::Null, DenyReason::MissingExpiry),
+        ];
+        for (claim, value, reason) in cases {
+            let mut c = claims();
+            c[claim] = value;
+            let token = RSA_2048.sign(json!({"kid": "rsa"}), &c);
+            assert_eq!(check(&token).unwrap_err(), reason, "{claim}");
+        }
+    }
+
+    #[test]
+    fn keys_offered_by_the_token_are_ignored() {
+        let stranger: &TestKey = &RSA_2048_OTHER;
+        let header = json!({
+            "kid": "rsa",
+            "jwk": stranger.public_jwk("rsa"),
+            "jku": "https://evil.example/jwks",
+            "x5u": "https://evil.example/cert",
+            "x5c": ["MIIB"],
+        });
+        let token = stranger.sign(header, &claims());
+        assert_eq!(check(&token).unwrap_err(), DenyReason::BadSignature);
+    }
+}

@@ -1,0 +1,218 @@
+//! What the gate decided, and every reason it can refuse a request.
+//!
+//! [`DenyReason`] is the one status enum: each variant has one HTTP status, one name (used in
+//! the log line and as the stat counter suffix) and one RFC 6750 `WWW-Authenticate`
+//! challenge. The body is always one of the two fixed strings of the ASP.NET middleware
+//! wsgate replaces; no token byte is ever echoed.
+
+use serde_json::{Map, Value};
+
+/// Body of the 400 sent for a request that is not a WebSocket upgrade.
+pub const NOT_WEBSOCKET_BODY: &str = "WebSocket connection expected.";
+/// Body of every 401.
+pub const UNAUTHORIZED_BODY: &str = "Unauthorized WebSocket connection.";
+
+/// Why a request on a guarded path was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DenyReason {
+    /// Not a WebSocket upgrade.
+    NotWebSocket,
+    /// No bearer token.
+    MissingToken,
+    /// More than one bearer token.
+    MultipleTokens,
+    /// Token longer than `max_token_bytes`.
+    TokenTooLarge,
+    /// Not a well-formed compact JWS, or a claim of the wrong type.
+    Malformed,
+    /// `alg` outside the allowlist (`none`, HS*, anything unknown).
+    UnsupportedAlgorithm,
+    /// No key of the set fits the token's `kid` and `alg`.
+    UnknownKey,
+    /// No fitting key verifies the signature.
+    BadSignature,
+    /// No `exp` claim.
+    MissingExpiry,
+    /// `exp` (plus skew) has passed.
+    Expired,
+    /// `nbf` (minus skew) has not come yet.
+    NotYetValid,
+    /// `iss` is not the configured issuer.
+    WrongIssuer,
+    /// `aud` names none of the configured audiences.
+    WrongAudience,
+    /// There is no key set to verify with.
+    KeysUnavailable,
+}
+
+impl DenyReason {
+    /// Every reason, in the order stats and docs list them.
+    pub const ALL: [DenyReason; 14] = [
+        Self::NotWebSocket,
+        Self::MissingToken,
+        Self::MultipleTokens,
+        Self::TokenTooLarge,
+        Self::Malformed,
+        Self::UnsupportedAlgorithm,
+        Self::UnknownKey,
+        Self::BadSignature,
+        Self::MissingExpiry,
+        Self::Expired,
+        Self::NotYetValid,
+        Self::WrongIssuer,
+        Self::WrongAudience,
+        Self::KeysUnavailable,
+    ];
+
+    /// The snake_case name used in logs and stats.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::NotWebSocket => "not_websocket",
+            Self::MissingToken => "missing_token",
+            Self::MultipleTokens => "multiple_tokens",
+            Self::TokenTooLarge => "token_too_large",
+            Self::Malformed => "malformed",
+            Self::UnsupportedAlgorithm => "unsupported_algorithm",
+            Self::UnknownKey => "unknown_key",
+            Self::BadSignature => "bad_signature",
+            Self::MissingExpiry => "missing_expiry",
+            Self::Expired => "expired",
+            Self::NotYetValid => "not_yet_valid",
+            Self::WrongIssuer => "wrong_issuer",
+            Self::WrongAudience => "wrong_audience",
+            Self::KeysUnavailable => "keys_unavailable",
+        }
+    }
+
+    /// A fixed, token-free sentence for `error_description`.
+    fn description(self) -> &'static str {
+        match self {
+            Self::NotWebSocket => "WebSocket upgrade expected",
+            Self::MissingToken => "no bearer token",
+            Self::MultipleTokens => "more than one bearer token",
+            Self::TokenTooLarge => "the token is too large",
+            Self::Malformed => "the token is malformed",
+            Self::UnsupportedAlgorithm => "the token's algorithm is not accepted",
+            Self::UnknownKey => "the token's signing key is unknown",
+            Self::BadSignature => "the token's signature is invalid",
+            Self::MissingExpiry => "the token has no expiry",
+            Self::Expired => "the token has expired",
+            Self::NotYetValid => "the token is not yet valid",
+            Self::WrongIssuer => "the token's issuer is not accepted",
+            Self::WrongAudience => "the token's audience is not accepted",
+            Self::KeysUnavailable => "signing keys are unavailable",
+        }
+    }
+
+    /// The local reply for this reason.
+    pub fn reply(self) -> LocalReply {
+        let challenge = match self {
+            Self::NotWebSocket => None,
+            // RFC 6750 §3.1: no error code when the request carried no credentials.
+            Self::MissingToken => Some("Bearer".to_owned()),
+            // RFC 6750 §3.1: "uses more than one method to include an access token".
+            Self::MultipleTokens => Some(format!(
+                "Bearer error=\"invalid_request\", error_description=\"{}\"",
+                self.description()
+            )),
+            _ => Some(format!(
+                "Bearer error=\"invalid_token\", error_description=\"{}\"",
+                self.description()
+            )),
+        };
+        match challenge {
+            None => LocalReply {
+                status: 400,
+                body: NOT_WEBSOCKET_BODY,
+                www_authenticate: None,
+            },
+            Some(challenge) => LocalReply {
+                status: 401,
+                body: UNAUTHORIZED_BODY,
+                www_authenticate: Some(challenge),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for DenyReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A response the proxy sends itself instead of forwarding the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalReply {
+    pub status: u32,
+    pub body: &'static str,
+    /// The `WWW-Authenticate` value, on a 401.
+    pub www_authenticate: Option<String>,
+}
+
+/// The verified identity of an accepted request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Identity {
+    /// Every claim of the verified payload.
+    pub claims: Map<String, Value>,
+}
+
+impl Identity {
+    /// A string claim, when present as a string.
+    pub fn claim_str(&self, name: &str) -> Option<&str> {
+        self.claims.get(name).and_then(Value::as_str)
+    }
+}
+
+/// What to do with a request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Not on a guarded path: pass untouched.
+    Unguarded,
+    /// Guarded and accepted.
+    Allow(Identity),
+    /// Guarded and refused.
+    Deny(DenyReason),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_snake_case() {
+        let mut names: Vec<_> = DenyReason::ALL.iter().map(|r| r.name()).collect();
+        assert!(names
+            .iter()
+            .all(|n| n.chars().all(|c| c.is_ascii_lowercase() || c == '_')));
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), DenyReason::ALL.len());
+    }
+
+    #[test]
+    fn not_websocket_is_a_plain_400() {
+        let reply = DenyReason::NotWebSocket.reply();
+        assert_eq!(reply.status, 400);
+        assert_eq!(reply.body, "WebSocket connection expected.");
+        assert_eq!(reply.www_authenticate, None);
+    }
+
+    #[test]
+    fn every_auth_failure_is_a_401_with_a_challenge() {
+        for reason in DenyReason::ALL.into_iter().skip(1) {
+            let reply = reason.reply();
+            assert_eq!(reply.status, 401, "{reason}");
+            assert_eq!(reply.body, "Unauthorized WebSocket connection.");
+            let challenge = reply.www_authenticate.unwrap();
+            assert!(challenge.starts_with("Bearer"), "{challenge}");
+            match reason {
+                DenyReason::MissingToken => assert_eq!(challenge, "Bearer"),
+                DenyReason::MultipleTokens => {
+                    assert!(challenge.contains("error=\"invalid_request\""))
+                }
+                _ => assert!(challenge.contains("error=\"invalid_token\""), "{challenge}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! wsgate: a proxy-wasm HTTP filter that guards WebSocket endpoints behind Envoy and Istio.
+//!
+//! On a guarded path a request must be a WebSocket upgrade (else a local **400**) and carry
+//! exactly one valid bearer JWT (else a local **401** with an RFC 6750 `WWW-Authenticate`
+//! header). Everything else passes untouched.
+//!
+//! The crate is split in two:
+//!
+//! - a pure core that knows nothing of the host and is tested natively with `cargo test`:
+//!   [`config`] (the plugin configuration), [`request`] (the request as the core sees it),
+//!   [`upgrade`] (WebSocket upgrade detection), [`extractor`] (where the token is),
+//!   [`jws`] (compact JWS parsing), [`claims`] (`iss`/`aud`/`exp`/`nbf`), [`jwks`] (key sets),
+//!   [`signature`] (the one seam to the signature backends), [`authenticator`] (the
+//!   verification pipeline), [`decision`] (allow/deny and the deny reasons) and [`gate`]
+//!   (the per-request decision);
+//! - `filter`, the thin proxy-wasm glue that reads the request, asks the [`gate::Gate`] and
+//!   applies its [`decision::Decision`]. Host calls live only there.
+
+pub mod authenticator;
+pub mod base64url;
+pub mod claims;
+pub mod config;
+pub mod decision;
+pub mod extractor;
+pub mod gate;
+pub mod jwks;
+pub mod jws;
+pub mod request;
+pub mod signature;
+pub mod strict_json;
+pub mod upgrade;
+
+// Only the wasm build registers the glue; natively it is compiled (and linted) but unused.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+mod filter;
+
+#[cfg(target_arch = "wasm32")]
+proxy_wasm::main! {{
+    filter::register();
+}}

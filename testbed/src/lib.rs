@@ -1,0 +1,23 @@
+//! wsgate's test and demo parts, shared by the integration tests and the demo so that both
+//! exercise the same pieces:
+//!
+//! - [`keys`]: signing keys of every family wsgate verifies, their public JWKs, and a signer
+//!   that writes compact JWS tokens byte for byte as a test asks;
+//! - [`echo`]: a real WebSocket echo upstream that records what reached it;
+//! - [`envoy`]: finds an Envoy binary and runs it with the built module on loopback;
+//! - [`client`]: a plain HTTP/1.1 client and a WebSocket client that report what came back.
+//!
+//! Nothing here is part of the filter; none of it is compiled into the module.
+
+pub mod client;
+pub mod echo;
+pub mod envoy;
+pub mod keys;
+
+/// Seconds since the Unix epoch, now.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs())
+        .unwrap_or(0)
+}
