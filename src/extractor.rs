@@ -2,8 +2,10 @@
 //!
 //! Exactly one token is accepted. Two `Authorization` headers are refused rather than one
 //! being picked, since a valid and an invalid token side by side is the classic way to slip
-//! past a check that looks at one and a backend that reads the other. A header with another
-//! scheme (`Basic ...`) carries no bearer token.
+//! past a check that looks at one and a backend that reads the other. Envoy folds repeated
+//! headers into one comma-separated value, and a bearer token (RFC 6750 `b64token`) can never
+//! contain a comma, so each comma-separated item of each `Authorization` value is one
+//! credential. A credential with another scheme (`Basic ...`) carries no bearer token.
 
 use crate::decision::DenyReason;
 use crate::request::RequestHead;
@@ -13,7 +15,10 @@ const SCHEME: &str = "bearer";
 /// The one bearer token of `head`: `Ok(None)` when there is none,
 /// [`DenyReason::MultipleTokens`] when there is more than one.
 pub fn bearer_token(head: &RequestHead) -> Result<Option<&str>, DenyReason> {
-    let mut tokens = head.values("authorization").filter_map(token_of);
+    let mut tokens = head
+        .values("authorization")
+        .flat_map(|value| value.split(','))
+        .filter_map(token_of);
     let first = tokens.next();
     if tokens.next().is_some() {
         return Err(DenyReason::MultipleTokens);

@@ -43,17 +43,17 @@ impl RootContext for GateRoot {
         let config = match Config::parse(&bytes) {
             Ok(config) => config,
             Err(problem) => {
-                error!("wsgate: invalid plugin configuration: {problem}");
+                error!("invalid plugin configuration: {problem}");
                 self.shared = None;
                 return false;
             }
         };
         for skipped in &config.skipped_keys {
-            warn!("wsgate: jwks: ignoring {skipped}");
+            warn!("jwks: ignoring {skipped}");
         }
         let KeySource::Inline(keys) = config.keys.clone();
         info!(
-            "wsgate: configured: paths={:?} issuer={:?} keys={}",
+            "configured: paths={:?} issuer={:?} keys={}",
             config.paths,
             config.authenticator.policy.issuer,
             keys.len()
@@ -87,7 +87,7 @@ impl Context for GateStream {}
 impl HttpContext for GateStream {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let Some(shared) = self.shared.clone() else {
-            error!("wsgate: request before a valid configuration; refusing");
+            error!("request before a valid configuration; refusing");
             self.reply(DenyReason::KeysUnavailable);
             return Action::Pause;
         };
@@ -104,7 +104,7 @@ impl HttpContext for GateStream {
             Decision::Unguarded => Action::Continue,
             Decision::Allow(identity) => {
                 info!(
-                    "wsgate: decision=allow path={} iss={} sub={}",
+                    "decision=allow path={} iss={} sub={}",
                     head.path(),
                     identity.claim_str("iss").unwrap_or("-"),
                     identity.claim_str("sub").unwrap_or("-"),
@@ -113,7 +113,7 @@ impl HttpContext for GateStream {
             }
             Decision::Deny(reason) => {
                 warn!(
-                    "wsgate: decision=deny reason={reason} status={} path={}",
+                    "decision=deny reason={reason} status={} path={}",
                     reason.reply().status,
                     head.path()
                 );

@@ -302,9 +302,21 @@ impl Drop for Envoy {
         let _ = self.child.kill();
         let _ = self.child.wait();
         if std::thread::panicking() {
-            eprintln!("--- Envoy log ({}) ---\n{}", self.dir.display(), self.log());
+            eprintln!(
+                "--- Envoy log ({}), start-up lines left out ---",
+                self.dir.display()
+            );
+            for line in self
+                .log()
+                .lines()
+                .filter(|line| !line.contains("server.cc:4"))
+            {
+                eprintln!("{line}");
+            }
         } else {
-            let _ = fs::remove_dir_all(&self.dir);
+            if std::env::var_os("WSGATE_KEEP_ENVOY").is_none() {
+                let _ = fs::remove_dir_all(&self.dir);
+            }
         }
     }
 }
@@ -333,15 +345,15 @@ fn spawn(binary: &EnvoyBinary, bootstrap: &Value, concurrency: usize) -> (Child,
             "--use-dynamic-base-id",
             "--admin-address-path",
             &dir.join("admin-address").display().to_string(),
-            "--log-path",
-            &dir.join("envoy.log").display().to_string(),
             "-l",
             "info",
             "--disable-hot-restart",
         ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::from(
+            fs::File::create(dir.join("envoy.log")).expect("Envoy log file"),
+        ))
         .spawn()
         .unwrap_or_else(|error| panic!("cannot start Envoy ({}): {error}", binary.source));
     (child, dir)

