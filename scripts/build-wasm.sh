@@ -43,6 +43,7 @@ else
   fi
   /usr/bin/cargo build -p wsgate --release --target wasm32-wasip1 -Zbuild-std=std,panic_abort
   mkdir -p "$(dirname "$out")"
-  cp target/wasm-debian/wasm32-wasip1/release/wsgate.wasm "$out"
+  # Never write through the hardlink cargo may have left at $out (it would change its own copy).
+  cp --remove-destination target/wasm-debian/wasm32-wasip1/release/wsgate.wasm "$out"
 fi
 echo "build-wasm: $out ($(stat -c %s "$out") bytes, $mode toolchain)" >&2

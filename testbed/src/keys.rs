@@ -52,6 +52,37 @@ impl TestKey {
         Self::Ed25519(Box::new(secret))
     }
 
+    /// A key from a private JWK (as [`TestKey::private_jwk`] writes it).
+    pub fn from_private_jwk(jwk: &Value) -> Result<Self, String> {
+        let jwk: JsonWebKey<'_> = serde_json::from_value(jwk.clone()).map_err(|e| e.to_string())?;
+        match &jwk {
+            JsonWebKey::Rsa { .. } => {
+                RsaPrivateKey::try_from(&jwk).map(|key| Self::Rsa(Box::new(key)))
+            }
+            JsonWebKey::EllipticCurve { .. } => {
+                P256Signing::try_from(&jwk).map(|key| Self::P256(Box::new(key)))
+            }
+            JsonWebKey::KeyPair { .. } => {
+                Ed25519Signing::try_from(&jwk).map(|key| Self::Ed25519(Box::new(key)))
+            }
+            JsonWebKey::Symmetric { .. } => {
+                return Err("symmetric keys are not signing keys here".to_owned())
+            }
+            _ => return Err("unsupported key".to_owned()),
+        }
+        .map_err(|e| e.to_string())
+    }
+
+    /// The private JWK of this key (keep it out of anything but demos and tests).
+    pub fn private_jwk(&self) -> Value {
+        let jwk = match self {
+            Self::Rsa(key) => serde_json::to_value(JsonWebKey::from(key.as_ref())),
+            Self::P256(key) => serde_json::to_value(JsonWebKey::from(key.as_ref())),
+            Self::Ed25519(key) => serde_json::to_value(JsonWebKey::from(key.as_ref())),
+        };
+        jwk.expect("JWK serialises")
+    }
+
     /// The algorithm this key signs with unless a test says otherwise.
     pub fn default_alg(&self) -> &'static str {
         match self {
