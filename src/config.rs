@@ -11,9 +11,16 @@
 //! }
 //! ```
 //!
-//! Parsing is strict: unknown fields, duplicate fields, missing `issuer`/`audiences`/`jwks`,
-//! wrong types and a key set with no usable key are all errors, and each error names its
-//! field, because the plugin refuses to start on any of them.
+//! Keys come from exactly one of `jwks` (inline), `jwks_uri` (fetched) or
+//! `openid_config_url` (OpenID Connect discovery, then the `jwks_uri` it names). The two
+//! remote forms need `cluster`, the Envoy cluster that reaches the issuer, and take
+//! `jwks_cluster` (discovery only, when the keys live on another host), `fetch_timeout_ms`,
+//! `refresh_interval_seconds`, `min_refresh_interval_seconds` and `max_document_bytes`.
+//!
+//! Parsing is strict: unknown fields, duplicate fields, missing `issuer`/`audiences`, no key
+//! source or two, wrong types, remote settings without a remote source, and an inline key set
+//! with no usable key are all errors, and each error names its field, because the plugin
+//! refuses to start on any of them.
 
 use std::fmt;
 
@@ -21,17 +28,36 @@ use serde_json::{Map, Value};
 
 use crate::authenticator::{Authenticator, DEFAULT_MAX_TOKEN_BYTES};
 use crate::claims::ClaimsPolicy;
+use crate::fetch::Endpoint;
 use crate::jwks::{KeySet, SkippedKey};
 use crate::strict_json;
 
 /// Every field the configuration accepts, in documentation order.
-pub const FIELDS: [&str; 6] = [
+pub const FIELDS: [&str; 14] = [
     "paths",
     "issuer",
     "audiences",
     "jwks",
+    "jwks_uri",
+    "openid_config_url",
+    "cluster",
+    "jwks_cluster",
+    "fetch_timeout_ms",
+    "refresh_interval_seconds",
+    "min_refresh_interval_seconds",
+    "max_document_bytes",
     "clock_skew_seconds",
     "max_token_bytes",
+];
+
+/// Fields that only mean something with a remote key source.
+const REMOTE_FIELDS: [&str; 6] = [
+    "cluster",
+    "jwks_cluster",
+    "fetch_timeout_ms",
+    "refresh_interval_seconds",
+    "min_refresh_interval_seconds",
+    "max_document_bytes",
 ];
 
 /// Default guarded path.
@@ -40,6 +66,14 @@ pub const DEFAULT_PATH: &str = "/ws";
 pub const DEFAULT_CLOCK_SKEW_SECONDS: u64 = 60;
 const MAX_CLOCK_SKEW_SECONDS: u64 = 3600;
 const MAX_TOKEN_BYTES_RANGE: (u64, u64) = (256, 64 * 1024);
+/// Default timeout of one fetch.
+pub const DEFAULT_FETCH_TIMEOUT_MS: u64 = 5_000;
+/// Default interval between scheduled refreshes.
+pub const DEFAULT_REFRESH_INTERVAL_SECONDS: u64 = 600;
+/// Default shortest interval between unknown-`kid` refetches.
+pub const DEFAULT_MIN_REFRESH_INTERVAL_SECONDS: u64 = 30;
+/// Default cap on a discovery or JWKS document.
+pub const DEFAULT_MAX_DOCUMENT_BYTES: u64 = 256 * 1024;
 
 /// A configuration error, naming the field at fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +105,41 @@ impl std::error::Error for ConfigError {}
 pub enum KeySource {
     /// A key set given in the configuration (`jwks`).
     Inline(KeySet),
+    /// Keys fetched from the issuer.
+    Remote(RemoteKeys),
+}
+
+/// The first document to fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoteDocument {
+    /// An OpenID Connect discovery document (`openid_config_url`); its `jwks_uri` is then
+    /// fetched through `jwks_cluster`.
+    Discovery {
+        discovery: Endpoint,
+        jwks_cluster: String,
+    },
+    /// The JWKS itself (`jwks_uri`).
+    Jwks(Endpoint),
+}
+
+/// How keys are fetched from the issuer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteKeys {
+    pub document: RemoteDocument,
+    pub fetch_timeout_ms: u64,
+    pub refresh_interval_seconds: u64,
+    pub min_refresh_interval_seconds: u64,
+    pub max_document_bytes: usize,
+}
+
+impl RemoteKeys {
+    /// The URL of the first document, which also names the shared key set.
+    pub fn source_url(&self) -> &str {
+        match &self.document {
+            RemoteDocument::Discovery { discovery, .. } => &discovery.url,
+            RemoteDocument::Jwks(jwks) => &jwks.url,
+        }
+    }
 }
 
 /// A validated configuration.
@@ -131,7 +200,7 @@ impl Config {
         let max_token_bytes = integer(&object, "max_token_bytes", MAX_TOKEN_BYTES_RANGE)?
             .map_or(Ok(DEFAULT_MAX_TOKEN_BYTES), usize::try_from)
             .map_err(|_| ConfigError::new("max_token_bytes", "is too large"))?;
-        let (keys, skipped_keys) = inline_jwks(&object)?;
+        let (keys, skipped_keys) = key_source(&object)?;
 
         Ok(Config {
             paths,
@@ -143,7 +212,7 @@ impl Config {
                 },
                 max_token_bytes,
             },
-            keys: KeySource::Inline(keys),
+            keys,
             skipped_keys,
         })
     }
@@ -191,17 +260,42 @@ fn integer(
     }
 }
 
-fn inline_jwks(object: &Map<String, Value>) -> Result<(KeySet, Vec<SkippedKey>), ConfigError> {
-    let parsed = match object.get("jwks") {
-        None => {
-            return Err(ConfigError::new(
-                "jwks",
-                "is required (a JWKS as a JSON string or object)",
-            ))
+fn key_source(object: &Map<String, Value>) -> Result<(KeySource, Vec<SkippedKey>), ConfigError> {
+    let sources: Vec<&str> = ["jwks", "jwks_uri", "openid_config_url"]
+        .into_iter()
+        .filter(|field| object.contains_key(*field))
+        .collect();
+    match sources.as_slice() {
+        [] => Err(ConfigError::new(
+            "jwks",
+            "a key source is required: one of \"jwks\", \"jwks_uri\" or \"openid_config_url\"",
+        )),
+        ["jwks"] => {
+            if let Some(remote_only) = REMOTE_FIELDS
+                .iter()
+                .find(|field| object.contains_key(**field))
+            {
+                return Err(ConfigError::new(
+                    remote_only,
+                    "only applies with \"jwks_uri\" or \"openid_config_url\"",
+                ));
+            }
+            let (keys, skipped) = inline_jwks(object.get("jwks"))?;
+            Ok((KeySource::Inline(keys), skipped))
         }
+        [remote] => Ok((KeySource::Remote(remote_keys(object, remote)?), Vec::new())),
+        [_, second, ..] => Err(ConfigError::new(
+            second,
+            "only one of \"jwks\", \"jwks_uri\" and \"openid_config_url\" may be given",
+        )),
+    }
+}
+
+fn inline_jwks(value: Option<&Value>) -> Result<(KeySet, Vec<SkippedKey>), ConfigError> {
+    let parsed = match value {
         Some(Value::String(text)) => KeySet::parse(text.as_bytes()),
         Some(Value::Object(jwks)) => KeySet::from_object(jwks),
-        Some(_) => {
+        _ => {
             return Err(ConfigError::new(
                 "jwks",
                 "must be a JWKS, as a JSON string or object",
@@ -209,6 +303,62 @@ fn inline_jwks(object: &Map<String, Value>) -> Result<(KeySet, Vec<SkippedKey>),
         }
     };
     parsed.map_err(|error| ConfigError::new("jwks", error.to_string()))
+}
+
+fn remote_keys(object: &Map<String, Value>, source: &str) -> Result<RemoteKeys, ConfigError> {
+    let url = required_string(object, source)?;
+    let cluster = match object.get("cluster") {
+        None => {
+            return Err(ConfigError::new(
+                "cluster",
+                format!("is required with \"{source}\""),
+            ))
+        }
+        Some(_) => required_string(object, "cluster")?,
+    };
+    let endpoint =
+        Endpoint::parse(&url, &cluster).map_err(|problem| ConfigError::new(source, problem))?;
+    let document = if source == "openid_config_url" {
+        let jwks_cluster = match object.get("jwks_cluster") {
+            None => cluster,
+            Some(_) => required_string(object, "jwks_cluster")?,
+        };
+        RemoteDocument::Discovery {
+            discovery: endpoint,
+            jwks_cluster,
+        }
+    } else {
+        if object.contains_key("jwks_cluster") {
+            return Err(ConfigError::new(
+                "jwks_cluster",
+                "only applies with \"openid_config_url\"; with \"jwks_uri\" use \"cluster\"",
+            ));
+        }
+        RemoteDocument::Jwks(endpoint)
+    };
+    let fetch_timeout_ms =
+        integer(object, "fetch_timeout_ms", (100, 60_000))?.unwrap_or(DEFAULT_FETCH_TIMEOUT_MS);
+    let refresh_interval_seconds = integer(object, "refresh_interval_seconds", (1, 7 * 86_400))?
+        .unwrap_or(DEFAULT_REFRESH_INTERVAL_SECONDS);
+    let min_refresh_interval_seconds =
+        integer(object, "min_refresh_interval_seconds", (0, 86_400))?
+            .unwrap_or(DEFAULT_MIN_REFRESH_INTERVAL_SECONDS.min(refresh_interval_seconds));
+    if min_refresh_interval_seconds > refresh_interval_seconds {
+        return Err(ConfigError::new(
+            "min_refresh_interval_seconds",
+            "must not exceed \"refresh_interval_seconds\"",
+        ));
+    }
+    let max_document_bytes = integer(object, "max_document_bytes", (1024, 16 * 1024 * 1024))?
+        .unwrap_or(DEFAULT_MAX_DOCUMENT_BYTES);
+    Ok(RemoteKeys {
+        document,
+        fetch_timeout_ms,
+        refresh_interval_seconds,
+        min_refresh_interval_seconds,
+        max_document_bytes: usize::try_from(max_document_bytes)
+            .map_err(|_| ConfigError::new("max_document_bytes", "is too large"))?,
+    })
 }
 
 #[cfg(test)]
@@ -239,7 +389,9 @@ mod tests {
         assert_eq!(config.paths, ["/ws"]);
         assert_eq!(config.authenticator.policy.clock_skew_seconds, 60);
         assert_eq!(config.authenticator.max_token_bytes, 8192);
-        let KeySource::Inline(keys) = &config.keys;
+        let KeySource::Inline(keys) = &config.keys else {
+            panic!("inline")
+        };
         assert_eq!(keys.len(), 1);
     }
 
@@ -254,7 +406,9 @@ mod tests {
         assert_eq!(config.paths, ["/ws", "/media"]);
         assert_eq!(config.authenticator.policy.clock_skew_seconds, 0);
         assert_eq!(config.authenticator.max_token_bytes, 4096);
-        let KeySource::Inline(keys) = &config.keys;
+        let KeySource::Inline(keys) = &config.keys else {
+            panic!("inline")
+        };
         assert_eq!(keys.len(), 2);
     }
 
@@ -355,6 +509,137 @@ mod tests {
             }),
             "max_token_bytes"
         );
+    }
+
+    fn remote(extra: Value) -> Value {
+        let mut value = base();
+        value.as_object_mut().unwrap().remove("jwks");
+        for (key, item) in extra.as_object().unwrap() {
+            value[key] = item.clone();
+        }
+        value
+    }
+
+    #[test]
+    fn discovery_with_defaults() {
+        let value = remote(json!({
+            "openid_config_url": "https://acscallautomation.communication.azure.com/calling/.well-known/acsopenidconfiguration",
+            "cluster": "acs"
+        }));
+        let KeySource::Remote(keys) = parse(&value).unwrap().keys else {
+            panic!("remote")
+        };
+        let RemoteDocument::Discovery {
+            discovery,
+            jwks_cluster,
+        } = &keys.document
+        else {
+            panic!("discovery")
+        };
+        assert_eq!(
+            discovery.authority,
+            "acscallautomation.communication.azure.com"
+        );
+        assert_eq!(
+            discovery.path,
+            "/calling/.well-known/acsopenidconfiguration"
+        );
+        assert_eq!(jwks_cluster, "acs");
+        assert_eq!(
+            (
+                keys.fetch_timeout_ms,
+                keys.refresh_interval_seconds,
+                keys.min_refresh_interval_seconds,
+                keys.max_document_bytes
+            ),
+            (5_000, 600, 30, 256 * 1024)
+        );
+    }
+
+    #[test]
+    fn jwks_uri_with_every_setting() {
+        let value = remote(json!({
+            "jwks_uri": "http://127.0.0.1:8081/keys",
+            "cluster": "issuer",
+            "fetch_timeout_ms": 1000,
+            "refresh_interval_seconds": 5,
+            "min_refresh_interval_seconds": 2,
+            "max_document_bytes": 4096
+        }));
+        let KeySource::Remote(keys) = parse(&value).unwrap().keys else {
+            panic!("remote")
+        };
+        assert_eq!(
+            keys.document,
+            RemoteDocument::Jwks(Endpoint::parse("http://127.0.0.1:8081/keys", "issuer").unwrap())
+        );
+        assert_eq!(keys.source_url(), "http://127.0.0.1:8081/keys");
+        assert_eq!(
+            (
+                keys.fetch_timeout_ms,
+                keys.refresh_interval_seconds,
+                keys.min_refresh_interval_seconds,
+                keys.max_document_bytes
+            ),
+            (1000, 5, 2, 4096)
+        );
+    }
+
+    #[test]
+    fn key_source_errors_name_their_field() {
+        assert_eq!(error_field(&remote(json!({}))), "jwks");
+        assert_eq!(
+            error_field(&remote(json!({"jwks_uri": "https://i/k"}))),
+            "cluster"
+        );
+        assert_eq!(
+            error_field(&remote(json!({"jwks_uri": "https://i/k", "cluster": ""}))),
+            "cluster"
+        );
+        assert_eq!(
+            error_field(&remote(json!({"jwks_uri": "ftp://i/k", "cluster": "c"}))),
+            "jwks_uri"
+        );
+        assert_eq!(
+            error_field(&remote(json!({"openid_config_url": 7, "cluster": "c"}))),
+            "openid_config_url"
+        );
+        assert_eq!(
+            error_field(&remote(
+                json!({"jwks_uri": "https://i/k", "openid_config_url": "https://i/d", "cluster": "c"})
+            )),
+            "openid_config_url"
+        );
+        assert_eq!(
+            error_field(&remote(
+                json!({"jwks_uri": "https://i/k", "cluster": "c", "jwks_cluster": "d"})
+            )),
+            "jwks_cluster"
+        );
+        assert_eq!(
+            error_field(&remote(
+                json!({"jwks_uri": "https://i/k", "cluster": "c", "fetch_timeout_ms": 0})
+            )),
+            "fetch_timeout_ms"
+        );
+        assert_eq!(
+            error_field(&remote(
+                json!({"jwks_uri": "https://i/k", "cluster": "c", "refresh_interval_seconds": 10, "min_refresh_interval_seconds": 20})
+            )),
+            "min_refresh_interval_seconds"
+        );
+        assert_eq!(
+            error_field(&remote(
+                json!({"jwks_uri": "https://i/k", "cluster": "c", "max_document_bytes": 10})
+            )),
+            "max_document_bytes"
+        );
+        let mut both = base();
+        both["jwks_uri"] = json!("https://i/k");
+        assert_eq!(error_field(&both), "jwks_uri");
+        let mut stray = base();
+        stray["cluster"] = json!("c");
+        assert_eq!(error_field(&stray), "cluster");
     }
 
     #[test]

@@ -77,7 +77,9 @@ mod tests {
             "jwks": jwks(&[(&RSA_2048, "r")]),
         });
         let config = Config::parse(config.to_string().as_bytes()).unwrap();
-        let KeySource::Inline(keys) = config.keys.clone();
+        let KeySource::Inline(keys) = config.keys.clone() else {
+            panic!("inline keys")
+        };
         (Gate::new(&config), keys)
     }
 

@@ -5,7 +5,9 @@
 //! method, path and headers are kept in order, for tests to assert on and for the demo
 //! to print.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
+
+use crate::http::read_head;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -14,32 +16,7 @@ use tungstenite::protocol::Role;
 use tungstenite::{Message, WebSocket};
 
 /// One request as the upstream saw it.
-#[derive(Debug, Clone)]
-pub struct Seen {
-    pub method: String,
-    pub path: String,
-    /// Header names lower-cased, in arrival order.
-    pub headers: Vec<(String, String)>,
-}
-
-impl Seen {
-    /// Every value of header `name` (lower-case).
-    pub fn header_values(&self, name: &str) -> Vec<&str> {
-        self.headers
-            .iter()
-            .filter(|(have, _)| have == name)
-            .map(|(_, value)| value.as_str())
-            .collect()
-    }
-
-    /// The single value of header `name`, if it arrived exactly once.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        match self.header_values(name).as_slice() {
-            [one] => Some(one),
-            _ => None,
-        }
-    }
-}
+pub type Seen = crate::http::Head;
 
 /// A running echo upstream; it serves until the process ends.
 #[derive(Clone)]
@@ -136,31 +113,6 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<Seen>>) {
             return;
         }
     }
-}
-
-fn read_head(reader: &mut BufReader<TcpStream>) -> Option<Seen> {
-    let mut line = String::new();
-    reader.read_line(&mut line).ok().filter(|&n| n > 0)?;
-    let mut parts = line.split_whitespace();
-    let method = parts.next()?.to_owned();
-    let path = parts.next()?.to_owned();
-    let mut headers = Vec::new();
-    loop {
-        line.clear();
-        reader.read_line(&mut line).ok().filter(|&n| n > 0)?;
-        let trimmed = line.trim_end_matches(['\r', '\n']);
-        if trimmed.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = trimmed.split_once(':') {
-            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
-        }
-    }
-    Some(Seen {
-        method,
-        path,
-        headers,
-    })
 }
 
 fn echo_messages(mut socket: WebSocket<TcpStream>) {

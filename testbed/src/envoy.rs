@@ -169,6 +169,24 @@ pub fn bootstrap(upstream: SocketAddr, http_filters: Vec<Value>) -> Value {
     })
 }
 
+/// Adds a STATIC cluster `name` with one endpoint at `addr` to `bootstrap`.
+pub fn add_cluster(bootstrap: &mut Value, name: &str, addr: SocketAddr) {
+    let cluster = json!({
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": { "socket_address": {
+                "address": addr.ip().to_string(), "port_value": addr.port()
+            }}}}]}]
+        }
+    });
+    if let Some(clusters) = bootstrap["static_resources"]["clusters"].as_array_mut() {
+        clusters.push(cluster);
+    }
+}
+
 static INSTANCE: AtomicUsize = AtomicUsize::new(0);
 
 /// A running Envoy; killed when dropped.

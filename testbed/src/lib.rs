@@ -4,6 +4,7 @@
 //! - [`keys`]: signing keys of every family wsgate verifies, their public JWKs, and a signer
 //!   that writes compact JWS tokens byte for byte as a test asks;
 //! - [`echo`]: a real WebSocket echo upstream that records what reached it;
+//! - [`issuer`]: a real OpenID Connect issuer (discovery and JWKS) with switchable faults;
 //! - [`envoy`]: finds an Envoy binary and runs it with the built module on loopback;
 //! - [`client`]: a plain HTTP/1.1 client and a WebSocket client that report what came back.
 //!
@@ -12,6 +13,8 @@
 pub mod client;
 pub mod echo;
 pub mod envoy;
+pub mod http;
+pub mod issuer;
 pub mod keys;
 
 /// Seconds since the Unix epoch, now.

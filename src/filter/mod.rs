@@ -1,0 +1,90 @@
+//! The proxy-wasm glue: the only code that talks to the host.
+//!
+//! - [`root`]: one root context per VM. Parses the configuration (refusing to start on any
+//!   error, naming the field), and for remote keys drives fetching on its tick and resolves
+//!   the requests that wait for keys.
+//! - [`stream`]: one context per request. Reads the request head, asks the gate, and applies
+//!   the decision, or parks the request when keys are being fetched.
+//! - [`shared_data`]: the [`SharedStore`](crate::jwks_cache::SharedStore) over proxy-wasm
+//!   shared data.
+//! - [`verdict`]: the log line and the local reply of a decision.
+//!
+//! Only the root context dispatches HTTP calls: the SDK delivers a call's response to the
+//! context that made it, and a request's context may be gone by then.
+
+mod root;
+mod shared_data;
+mod stream;
+mod verdict;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::UNIX_EPOCH;
+
+use proxy_wasm::traits::RootContext;
+use proxy_wasm::types::LogLevel;
+
+use crate::gate::Gate;
+use crate::jwks::KeySet;
+use crate::jwks_cache::{JwksCache, Trigger};
+use crate::request::RequestHead;
+
+use shared_data::HostSharedData;
+
+/// Registers the root context with the host. Called once per VM from `_initialize`.
+pub fn register() {
+    proxy_wasm::set_log_level(LogLevel::Info);
+    proxy_wasm::set_root_context(|context_id| -> Box<dyn RootContext> {
+        Box::new(root::GateRoot::new(context_id))
+    });
+}
+
+/// What every request of one VM shares.
+struct Plugin {
+    gate: Gate,
+    keys: Keys,
+    /// Requests paused until a key fetch finishes.
+    waiters: RefCell<Vec<Waiter>>,
+}
+
+enum Keys {
+    Inline(Rc<KeySet>),
+    Remote(RefCell<JwksCache<HostSharedData>>),
+}
+
+/// A request paused until a fetch attempt finishes or its deadline passes.
+struct Waiter {
+    context_id: u32,
+    head: RequestHead,
+    trigger: Trigger,
+    /// Fetch attempts finished when it started waiting.
+    completed: u64,
+    deadline_ms: u64,
+}
+
+impl Plugin {
+    /// The key set to verify with now, if there is one.
+    fn current_keys(&self) -> Option<Rc<KeySet>> {
+        match &self.keys {
+            Keys::Inline(keys) => Some(keys.clone()),
+            Keys::Remote(cache) => cache.try_borrow_mut().ok()?.keys(),
+        }
+    }
+
+    fn remove_waiter(&self, context_id: u32) {
+        if let Ok(mut waiters) = self.waiters.try_borrow_mut() {
+            waiters.retain(|waiter| waiter.context_id != context_id);
+        }
+    }
+}
+
+/// The host's time in milliseconds since the epoch (0 if the host cannot tell, which makes
+/// every token not yet valid: failing closed).
+fn now_ms() -> u64 {
+    proxy_wasm::hostcalls::get_current_time()
+        .ok()
+        .and_then(|now| now.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
+}

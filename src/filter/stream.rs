@@ -1,0 +1,95 @@
+//! One context per request: read the head, ask the gate, apply or park.
+
+use std::rc::Rc;
+
+use log::error;
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::Action;
+
+use super::{now_ms, verdict, Keys, Plugin, Waiter};
+use crate::decision::{Decision, DenyReason};
+use crate::jwks_cache::Trigger;
+use crate::request::RequestHead;
+
+pub(super) struct GateStream {
+    context_id: u32,
+    plugin: Option<Rc<Plugin>>,
+}
+
+impl GateStream {
+    pub(super) fn new(context_id: u32, plugin: Option<Rc<Plugin>>) -> Self {
+        GateStream { context_id, plugin }
+    }
+
+    fn head(&self) -> RequestHead {
+        RequestHead::new(
+            self.get_http_request_headers_bytes()
+                .into_iter()
+                .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned())),
+        )
+    }
+}
+
+impl Context for GateStream {
+    fn on_done(&mut self) -> bool {
+        if let Some(plugin) = &self.plugin {
+            plugin.remove_waiter(self.context_id);
+        }
+        true
+    }
+}
+
+impl HttpContext for GateStream {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let Some(plugin) = self.plugin.clone() else {
+            // The host does not route traffic to a plugin whose configuration failed; if it
+            // ever does, fail closed.
+            error!("request before a valid configuration; refusing");
+            verdict::reply(DenyReason::KeysUnavailable);
+            return Action::Pause;
+        };
+        let head = self.head();
+        let now = now_ms();
+        let keys = plugin.current_keys();
+        let decision = plugin.gate.decide(&head, keys.as_deref(), now / 1000);
+
+        if let Some(waiter) = wait_for_keys(&plugin, &decision, &head, now, self.context_id) {
+            if let Ok(mut waiters) = plugin.waiters.try_borrow_mut() {
+                waiters.push(waiter);
+                return Action::Pause;
+            }
+        }
+        if verdict::enforce(&decision, &head) {
+            Action::Continue
+        } else {
+            Action::Pause
+        }
+    }
+}
+
+/// A waiter when `decision` lacks keys that a fetch may bring.
+fn wait_for_keys(
+    plugin: &Plugin,
+    decision: &Decision,
+    head: &RequestHead,
+    now: u64,
+    context_id: u32,
+) -> Option<Waiter> {
+    let trigger = match decision {
+        Decision::Deny(DenyReason::KeysUnavailable) => Trigger::Scheduled,
+        Decision::Deny(DenyReason::UnknownKey) => Trigger::UnknownKey,
+        _ => return None,
+    };
+    let Keys::Remote(cache) = &plugin.keys else {
+        return None;
+    };
+    let cache = cache.try_borrow().ok()?;
+    let completed = cache.worth_waiting(trigger, now)?;
+    Some(Waiter {
+        context_id,
+        head: head.clone(),
+        trigger,
+        completed,
+        deadline_ms: now.saturating_add(cache.lease_ms()),
+    })
+}

@@ -1,0 +1,271 @@
+//! A real OpenID Connect issuer on loopback: discovery at
+//! `/.well-known/openid-configuration`, the JWKS at `/keys`, a hit counter per path, and
+//! switches for every fault a test needs (down, slow, error statuses, broken bodies, a
+//! discovery document naming another issuer, a JWKS with no usable key).
+//!
+//! Its `iss` is its own base URL, `http://127.0.0.1:PORT`.
+
+use std::collections::HashMap;
+use std::io::{BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::http::read_head;
+use crate::keys::{jwks, TestKey};
+
+/// Path of the discovery document.
+pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
+/// Path of the JWKS.
+pub const JWKS_PATH: &str = "/keys";
+
+/// How the issuer answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Behaviour {
+    /// Serve the documents.
+    Normal,
+    /// Close the port: connections are refused.
+    Down,
+    /// Serve normally after a delay.
+    Slow(Duration),
+    /// Send the body one byte at a time, this far apart.
+    Drip(Duration),
+    /// Answer every request with this status and a short body.
+    Status(u16),
+    /// Promise a longer body than is sent, then close.
+    Truncated,
+    /// Serve a body of this many bytes of JSON whitespace around the document.
+    Oversized(usize),
+    /// Serve a body that is not JSON.
+    Malformed,
+    /// Serve an HTML error page with status 200 and `text/html`.
+    Html,
+    /// Serve the JWKS as `text/plain`.
+    WrongContentType,
+    /// Discovery names another issuer.
+    WrongIssuer,
+    /// Discovery has no `jwks_uri`.
+    NoJwksUri,
+    /// The JWKS holds only a symmetric key.
+    NoUsableKey,
+}
+
+struct State {
+    keys: Vec<(&'static TestKey, String)>,
+    behaviour: Behaviour,
+    hits: HashMap<String, usize>,
+}
+
+/// A running issuer; it serves until the process ends.
+#[derive(Clone)]
+pub struct Issuer {
+    addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+}
+
+impl Issuer {
+    /// Starts on a free loopback port with `keys` (each with its `kid`).
+    pub fn start(keys: &[(&'static TestKey, &str)]) -> Issuer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the issuer");
+        let issuer = Issuer {
+            addr: listener.local_addr().expect("issuer address"),
+            state: Arc::new(Mutex::new(State {
+                keys: keys
+                    .iter()
+                    .map(|(key, kid)| (*key, kid.to_string()))
+                    .collect(),
+                behaviour: Behaviour::Normal,
+                hits: HashMap::new(),
+            })),
+        };
+        let serving = issuer.clone();
+        thread::spawn(move || serving.accept(listener));
+        issuer
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Its `iss`: `http://127.0.0.1:PORT`.
+    pub fn issuer(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The discovery document's URL.
+    pub fn discovery_url(&self) -> String {
+        format!("{}{DISCOVERY_PATH}", self.issuer())
+    }
+
+    /// The JWKS URL.
+    pub fn jwks_url(&self) -> String {
+        format!("{}{JWKS_PATH}", self.issuer())
+    }
+
+    /// Replaces the served keys.
+    pub fn set_keys(&self, keys: &[(&'static TestKey, &str)]) {
+        self.with(|state| {
+            state.keys = keys
+                .iter()
+                .map(|(key, kid)| (*key, kid.to_string()))
+                .collect()
+        });
+    }
+
+    /// Changes how it answers from now on.
+    pub fn set_behaviour(&self, behaviour: Behaviour) {
+        self.with(|state| state.behaviour = behaviour);
+    }
+
+    /// Requests received on `path` so far (not counting refused connections).
+    pub fn hits(&self, path: &str) -> usize {
+        self.with(|state| state.hits.get(path).copied().unwrap_or(0))
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut state)
+    }
+
+    fn accept(&self, listener: TcpListener) {
+        listener.set_nonblocking(true).expect("non-blocking accept");
+        let mut listener = Some(listener);
+        loop {
+            let down = self.with(|state| state.behaviour == Behaviour::Down);
+            match (&listener, down) {
+                (Some(_), true) => listener = None, // close the port
+                (None, false) => {
+                    listener = TcpListener::bind(self.addr).ok().inspect(|l| {
+                        let _ = l.set_nonblocking(true);
+                    })
+                }
+                _ => {}
+            }
+            let accepted = listener.as_ref().and_then(|l| l.accept().ok());
+            match accepted {
+                Some((stream, _)) => {
+                    let _ = stream.set_nonblocking(false);
+                    let issuer = self.clone();
+                    thread::spawn(move || issuer.serve(stream));
+                }
+                None => thread::sleep(Duration::from_millis(5)),
+            }
+        }
+    }
+
+    fn serve(&self, stream: TcpStream) {
+        let mut reader = BufReader::new(stream);
+        while let Some(head) = read_head(&mut reader) {
+            let path = head.path.split('?').next().unwrap_or_default().to_owned();
+            if self.with(|state| state.behaviour == Behaviour::Down) {
+                return; // a real outage takes open connections down too
+            }
+            let (behaviour, keys) = self.with(|state| {
+                *state.hits.entry(path.clone()).or_default() += 1;
+                (state.behaviour.clone(), state.keys.clone())
+            });
+            let keep_going = self.answer(reader.get_mut(), &path, &behaviour, &keys);
+            if !keep_going {
+                return;
+            }
+        }
+    }
+
+    /// Writes one answer; `false` when the connection must close.
+    fn answer(
+        &self,
+        stream: &mut TcpStream,
+        path: &str,
+        behaviour: &Behaviour,
+        keys: &[(&'static TestKey, String)],
+    ) -> bool {
+        let document = match path {
+            DISCOVERY_PATH => {
+                let issuer = if *behaviour == Behaviour::WrongIssuer {
+                    "https://impostor.example".to_owned()
+                } else {
+                    self.issuer()
+                };
+                let mut doc = json!({ "issuer": issuer, "jwks_uri": self.jwks_url(), "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"] });
+                if *behaviour == Behaviour::NoJwksUri {
+                    doc.as_object_mut().map(|o| o.remove("jwks_uri"));
+                }
+                doc.to_string()
+            }
+            JWKS_PATH if *behaviour == Behaviour::NoUsableKey => {
+                json!({"keys": [{"kty": "oct", "kid": "hmac", "k": "c2VjcmV0"}]}).to_string()
+            }
+            JWKS_PATH => {
+                let pairs: Vec<(&TestKey, &str)> =
+                    keys.iter().map(|(key, kid)| (*key, kid.as_str())).collect();
+                jwks(&pairs).to_string()
+            }
+            _ => return respond(stream, 404, "text/plain", "not found"),
+        };
+        match behaviour {
+            Behaviour::Normal
+            | Behaviour::WrongIssuer
+            | Behaviour::NoJwksUri
+            | Behaviour::NoUsableKey
+            | Behaviour::Down => respond(stream, 200, "application/json", &document),
+            Behaviour::Slow(delay) => {
+                thread::sleep(*delay);
+                respond(stream, 200, "application/json", &document)
+            }
+            Behaviour::Drip(gap) => {
+                let head = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n", document.len());
+                if stream.write_all(head.as_bytes()).is_err() {
+                    return false;
+                }
+                for byte in document.as_bytes() {
+                    if stream.write_all(&[*byte]).is_err() {
+                        return false;
+                    }
+                    thread::sleep(*gap);
+                }
+                true
+            }
+            Behaviour::Status(status) => respond(stream, *status, "text/plain", "issuer trouble"),
+            Behaviour::Truncated => {
+                let head = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n", document.len() + 100);
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(&document.as_bytes()[..document.len() / 2]);
+                false
+            }
+            Behaviour::Oversized(size) => {
+                let padding = " ".repeat(size.saturating_sub(document.len()));
+                respond(
+                    stream,
+                    200,
+                    "application/json",
+                    &format!("{document}{padding}"),
+                )
+            }
+            Behaviour::Malformed => {
+                respond(stream, 200, "application/json", "{\"keys\": [ {\"kty\": ")
+            }
+            Behaviour::Html => respond(
+                stream,
+                200,
+                "text/html",
+                "<html><body><h1>502 Bad Gateway</h1></body></html>",
+            ),
+            Behaviour::WrongContentType => respond(stream, 200, "text/plain", &document),
+        }
+    }
+}
+
+fn respond(stream: &mut TcpStream, status: u16, content_type: &str, body: &str) -> bool {
+    let text = format!(
+        "HTTP/1.1 {status} Whatever\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(text.as_bytes()).is_ok()
+}
