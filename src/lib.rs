@@ -10,11 +10,13 @@
 //!   [`config`] (the plugin configuration), [`request`] (the request as the core sees it),
 //!   [`upgrade`] (WebSocket upgrade detection), [`extractor`] (where the token is),
 //!   [`jws`] (compact JWS parsing), [`claims`] (`iss`/`aud`/`exp`/`nbf`), [`jwks`] (key sets),
-//!   [`signature`] (the one seam to the signature backends), [`authenticator`] (the
-//!   verification pipeline), [`decision`] (allow/deny and the deny reasons) and [`gate`]
-//!   (the per-request decision);
+//!   [`fetch`] (issuer endpoints and documents), [`jwks_cache`] (the key set shared by
+//!   Envoy's worker VMs), [`signature`] (the one seam to the signature backends),
+//!   [`authenticator`] (the verification pipeline), [`decision`] (allow/deny and the deny
+//!   reasons) and [`gate`] (the per-request decision);
 //! - `filter`, the thin proxy-wasm glue that reads the request, asks the [`gate::Gate`] and
-//!   applies its [`decision::Decision`]. Host calls live only there.
+//!   applies its [`decision::Decision`], and fetches keys for [`jwks_cache`]. Host calls live
+//!   only there.
 
 pub mod authenticator;
 pub mod base64url;
