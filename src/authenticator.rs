@@ -6,7 +6,7 @@
 //! passes all of them is verified, against each key that fits its `kid` and `alg`.
 
 use crate::claims::ClaimsPolicy;
-use crate::decision::{DenyReason, Identity};
+use crate::decision::{Claimed, Denial, DenyReason, Identity};
 use crate::jwks::KeySet;
 use crate::jws::CompactJws;
 
@@ -21,20 +21,20 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    /// Verifies `token` with `keys` at time `now` (seconds since the epoch).
-    pub fn authenticate(
-        &self,
-        token: &str,
-        keys: &KeySet,
-        now: u64,
-    ) -> Result<Identity, DenyReason> {
+    /// Verifies `token` with `keys` at time `now` (seconds since the epoch). A refusal of a
+    /// token that could be read carries what it claimed (`iss`, `sub`), unverified.
+    pub fn authenticate(&self, token: &str, keys: &KeySet, now: u64) -> Result<Identity, Denial> {
         let jws = CompactJws::parse(token, self.max_token_bytes)?;
-        self.policy.check(jws.claims(), now)?;
+        let deny = |reason: DenyReason| Denial {
+            reason,
+            claimed: Claimed::from_claims(jws.claims()),
+        };
+        self.policy.check(jws.claims(), now).map_err(deny)?;
 
         let verified = {
             let mut candidates = keys.candidates(jws.alg(), jws.kid()).peekable();
             if candidates.peek().is_none() {
-                return Err(DenyReason::UnknownKey);
+                return Err(deny(DenyReason::UnknownKey));
             }
             candidates.any(|jwk| {
                 jwk.key()
@@ -42,10 +42,12 @@ impl Authenticator {
             })
         };
         if !verified {
-            return Err(DenyReason::BadSignature);
+            return Err(deny(DenyReason::BadSignature));
         }
+        let payload = jws.payload_segment().to_owned();
         Ok(Identity {
             claims: jws.into_claims(),
+            payload,
         })
     }
 }
@@ -80,7 +82,9 @@ mod tests {
     }
 
     fn check(token: &str) -> Result<Identity, DenyReason> {
-        authenticator().authenticate(token, &keys(), NOW)
+        authenticator()
+            .authenticate(token, &keys(), NOW)
+            .map_err(|denial| denial.reason)
     }
 
     #[test]
@@ -116,7 +120,8 @@ mod tests {
         assert_eq!(
             authenticator()
                 .authenticate(&token, &only_ec, NOW)
-                .unwrap_err(),
+                .unwrap_err()
+                .reason,
             DenyReason::UnknownKey
         );
     }
@@ -184,6 +189,28 @@ mod tests {
             let token = RSA_2048.sign(json!({"kid": "rsa"}), &c);
             assert_eq!(check(&token).unwrap_err(), reason, "{claim}");
         }
+    }
+
+    #[test]
+    fn a_refusal_carries_what_the_token_claimed() {
+        let token = RSA_2048_OTHER.sign(json!({"kid": "rsa"}), &claims());
+        let denial = authenticator()
+            .authenticate(&token, &keys(), NOW)
+            .unwrap_err();
+        assert_eq!(denial.reason, DenyReason::BadSignature);
+        assert_eq!(denial.claimed.iss.as_deref(), Some(ISSUER));
+        assert_eq!(denial.claimed.sub.as_deref(), Some("caller"));
+        let denial = authenticator()
+            .authenticate("garbage", &keys(), NOW)
+            .unwrap_err();
+        assert_eq!(denial.claimed, Claimed::default());
+    }
+
+    #[test]
+    fn an_identity_keeps_the_payload_as_signed() {
+        let token = P256.sign(json!({"kid": "ec"}), &claims());
+        let identity = check(&token).unwrap();
+        assert_eq!(identity.payload, token.split('.').nth(1).unwrap());
     }
 
     #[test]

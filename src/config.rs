@@ -30,10 +30,12 @@ use crate::authenticator::{Authenticator, DEFAULT_MAX_TOKEN_BYTES};
 use crate::claims::ClaimsPolicy;
 use crate::fetch::Endpoint;
 use crate::jwks::{KeySet, SkippedKey};
+use crate::record::{default_correlation_headers, CorrelationHeader};
 use crate::strict_json;
+use crate::upstream::{ClaimToHeader, UpstreamPolicy};
 
 /// Every field the configuration accepts, in documentation order.
-pub const FIELDS: [&str; 14] = [
+pub const FIELDS: [&str; 18] = [
     "paths",
     "issuer",
     "audiences",
@@ -48,6 +50,10 @@ pub const FIELDS: [&str; 14] = [
     "max_document_bytes",
     "clock_skew_seconds",
     "max_token_bytes",
+    "claim_to_headers",
+    "forward_payload_header",
+    "forward",
+    "correlation_headers",
 ];
 
 /// Fields that only mean something with a remote key source.
@@ -151,6 +157,10 @@ pub struct Config {
     pub authenticator: Authenticator,
     /// The verification keys.
     pub keys: KeySource,
+    /// What the upstream receives with an accepted request.
+    pub upstream: UpstreamPolicy,
+    /// Request headers carried into logs and access logs.
+    pub correlation: Vec<CorrelationHeader>,
     /// Keys of an inline set that were left out, and why (for the start-up log).
     pub skipped_keys: Vec<SkippedKey>,
 }
@@ -201,6 +211,8 @@ impl Config {
             .map_or(Ok(DEFAULT_MAX_TOKEN_BYTES), usize::try_from)
             .map_err(|_| ConfigError::new("max_token_bytes", "is too large"))?;
         let (keys, skipped_keys) = key_source(&object)?;
+        let upstream = upstream_policy(&object)?;
+        let correlation = correlation_headers(&object)?;
 
         Ok(Config {
             paths,
@@ -213,6 +225,8 @@ impl Config {
                 max_token_bytes,
             },
             keys,
+            upstream,
+            correlation,
             skipped_keys,
         })
     }
@@ -258,6 +272,164 @@ fn integer(
                 ConfigError::new(field, format!("must be an integer from {min} to {max}"))
             }),
     }
+}
+
+/// Headers wsgate may never be asked to write or to read as correlation values.
+const RESERVED_HEADERS: [&str; 12] = [
+    "authorization",
+    "host",
+    "connection",
+    "upgrade",
+    "content-length",
+    "transfer-encoding",
+    "te",
+    "keep-alive",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-protocol",
+    "sec-websocket-extensions",
+];
+
+/// A lower-cased header name, refusing pseudo-headers, non-token characters and the
+/// headers the handshake and the token depend on.
+fn header_name(value: &Value, field: &str) -> Result<String, ConfigError> {
+    let name = value
+        .as_str()
+        .filter(|name| !name.is_empty())
+        .ok_or_else(|| ConfigError::new(field, "header names must be non-empty strings"))?
+        .to_ascii_lowercase();
+    let token = name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if !token {
+        return Err(ConfigError::new(
+            field,
+            format!("{name:?} is not a valid header name"),
+        ));
+    }
+    if RESERVED_HEADERS.contains(&name.as_str()) {
+        return Err(ConfigError::new(field, format!("{name:?} is reserved")));
+    }
+    Ok(name)
+}
+
+fn upstream_policy(object: &Map<String, Value>) -> Result<UpstreamPolicy, ConfigError> {
+    let mut claim_to_headers = Vec::new();
+    if let Some(value) = object.get("claim_to_headers") {
+        let entries = value.as_array().ok_or_else(|| {
+            ConfigError::new(
+                "claim_to_headers",
+                "must be an array of {\"header_name\", \"claim_name\"}",
+            )
+        })?;
+        for entry in entries {
+            let shape = || {
+                ConfigError::new(
+                    "claim_to_headers",
+                    "each entry is {\"header_name\": ..., \"claim_name\": ...}",
+                )
+            };
+            let entry = entry.as_object().ok_or_else(shape)?;
+            if entry.len() != 2 {
+                return Err(shape());
+            }
+            let header_name = header_name(
+                entry.get("header_name").ok_or_else(shape)?,
+                "claim_to_headers",
+            )?;
+            let claim_name = entry
+                .get("claim_name")
+                .and_then(Value::as_str)
+                .filter(|name| !name.is_empty())
+                .ok_or_else(shape)?
+                .to_owned();
+            claim_to_headers.push(ClaimToHeader {
+                header_name,
+                claim_name,
+            });
+        }
+    }
+    let forward_payload_header = match object.get("forward_payload_header") {
+        None => None,
+        Some(value) => Some(header_name(value, "forward_payload_header")?),
+    };
+    let mut seen: Vec<&str> = claim_to_headers
+        .iter()
+        .map(|entry| entry.header_name.as_str())
+        .collect();
+    seen.extend(forward_payload_header.as_deref());
+    seen.sort_unstable();
+    if let Some(pair) = seen.windows(2).find(|pair| pair.first() == pair.get(1)) {
+        let field = if forward_payload_header.as_deref() == pair.first().copied() {
+            "forward_payload_header"
+        } else {
+            "claim_to_headers"
+        };
+        return Err(ConfigError::new(
+            field,
+            format!(
+                "header {:?} is written twice",
+                pair.first().copied().unwrap_or_default()
+            ),
+        ));
+    }
+    let forward = match object.get("forward") {
+        None => false,
+        Some(Value::Bool(flag)) => *flag,
+        Some(_) => return Err(ConfigError::new("forward", "must be true or false")),
+    };
+    Ok(UpstreamPolicy {
+        claim_to_headers,
+        forward_payload_header,
+        forward,
+    })
+}
+
+/// Names the log line and access log already use.
+const RECORD_FIELDS: [&str; 8] = [
+    "decision",
+    "reason",
+    "status",
+    "path",
+    "iss",
+    "sub",
+    "claimed_iss",
+    "claimed_sub",
+];
+
+fn correlation_headers(object: &Map<String, Value>) -> Result<Vec<CorrelationHeader>, ConfigError> {
+    let Some(value) = object.get("correlation_headers") else {
+        return Ok(default_correlation_headers());
+    };
+    let entries = value.as_object().ok_or_else(|| {
+        ConfigError::new(
+            "correlation_headers",
+            "must be an object of {\"field_name\": \"header-name\"}",
+        )
+    })?;
+    let mut correlation = Vec::new();
+    for (field, header) in entries {
+        let valid = !field.is_empty()
+            && field
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            && !RECORD_FIELDS.contains(&field.as_str());
+        if !valid {
+            return Err(ConfigError::new(
+                "correlation_headers",
+                format!(
+                    "{field:?} must be lower-case letters, digits and '_', and not one of {}",
+                    RECORD_FIELDS.join(", ")
+                ),
+            ));
+        }
+        let header = header_name(header, "correlation_headers")?;
+        correlation.push(CorrelationHeader {
+            field: field.clone(),
+            header,
+        });
+    }
+    Ok(correlation)
 }
 
 fn key_source(object: &Map<String, Value>) -> Result<(KeySource, Vec<SkippedKey>), ConfigError> {
@@ -640,6 +812,112 @@ mod tests {
         let mut stray = base();
         stray["cluster"] = json!("c");
         assert_eq!(error_field(&stray), "cluster");
+    }
+
+    #[test]
+    fn identity_and_correlation_settings() {
+        let mut value = base();
+        value["claim_to_headers"] = json!([{"header_name": "X-JWT-Sub", "claim_name": "sub"}]);
+        value["forward_payload_header"] = json!("x-jwt-payload");
+        value["forward"] = json!(true);
+        value["correlation_headers"] = json!({"call_id": "x-call-id"});
+        let config = parse(&value).unwrap();
+        assert_eq!(config.upstream.claim_to_headers[0].header_name, "x-jwt-sub");
+        assert_eq!(
+            config.upstream.forward_payload_header.as_deref(),
+            Some("x-jwt-payload")
+        );
+        assert!(config.upstream.forward);
+        assert_eq!(
+            config.correlation,
+            [CorrelationHeader {
+                field: "call_id".into(),
+                header: "x-call-id".into()
+            }]
+        );
+        let defaults = parse(&base()).unwrap();
+        assert!(!defaults.upstream.forward);
+        assert_eq!(defaults.correlation, default_correlation_headers());
+    }
+
+    #[test]
+    fn identity_setting_errors_name_their_field() {
+        let with = |field: &str, setting: Value| {
+            let mut value = base();
+            value[field] = setting;
+            error_field(&value)
+        };
+        assert_eq!(
+            with(
+                "claim_to_headers",
+                json!({"header_name": "x", "claim_name": "sub"})
+            ),
+            "claim_to_headers"
+        );
+        assert_eq!(
+            with("claim_to_headers", json!([{"header_name": "x"}])),
+            "claim_to_headers"
+        );
+        assert_eq!(
+            with(
+                "claim_to_headers",
+                json!([{"header_name": "x", "claim_name": "sub", "extra": 1}])
+            ),
+            "claim_to_headers"
+        );
+        assert_eq!(
+            with(
+                "claim_to_headers",
+                json!([{"header_name": "authorization", "claim_name": "sub"}])
+            ),
+            "claim_to_headers"
+        );
+        assert_eq!(
+            with(
+                "claim_to_headers",
+                json!([{"header_name": ":path", "claim_name": "sub"}])
+            ),
+            "claim_to_headers"
+        );
+        assert_eq!(
+            with(
+                "claim_to_headers",
+                json!([{"header_name": "a b", "claim_name": "sub"}])
+            ),
+            "claim_to_headers"
+        );
+        assert_eq!(
+            with(
+                "claim_to_headers",
+                json!([{"header_name": "x", "claim_name": "sub"}, {"header_name": "X", "claim_name": "iss"}])
+            ),
+            "claim_to_headers"
+        );
+        assert_eq!(
+            with("forward_payload_header", json!(1)),
+            "forward_payload_header"
+        );
+        assert_eq!(with("forward", json!("yes")), "forward");
+        assert_eq!(
+            with("correlation_headers", json!(["x-a"])),
+            "correlation_headers"
+        );
+        assert_eq!(
+            with("correlation_headers", json!({"Bad-Name": "x-a"})),
+            "correlation_headers"
+        );
+        assert_eq!(
+            with("correlation_headers", json!({"sub": "x-a"})),
+            "correlation_headers"
+        );
+        assert_eq!(
+            with("correlation_headers", json!({"call": "host"})),
+            "correlation_headers"
+        );
+        let mut clash = base();
+        clash["claim_to_headers"] = json!([{"header_name": "x-p", "claim_name": "sub"}]);
+        clash["forward_payload_header"] = json!("x-p");
+        assert_eq!(error_field(&clash), "forward_payload_header");
     }
 
     #[test]

@@ -155,12 +155,49 @@ pub struct LocalReply {
 pub struct Identity {
     /// Every claim of the verified payload.
     pub claims: Map<String, Value>,
+    /// The payload exactly as signed (canonical base64url), for `forward_payload_header`.
+    pub payload: String,
 }
 
 impl Identity {
     /// A string claim, when present as a string.
     pub fn claim_str(&self, name: &str) -> Option<&str> {
         self.claims.get(name).and_then(Value::as_str)
+    }
+}
+
+/// What a refused token said about itself, unverified: for the operator's log line only,
+/// never for a decision.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Claimed {
+    pub iss: Option<String>,
+    pub sub: Option<String>,
+}
+
+impl Claimed {
+    /// `iss` and `sub` when they are strings.
+    pub fn from_claims(claims: &Map<String, Value>) -> Self {
+        let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
+        Claimed {
+            iss: text("iss"),
+            sub: text("sub"),
+        }
+    }
+}
+
+/// A refusal: its reason, and what the token claimed when it got far enough to be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    pub reason: DenyReason,
+    pub claimed: Claimed,
+}
+
+impl From<DenyReason> for Denial {
+    fn from(reason: DenyReason) -> Self {
+        Denial {
+            reason,
+            claimed: Claimed::default(),
+        }
     }
 }
 
@@ -172,7 +209,17 @@ pub enum Decision {
     /// Guarded and accepted.
     Allow(Identity),
     /// Guarded and refused.
-    Deny(DenyReason),
+    Deny(Denial),
+}
+
+impl Decision {
+    /// The deny reason, for a refusal.
+    pub fn deny_reason(&self) -> Option<DenyReason> {
+        match self {
+            Self::Deny(denial) => Some(denial.reason),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 
 use crate::authenticator::Authenticator;
 use crate::config::Config;
-use crate::decision::{Decision, DenyReason};
+use crate::decision::{Decision, Denial, DenyReason, Identity};
 use crate::extractor;
 use crate::jwks::KeySet;
 use crate::request::RequestHead;
@@ -50,9 +50,9 @@ impl Gate {
         head: &RequestHead,
         keys: Option<&KeySet>,
         now: u64,
-    ) -> Result<crate::decision::Identity, DenyReason> {
+    ) -> Result<Identity, Denial> {
         if !upgrade::is_websocket_upgrade(head) {
-            return Err(DenyReason::NotWebSocket);
+            return Err(DenyReason::NotWebSocket.into());
         }
         let token = extractor::bearer_token(head)?.ok_or(DenyReason::MissingToken)?;
         let keys = keys.ok_or(DenyReason::KeysUnavailable)?;
@@ -119,8 +119,8 @@ mod tests {
         let (gate, keys) = setup();
         let head = RequestHead::new([(":method", "GET"), (":path", "/media?x=1")]);
         assert_eq!(
-            gate.decide(&head, Some(&keys), NOW),
-            Decision::Deny(DenyReason::NotWebSocket)
+            gate.decide(&head, Some(&keys), NOW).deny_reason(),
+            Some(DenyReason::NotWebSocket)
         );
     }
 
@@ -134,8 +134,8 @@ mod tests {
             ("authorization", bearer.as_str()),
         ]);
         assert_eq!(
-            gate.decide(&head, Some(&keys), NOW),
-            Decision::Deny(DenyReason::NotWebSocket)
+            gate.decide(&head, Some(&keys), NOW).deny_reason(),
+            Some(DenyReason::NotWebSocket)
         );
     }
 
@@ -143,8 +143,9 @@ mod tests {
     fn missing_and_multiple_tokens() {
         let (gate, keys) = setup();
         assert_eq!(
-            gate.decide(&upgrade("/ws", &[]), Some(&keys), NOW),
-            Decision::Deny(DenyReason::MissingToken)
+            gate.decide(&upgrade("/ws", &[]), Some(&keys), NOW)
+                .deny_reason(),
+            Some(DenyReason::MissingToken)
         );
         let bearer = format!("Bearer {}", token());
         let two = upgrade(
@@ -152,13 +153,13 @@ mod tests {
             &[("authorization", &bearer), ("authorization", &bearer)],
         );
         assert_eq!(
-            gate.decide(&two, Some(&keys), NOW),
-            Decision::Deny(DenyReason::MultipleTokens)
+            gate.decide(&two, Some(&keys), NOW).deny_reason(),
+            Some(DenyReason::MultipleTokens)
         );
         let empty = upgrade("/ws", &[("authorization", "Bearer ")]);
         assert_eq!(
-            gate.decide(&empty, Some(&keys), NOW),
-            Decision::Deny(DenyReason::Malformed)
+            gate.decide(&empty, Some(&keys), NOW).deny_reason(),
+            Some(DenyReason::Malformed)
         );
     }
 
@@ -168,8 +169,8 @@ mod tests {
         let bearer = format!("Bearer {}", token());
         let head = upgrade("/ws", &[("authorization", &bearer)]);
         assert_eq!(
-            gate.decide(&head, None, NOW),
-            Decision::Deny(DenyReason::KeysUnavailable)
+            gate.decide(&head, None, NOW).deny_reason(),
+            Some(DenyReason::KeysUnavailable)
         );
     }
 

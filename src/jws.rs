@@ -22,6 +22,7 @@ pub struct CompactJws<'a> {
     alg: JwsAlgorithm,
     kid: Option<String>,
     claims: Map<String, Value>,
+    payload: &'a str,
     signing_input: &'a str,
     signature: Vec<u8>,
 }
@@ -67,6 +68,7 @@ impl<'a> CompactJws<'a> {
             Some(_) => return Err(DenyReason::Malformed),
         };
         let claims = decode_object(payload)?;
+        let payload_segment = payload;
         let signature = base64url::decode(signature).ok_or(DenyReason::Malformed)?;
         let signing_input_len = token.len() - signature_segment_len(token);
         let signing_input = token
@@ -76,6 +78,7 @@ impl<'a> CompactJws<'a> {
             alg,
             kid,
             claims,
+            payload: payload_segment,
             signing_input,
             signature,
         })
@@ -94,6 +97,11 @@ impl<'a> CompactJws<'a> {
     /// The payload's claims, not yet verified.
     pub fn claims(&self) -> &Map<String, Value> {
         &self.claims
+    }
+
+    /// The payload segment as it appears in the token (canonical base64url).
+    pub fn payload_segment(&self) -> &'a str {
+        self.payload
     }
 
     /// Takes the claims out, once the signature has been checked.

@@ -29,10 +29,13 @@ pub mod gate;
 pub mod jwks;
 pub mod jwks_cache;
 pub mod jws;
+pub mod record;
 pub mod request;
 pub mod signature;
+pub mod stats;
 pub mod strict_json;
 pub mod upgrade;
+pub mod upstream;
 
 // Only the wasm build registers the glue; natively it is compiled (and linted) but unused.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]

@@ -7,11 +7,14 @@
 //!   the decision, or parks the request when keys are being fetched.
 //! - [`shared_data`]: the [`SharedStore`](crate::jwks_cache::SharedStore) over proxy-wasm
 //!   shared data.
-//! - [`verdict`]: the log line and the local reply of a decision.
+//! - [`verdict`]: applying a decision: log line, access-log fields, stats, upstream headers,
+//!   local reply.
+//! - [`metrics`]: the stats as proxy-wasm metrics.
 //!
 //! Only the root context dispatches HTTP calls: the SDK delivers a call's response to the
 //! context that made it, and a request's context may be gone by then.
 
+mod metrics;
 mod root;
 mod shared_data;
 mod stream;
@@ -27,8 +30,11 @@ use proxy_wasm::types::LogLevel;
 use crate::gate::Gate;
 use crate::jwks::KeySet;
 use crate::jwks_cache::{JwksCache, Trigger};
+use crate::record::CorrelationHeader;
 use crate::request::RequestHead;
+use crate::upstream::UpstreamPolicy;
 
+use metrics::Metrics;
 use shared_data::HostSharedData;
 
 /// Registers the root context with the host. Called once per VM from `_initialize`.
@@ -43,6 +49,9 @@ pub fn register() {
 struct Plugin {
     gate: Gate,
     keys: Keys,
+    upstream: UpstreamPolicy,
+    correlation: Vec<CorrelationHeader>,
+    metrics: Metrics,
     /// Requests paused until a key fetch finishes.
     waiters: RefCell<Vec<Waiter>>,
 }

@@ -15,6 +15,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType, MapType};
 
+use super::metrics::Metrics;
 use super::shared_data::HostSharedData;
 use super::stream::GateStream;
 use super::{now_ms, verdict, Keys, Plugin, Waiter};
@@ -23,6 +24,7 @@ use crate::fetch::{self, Endpoint, FetchError};
 use crate::gate::Gate;
 use crate::jwks::KeySet;
 use crate::jwks_cache::{Begin, JwksCache, SharedState, Ticket, Timing, Trigger};
+use crate::stats;
 
 /// How often a VM with remote keys looks at the shared fetch state.
 const TICK: Duration = Duration::from_millis(100);
@@ -153,9 +155,16 @@ impl RootContext for GateRoot {
                 Keys::Remote(cache.into())
             }
         };
+        let metrics = Metrics::define();
+        if let Keys::Inline(inline) = &keys {
+            metrics.set_gauge(stats::JWKS_KEYS, inline.len());
+        }
         self.plugin = Some(Rc::new(Plugin {
             gate,
             keys,
+            upstream: config.upstream,
+            correlation: config.correlation,
+            metrics,
             waiters: Default::default(),
         }));
         true
@@ -314,12 +323,17 @@ impl GateRoot {
         outcome: Result<(String, Vec<u8>, usize, usize), FetchError>,
     ) {
         let now = now_ms();
+        let Some(plugin) = self.plugin.clone() else {
+            return;
+        };
         let Some(cache) = self.cache() else { return };
         let Ok(mut cache) = cache.try_borrow_mut() else {
             return;
         };
         match outcome {
             Ok((url, document, keys, skipped)) => {
+                plugin.metrics.increment(stats::JWKS_FETCH_SUCCESS);
+                plugin.metrics.set_gauge(stats::JWKS_KEYS, keys);
                 let (before, after) = cache.succeed(ticket, &document, keys, now);
                 if before.failures > 0 {
                     info!(
@@ -337,6 +351,7 @@ impl GateRoot {
                 }
             }
             Err(error) => {
+                plugin.metrics.increment(stats::JWKS_FETCH_FAILED);
                 let message = error.to_string();
                 let (before, after) = cache.fail(ticket, &message, now, random_unit());
                 if before.last_error.as_deref() != Some(message.as_str()) {
@@ -386,7 +401,7 @@ impl GateRoot {
             let decision = plugin
                 .gate
                 .decide(&waiter.head, keys.as_deref(), now / 1000);
-            if verdict::enforce(&decision, &waiter.head) {
+            if verdict::enforce(&plugin, &decision, &waiter.head) {
                 let _ = hostcalls::resume_http_request();
             }
         }

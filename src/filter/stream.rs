@@ -7,7 +7,7 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
 use super::{now_ms, verdict, Keys, Plugin, Waiter};
-use crate::decision::{Decision, DenyReason};
+use crate::decision::{Decision, Denial, DenyReason};
 use crate::jwks_cache::Trigger;
 use crate::request::RequestHead;
 
@@ -59,7 +59,7 @@ impl HttpContext for GateStream {
                 return Action::Pause;
             }
         }
-        if verdict::enforce(&decision, &head) {
+        if verdict::enforce(&plugin, &decision, &head) {
             Action::Continue
         } else {
             Action::Pause
@@ -76,8 +76,14 @@ fn wait_for_keys(
     context_id: u32,
 ) -> Option<Waiter> {
     let trigger = match decision {
-        Decision::Deny(DenyReason::KeysUnavailable) => Trigger::Scheduled,
-        Decision::Deny(DenyReason::UnknownKey) => Trigger::UnknownKey,
+        Decision::Deny(Denial {
+            reason: DenyReason::KeysUnavailable,
+            ..
+        }) => Trigger::Scheduled,
+        Decision::Deny(Denial {
+            reason: DenyReason::UnknownKey,
+            ..
+        }) => Trigger::UnknownKey,
         _ => return None,
     };
     let Keys::Remote(cache) = &plugin.keys else {

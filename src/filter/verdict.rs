@@ -1,32 +1,50 @@
-//! A decision's log line and local reply.
+//! Applying a decision: its log line, access-log fields, stats, upstream headers and, for a
+//! refusal, the local reply. Call with the request's context effective.
 
-use log::{info, warn};
+use log::{debug, info, warn};
 use proxy_wasm::hostcalls;
+use proxy_wasm::types::MapType;
 
+use super::Plugin;
 use crate::decision::{Decision, DenyReason};
+use crate::record::Record;
 use crate::request::RequestHead;
+use crate::stats;
 
-/// Logs `decision` for `head` and, for a denial, sends the local reply. Returns whether the
-/// request may go on upstream. Call with the request's context effective.
-pub(super) fn enforce(decision: &Decision, head: &RequestHead) -> bool {
-    match decision {
-        Decision::Unguarded => true,
-        Decision::Allow(identity) => {
-            info!(
-                "decision=allow path={} iss={} sub={}",
-                head.path(),
-                identity.claim_str("iss").unwrap_or("-"),
-                identity.claim_str("sub").unwrap_or("-"),
-            );
-            true
+/// Applies `decision` to the request `head`. Returns whether it may go on upstream.
+pub(super) fn enforce(plugin: &Plugin, decision: &Decision, head: &RequestHead) -> bool {
+    if let Some(record) = Record::of(decision, head, &plugin.correlation) {
+        if record.allowed() {
+            info!("{}", record.log_line());
+        } else {
+            warn!("{}", record.log_line());
         }
-        Decision::Deny(reason) => {
-            warn!(
-                "decision=deny reason={reason} status={} path={}",
-                reason.reply().status,
-                head.path()
-            );
-            reply(*reason);
+        for (name, value) in record.access_log_fields() {
+            // Envoy keeps it as filter state `wasm.wsgate.<name>`.
+            let _ =
+                hostcalls::set_property(vec![&format!("wsgate.{name}")], Some(value.as_bytes()));
+        }
+    }
+    for name in stats::moved_by(decision) {
+        plugin.metrics.increment(&name);
+    }
+    let edits = plugin.upstream.edits(decision);
+    for name in &edits.remove {
+        let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None);
+    }
+    for (name, value) in &edits.set {
+        let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value));
+    }
+    if !edits.unset.is_empty() {
+        debug!(
+            "claim_to_headers: not set (claim absent or not a plain value): {:?}",
+            edits.unset
+        );
+    }
+    match decision {
+        Decision::Unguarded | Decision::Allow(_) => true,
+        Decision::Deny(denial) => {
+            reply(denial.reason);
             false
         }
     }

@@ -187,6 +187,21 @@ pub fn add_cluster(bootstrap: &mut Value, name: &str, addr: SocketAddr) {
     }
 }
 
+/// Adds a file access log with `format` (Envoy's format string, one line per request) to
+/// the ingress listener of `bootstrap`.
+pub fn add_access_log(bootstrap: &mut Value, path: &Path, format: &str) {
+    let manager = &mut bootstrap["static_resources"]["listeners"][0]["filter_chains"][0]["filters"]
+        [0]["typed_config"];
+    manager["access_log"] = json!([{
+        "name": "envoy.access_loggers.file",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+            "path": path.display().to_string(),
+            "log_format": { "text_format_source": { "inline_string": format } }
+        }
+    }]);
+}
+
 static INSTANCE: AtomicUsize = AtomicUsize::new(0);
 
 /// A running Envoy; killed when dropped.
@@ -284,6 +299,22 @@ impl Envoy {
     /// Envoy's log so far.
     pub fn log(&self) -> String {
         read_log(&self.dir)
+    }
+
+    /// Envoy's work directory (config, log), kept when a test fails.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Every stat whose name contains `filter`, as `name -> value` (counters and gauges).
+    pub fn stats(&self, filter: &str) -> std::collections::BTreeMap<String, u64> {
+        let body = self
+            .admin_get(&format!("/stats?filter={filter}"))
+            .unwrap_or_default();
+        body.lines()
+            .filter_map(|line| line.split_once(": "))
+            .filter_map(|(name, value)| Some((name.to_owned(), value.trim().parse().ok()?)))
+            .collect()
     }
 
     /// GET on the admin interface; the body of a 200, else `None`.

@@ -17,6 +17,14 @@ pub mod http;
 pub mod issuer;
 pub mod keys;
 
+/// Nanoseconds since the Unix epoch, now (for unique names).
+pub fn now_nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_nanos())
+        .unwrap_or(0)
+}
+
 /// Seconds since the Unix epoch, now.
 pub fn now() -> u64 {
     std::time::SystemTime::now()

@@ -28,7 +28,8 @@ fn main() -> ExitCode {
         "issuer": ISSUER,
         "audiences": [AUDIENCE],
         "jwks": jwks(&[(&RSA_2048, "demo-key")]),
-        "clock_skew_seconds": 60
+        "clock_skew_seconds": 60,
+        "claim_to_headers": [{"header_name": "x-jwt-sub", "claim_name": "sub"}]
     });
     let envoy = Envoy::start(&envoy::bootstrap(
         echo.addr(),
@@ -71,29 +72,34 @@ fn main() -> ExitCode {
         summary(&plain)
     );
 
-    let missing = attempt(listener, None);
+    let missing = attempt(listener, None, &[]);
     let verdict = check(missing.as_ref().is_err_and(|r| r.status == 401));
     println!(
         "2. upgrade /ws, no token                -> {}  [{verdict}]",
         outcome(&missing)
     );
 
-    let stale = attempt(listener, Some(&expired));
+    let stale = attempt(listener, Some(&expired), &[]);
     let verdict = check(stale.as_ref().is_err_and(|r| r.status == 401));
     println!(
         "3. upgrade /ws, expired token           -> {}  [{verdict}]",
         outcome(&stale)
     );
 
-    let accepted = attempt(listener, Some(&good));
+    let accepted = attempt(listener, Some(&good), &[("x-jwt-sub", "admin")]);
     match accepted {
         Ok((mut socket, response)) => {
             let reply = client::echo(&mut socket, "hello through wsgate");
             let verdict = check(response.status == 101 && reply == "hello through wsgate");
-            println!("4. upgrade /ws, valid RS256 token       -> {} Switching Protocols, sent \"hello through wsgate\", echoed \"{reply}\"  [{verdict}]", response.status);
+            println!("4. upgrade /ws, valid RS256 token       -> {} Switching Protocols (the client also sent a forged x-jwt-sub: admin), sent \"hello through wsgate\", echoed \"{reply}\"  [{verdict}]", response.status);
             socket.close(None).ok();
             if let Some(seen) = echo.last_on("/ws") {
-                for name in ["x-ms-call-correlation-id", "x-ms-call-connection-id"] {
+                for name in [
+                    "x-ms-call-correlation-id",
+                    "x-ms-call-connection-id",
+                    "x-jwt-sub",
+                    "authorization",
+                ] {
                     println!(
                         "     upstream saw {name}: {}",
                         seen.header(name).unwrap_or("(none)")
@@ -122,6 +128,13 @@ fn main() -> ExitCode {
         }
     }
     println!();
+    println!("Envoy's stats (admin /stats), non-zero:");
+    for (name, value) in envoy.stats("wasmcustom.wsgate") {
+        if value > 0 {
+            println!("  {name}: {value}");
+        }
+    }
+    println!();
     if failures == 0 {
         println!("demo: every outcome as expected");
         ExitCode::SUCCESS
@@ -134,6 +147,7 @@ fn main() -> ExitCode {
 fn attempt(
     listener: std::net::SocketAddr,
     token: Option<&str>,
+    extra: &[(&str, &str)],
 ) -> Result<(client::Socket, Response), Response> {
     let bearer = token.map(|t| format!("Bearer {t}"));
     let mut headers = vec![
@@ -143,6 +157,7 @@ fn attempt(
     if let Some(bearer) = &bearer {
         headers.push(("authorization", bearer));
     }
+    headers.extend_from_slice(extra);
     client::websocket(listener, "/ws", &headers)
 }
 

@@ -1,0 +1,247 @@
+//! What an operator sees of a decision: one log line and the access-log fields.
+//!
+//! Both carry the decision, the deny reason, the verified `iss` and `sub` of an accepted token
+//! (for a refused token that could be read, what it claimed, marked `claimed_`), and the
+//! correlation values (`not provided` when absent). Every value from the request is stripped
+//! of control characters and cut to [`MAX_VALUE_CHARS`] before it is written anywhere. The
+//! token and its signature never are.
+
+use crate::decision::{Decision, Denial};
+use crate::request::RequestHead;
+
+/// What is written for a correlation header the request did not carry.
+pub const NOT_PROVIDED: &str = "not provided";
+/// Longest value written to a log line or an access-log field.
+pub const MAX_VALUE_CHARS: usize = 128;
+
+/// A correlation value to carry into logs: `field` (the name in logs and access logs) is
+/// read from request header `header`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorrelationHeader {
+    pub field: String,
+    pub header: String,
+}
+
+/// The default correlation headers: ACS's call correlation and call connection ids.
+pub fn default_correlation_headers() -> Vec<CorrelationHeader> {
+    [
+        ("correlation_id", "x-ms-call-correlation-id"),
+        ("connection_id", "x-ms-call-connection-id"),
+    ]
+    .into_iter()
+    .map(|(field, header)| CorrelationHeader {
+        field: field.to_owned(),
+        header: header.to_owned(),
+    })
+    .collect()
+}
+
+/// The operator's view of one guarded decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    allowed: bool,
+    /// `(name, value)` in log order; values already sanitised.
+    fields: Vec<(String, String)>,
+}
+
+impl Record {
+    /// The record of `decision` on `head`, or `None` for an unguarded request.
+    pub fn of(
+        decision: &Decision,
+        head: &RequestHead,
+        correlation: &[CorrelationHeader],
+    ) -> Option<Record> {
+        let mut fields: Vec<(String, String)> = Vec::new();
+        let mut add = |name: &str, value: &str| fields.push((name.to_owned(), sanitize(value)));
+        let allowed = match decision {
+            Decision::Unguarded => return None,
+            Decision::Allow(identity) => {
+                add("decision", "allow");
+                add("path", head.path());
+                add("iss", identity.claim_str("iss").unwrap_or("-"));
+                add("sub", identity.claim_str("sub").unwrap_or("-"));
+                true
+            }
+            Decision::Deny(Denial { reason, claimed }) => {
+                add("decision", "deny");
+                add("reason", reason.name());
+                add("status", &reason.reply().status.to_string());
+                add("path", head.path());
+                if let Some(iss) = &claimed.iss {
+                    add("claimed_iss", iss);
+                }
+                if let Some(sub) = &claimed.sub {
+                    add("claimed_sub", sub);
+                }
+                false
+            }
+        };
+        for entry in correlation {
+            add(
+                &entry.field,
+                head.first(&entry.header).unwrap_or(NOT_PROVIDED),
+            );
+        }
+        Some(Record { allowed, fields })
+    }
+
+    /// Whether the request was accepted.
+    pub fn allowed(&self) -> bool {
+        self.allowed
+    }
+
+    /// One line: `name=value` pairs, values quoted when they hold spaces, quotes or `=`.
+    pub fn log_line(&self) -> String {
+        let mut line = String::new();
+        for (name, value) in &self.fields {
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(name);
+            line.push('=');
+            if value.is_empty() || value.contains([' ', '"', '=', '\\']) {
+                line.push('"');
+                line.push_str(&value.replace('\\', "\\\\").replace('"', "\\\""));
+                line.push('"');
+            } else {
+                line.push_str(value);
+            }
+        }
+        line
+    }
+
+    /// The access-log fields: every field of the line but `path` and `status` (Envoy logs
+    /// those itself), plus an empty `reason` on an accepted request, so each field is
+    /// always set.
+    pub fn access_log_fields(&self) -> Vec<(&str, &str)> {
+        let mut fields: Vec<(&str, &str)> = self
+            .fields
+            .iter()
+            .filter(|(name, _)| name != "path" && name != "status")
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        if self.allowed {
+            fields.push(("reason", ""));
+        }
+        fields
+    }
+}
+
+/// Control characters removed, cut to [`MAX_VALUE_CHARS`].
+pub fn sanitize(value: &str) -> String {
+    let clean: String = value.chars().filter(|c| !c.is_control()).collect();
+    if clean.chars().count() > MAX_VALUE_CHARS {
+        let mut cut: String = clean.chars().take(MAX_VALUE_CHARS).collect();
+        cut.push('…');
+        cut
+    } else {
+        clean
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision::{Claimed, DenyReason, Identity};
+    use serde_json::json;
+
+    fn head(extra: &[(&str, &str)]) -> RequestHead {
+        let mut pairs = vec![(":path", "/ws?x=1"), (":method", "GET")];
+        pairs.extend_from_slice(extra);
+        RequestHead::new(pairs)
+    }
+
+    fn allow() -> Decision {
+        let claims = json!({"iss": "https://issuer.example", "sub": "alice"});
+        Decision::Allow(Identity {
+            claims: claims.as_object().unwrap().clone(),
+            payload: String::new(),
+        })
+    }
+
+    #[test]
+    fn an_accepted_request_with_both_ids() {
+        let record = Record::of(
+            &allow(),
+            &head(&[
+                ("x-ms-call-correlation-id", "corr-1"),
+                ("x-ms-call-connection-id", "conn-1"),
+            ]),
+            &default_correlation_headers(),
+        )
+        .unwrap();
+        assert!(record.allowed());
+        assert_eq!(
+            record.log_line(),
+            "decision=allow path=/ws iss=https://issuer.example sub=alice correlation_id=corr-1 connection_id=conn-1"
+        );
+        assert_eq!(
+            record.access_log_fields(),
+            [
+                ("decision", "allow"),
+                ("iss", "https://issuer.example"),
+                ("sub", "alice"),
+                ("correlation_id", "corr-1"),
+                ("connection_id", "conn-1"),
+                ("reason", "")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_refusal_with_missing_ids_and_a_claimed_subject() {
+        let denial = Denial {
+            reason: DenyReason::Expired,
+            claimed: Claimed {
+                iss: Some("https://issuer.example".into()),
+                sub: Some("mallory".into()),
+            },
+        };
+        let record = Record::of(
+            &Decision::Deny(denial),
+            &head(&[]),
+            &default_correlation_headers(),
+        )
+        .unwrap();
+        assert!(!record.allowed());
+        assert_eq!(
+            record.log_line(),
+            "decision=deny reason=expired status=401 path=/ws claimed_iss=https://issuer.example claimed_sub=mallory correlation_id=\"not provided\" connection_id=\"not provided\""
+        );
+    }
+
+    #[test]
+    fn hostile_values_are_cleaned_and_bounded() {
+        let long = "x".repeat(500);
+        let record = Record::of(
+            &Decision::Deny(DenyReason::MissingToken.into()),
+            &head(&[
+                ("x-ms-call-correlation-id", "a\r\nfake=1\u{1b}[31m \"q\""),
+                ("x-ms-call-connection-id", &long),
+            ]),
+            &default_correlation_headers(),
+        )
+        .unwrap();
+        let line = record.log_line();
+        assert!(!line.chars().any(char::is_control), "{line:?}");
+        assert!(
+            line.contains(r#"correlation_id="afake=1[31m \"q\"""#),
+            "{line}"
+        );
+        let connection = &record.access_log_fields()[3];
+        assert_eq!(connection.0, "connection_id");
+        assert_eq!(connection.1.chars().count(), MAX_VALUE_CHARS + 1);
+    }
+
+    #[test]
+    fn unguarded_requests_have_no_record() {
+        assert_eq!(
+            Record::of(
+                &Decision::Unguarded,
+                &head(&[]),
+                &default_correlation_headers()
+            ),
+            None
+        );
+    }
+}

@@ -1,0 +1,205 @@
+//! What the upstream receives with a request on a guarded path, named as Envoy's `jwt_authn`
+//! names it: `claim_to_headers`, `forward_payload_header` and `forward`.
+//!
+//! On every guarded request, accepted or not, any client-sent copy of a header wsgate owns
+//! (each `claim_to_headers` header, the `forward_payload_header`) is removed, so a client can
+//! never inject an identity. On an accepted request those headers are then set from the
+//! verified token, and unless `forward` is true the `Authorization` header that carried the
+//! token is removed. Requests on other paths are not touched.
+
+use serde_json::Value;
+
+use crate::decision::{Decision, Identity};
+
+/// One claim copied into one request header (`jwt_authn`'s `claim_to_headers` entry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimToHeader {
+    /// Lower-case header name.
+    pub header_name: String,
+    /// A top-level claim name, or a dotted path to a nested one (`realm.roles.0` is not a
+    /// path: arrays are not entered).
+    pub claim_name: String,
+}
+
+/// How identity reaches the upstream.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpstreamPolicy {
+    pub claim_to_headers: Vec<ClaimToHeader>,
+    /// Lower-case header name for the verified payload (base64url, as signed).
+    pub forward_payload_header: Option<String>,
+    /// Keep the token in `Authorization` for the upstream.
+    pub forward: bool,
+}
+
+/// Header changes for one request, in order: remove, then set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeaderEdits {
+    pub remove: Vec<String>,
+    pub set: Vec<(String, String)>,
+    /// `claim_to_headers` entries whose claim was absent, not a string, number or boolean,
+    /// or not a valid header value; their header is simply not set.
+    pub unset: Vec<String>,
+}
+
+impl UpstreamPolicy {
+    /// The header changes `decision` calls for.
+    pub fn edits(&self, decision: &Decision) -> HeaderEdits {
+        let mut edits = HeaderEdits::default();
+        if matches!(decision, Decision::Unguarded) {
+            return edits;
+        }
+        let owned = self
+            .claim_to_headers
+            .iter()
+            .map(|entry| entry.header_name.clone())
+            .chain(self.forward_payload_header.clone());
+        edits.remove.extend(owned);
+        let Decision::Allow(identity) = decision else {
+            return edits;
+        };
+        if !self.forward {
+            edits.remove.push("authorization".to_owned());
+        }
+        for entry in &self.claim_to_headers {
+            match claim_value(identity, &entry.claim_name).filter(|value| is_header_value(value)) {
+                Some(value) => edits.set.push((entry.header_name.clone(), value)),
+                None => edits.unset.push(entry.header_name.clone()),
+            }
+        }
+        if let Some(header) = &self.forward_payload_header {
+            edits.set.push((header.clone(), identity.payload.clone()));
+        }
+        edits
+    }
+}
+
+/// A claim by name, or by dotted path through nested objects, rendered as a header value:
+/// strings as they are, numbers and booleans as JSON writes them.
+fn claim_value(identity: &Identity, name: &str) -> Option<String> {
+    let found = identity.claims.get(name).or_else(|| {
+        let mut parts = name.split('.');
+        let first = identity.claims.get(parts.next()?)?;
+        parts.try_fold(first, |value, part| value.get(part))
+    })?;
+    match found {
+        Value::String(text) => Some(text.clone()),
+        Value::Number(number) => Some(number.to_string()),
+        Value::Bool(flag) => Some(flag.to_string()),
+        _ => None,
+    }
+}
+
+/// Whether `value` can be a header value: no control characters (tab allowed).
+fn is_header_value(value: &str) -> bool {
+    value.chars().all(|c| c == '\t' || !c.is_control())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision::{Denial, DenyReason};
+    use serde_json::json;
+
+    fn policy(forward: bool) -> UpstreamPolicy {
+        UpstreamPolicy {
+            claim_to_headers: vec![
+                ClaimToHeader {
+                    header_name: "x-jwt-sub".into(),
+                    claim_name: "sub".into(),
+                },
+                ClaimToHeader {
+                    header_name: "x-jwt-tenant".into(),
+                    claim_name: "org.tenant".into(),
+                },
+                ClaimToHeader {
+                    header_name: "x-jwt-level".into(),
+                    claim_name: "level".into(),
+                },
+                ClaimToHeader {
+                    header_name: "x-jwt-admin".into(),
+                    claim_name: "admin".into(),
+                },
+                ClaimToHeader {
+                    header_name: "x-jwt-url".into(),
+                    claim_name: "https://example.com/role".into(),
+                },
+                ClaimToHeader {
+                    header_name: "x-jwt-roles".into(),
+                    claim_name: "roles".into(),
+                },
+                ClaimToHeader {
+                    header_name: "x-jwt-missing".into(),
+                    claim_name: "nope".into(),
+                },
+                ClaimToHeader {
+                    header_name: "x-jwt-evil".into(),
+                    claim_name: "evil".into(),
+                },
+            ],
+            forward_payload_header: Some("x-jwt-payload".into()),
+            forward,
+        }
+    }
+
+    fn allow() -> Decision {
+        let claims = json!({
+            "sub": "alice", "org": {"tenant": "t-1"}, "level": 3, "admin": false,
+            "https://example.com/role": "ops", "roles": ["a", "b"], "evil": "a\r\nx-injected: 1"
+        });
+        Decision::Allow(Identity {
+            claims: claims.as_object().unwrap().clone(),
+            payload: "eyJzdWIiOiJhbGljZSJ9".into(),
+        })
+    }
+
+    #[test]
+    fn an_accepted_request_gets_the_identity_and_loses_the_token() {
+        let edits = policy(false).edits(&allow());
+        assert!(
+            edits.remove.contains(&"x-jwt-sub".to_owned()),
+            "client copies go first"
+        );
+        assert!(edits.remove.contains(&"authorization".to_owned()));
+        let set: Vec<(&str, &str)> = edits
+            .set
+            .iter()
+            .map(|(h, v)| (h.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            set,
+            [
+                ("x-jwt-sub", "alice"),
+                ("x-jwt-tenant", "t-1"),
+                ("x-jwt-level", "3"),
+                ("x-jwt-admin", "false"),
+                ("x-jwt-url", "ops"),
+                ("x-jwt-payload", "eyJzdWIiOiJhbGljZSJ9"),
+            ]
+        );
+        assert_eq!(edits.unset, ["x-jwt-roles", "x-jwt-missing", "x-jwt-evil"]);
+    }
+
+    #[test]
+    fn forward_keeps_the_token() {
+        assert!(!policy(true)
+            .edits(&allow())
+            .remove
+            .contains(&"authorization".to_owned()));
+    }
+
+    #[test]
+    fn a_refused_request_still_loses_client_copies() {
+        let edits = policy(false).edits(&Decision::Deny(Denial::from(DenyReason::Expired)));
+        assert_eq!(edits.remove.len(), 9);
+        assert!(edits.remove.contains(&"x-jwt-payload".to_owned()));
+        assert!(edits.set.is_empty());
+    }
+
+    #[test]
+    fn other_paths_are_untouched() {
+        assert_eq!(
+            policy(false).edits(&Decision::Unguarded),
+            HeaderEdits::default()
+        );
+    }
+}

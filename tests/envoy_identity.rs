@@ -1,0 +1,363 @@
+//! What the upstream, the operator and Envoy's stats see of each decision, through a real
+//! Envoy: correlation headers and a verified identity upstream (never a client's copy), one
+//! log line per decision, access-log fields from filter state, and exact counters.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::{json, Value};
+use testbed::client::{self, Response};
+use testbed::echo::Echo;
+use testbed::envoy::{self, Envoy};
+use testbed::issuer::{Behaviour, Issuer};
+use testbed::keys::{TestKey, P256, RSA_2048, RSA_2048_OTHER};
+
+const AUDIENCE: &str = "my-resource-id";
+const ACCESS_LOG_FORMAT: &str = "decision=%FILTER_STATE(wasm.wsgate.decision:PLAIN)% reason=%FILTER_STATE(wasm.wsgate.reason:PLAIN)% correlation_id=%FILTER_STATE(wasm.wsgate.correlation_id:PLAIN)% connection_id=%FILTER_STATE(wasm.wsgate.connection_id:PLAIN)% sub=%FILTER_STATE(wasm.wsgate.sub:PLAIN)% status=%RESPONSE_CODE%\n";
+
+struct Stack {
+    echo: Echo,
+    envoy: Envoy,
+    issuer: String,
+    access_log: std::path::PathBuf,
+}
+
+fn identity_settings() -> Value {
+    json!({
+        "claim_to_headers": [
+            {"header_name": "x-jwt-sub", "claim_name": "sub"},
+            {"header_name": "x-jwt-tenant", "claim_name": "org.tenant"}
+        ],
+        "forward_payload_header": "x-jwt-payload"
+    })
+}
+
+/// Envoy with wsgate: inline keys unless `issuer` is given (then `jwks_uri` on it).
+fn start(settings: Value, issuer: Option<&Issuer>) -> Stack {
+    let echo = Echo::start();
+    let issuer_name = issuer.map_or("https://issuer.example".to_owned(), Issuer::issuer);
+    let mut plugin = json!({ "issuer": issuer_name, "audiences": [AUDIENCE] });
+    match issuer {
+        Some(issuer) => {
+            plugin["jwks_uri"] = json!(issuer.jwks_url());
+            plugin["cluster"] = json!("issuer");
+        }
+        None => plugin["jwks"] = testbed::keys::jwks(&[(&RSA_2048, "rsa"), (&P256, "ec")]),
+    }
+    for (key, value) in settings.as_object().unwrap() {
+        plugin[key] = value.clone();
+    }
+    let module = envoy::module_path();
+    let mut bootstrap = envoy::bootstrap(echo.addr(), vec![envoy::wasm_filter(&plugin, &module)]);
+    if let Some(issuer) = issuer {
+        envoy::add_cluster(&mut bootstrap, "issuer", issuer.addr());
+    }
+    let access_log = std::env::temp_dir().join(format!(
+        "wsgate-access-{}-{}.log",
+        std::process::id(),
+        testbed::now_nanos()
+    ));
+    envoy::add_access_log(&mut bootstrap, &access_log, ACCESS_LOG_FORMAT);
+    let envoy = Envoy::start(&bootstrap);
+    Stack {
+        echo,
+        envoy,
+        issuer: issuer_name,
+        access_log,
+    }
+}
+
+fn claims(stack: &Stack) -> Value {
+    let now = testbed::now();
+    json!({"iss": stack.issuer, "aud": AUDIENCE, "sub": "caller-7", "org": {"tenant": "t-42"}, "exp": now + 600})
+}
+
+fn sign(key: &TestKey, kid: &str, claims: &Value) -> String {
+    key.sign(json!({ "kid": kid }), claims)
+}
+
+fn open(stack: &Stack, headers: &[(&str, &str)]) -> Result<Response, Response> {
+    client::websocket(stack.envoy.listener(), "/ws", headers).map(|(mut socket, response)| {
+        assert_eq!(client::echo(&mut socket, "hi"), "hi");
+        socket.close(None).ok();
+        response
+    })
+}
+
+fn access_log_lines(stack: &Stack, count: usize) -> Vec<String> {
+    let started = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(&stack.access_log).unwrap_or_default();
+        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        if lines.len() >= count || started.elapsed() > Duration::from_secs(15) {
+            return lines;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn the_upstream_gets_correlation_ids_and_a_verified_identity_only() {
+    let stack = start(identity_settings(), None);
+    let token = sign(&RSA_2048, "rsa", &claims(&stack));
+    let bearer = format!("Bearer {token}");
+    open(
+        &stack,
+        &[
+            ("authorization", &bearer),
+            ("x-ms-call-correlation-id", "corr-123"),
+            ("x-ms-call-connection-id", "conn-456"),
+            ("x-jwt-sub", "admin"),
+            ("x-jwt-payload", "eyJzdWIiOiJhZG1pbiJ9"),
+        ],
+    )
+    .expect("accepted");
+    let seen = stack
+        .echo
+        .last_on("/ws")
+        .expect("the upstream saw the handshake");
+    assert_eq!(seen.header("x-ms-call-correlation-id"), Some("corr-123"));
+    assert_eq!(seen.header("x-ms-call-connection-id"), Some("conn-456"));
+    assert_eq!(
+        seen.header_values("x-jwt-sub"),
+        ["caller-7"],
+        "only the verified sub"
+    );
+    assert_eq!(
+        seen.header("x-jwt-tenant"),
+        Some("t-42"),
+        "nested claim by dotted path"
+    );
+    let payload = seen.header("x-jwt-payload").expect("payload header");
+    let decoded: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(decoded, claims_without_time(&decoded, &claims(&stack)));
+    assert!(
+        seen.header_values("authorization").is_empty(),
+        "the token stays at the proxy"
+    );
+
+    // A token without the nested claim: the client's copy is removed, nothing is set.
+    let mut bare = claims(&stack);
+    bare.as_object_mut().unwrap().remove("org");
+    let bearer = format!("Bearer {}", sign(&P256, "ec", &bare));
+    open(
+        &stack,
+        &[("authorization", &bearer), ("x-jwt-tenant", "evil-corp")],
+    )
+    .expect("accepted");
+    let seen = stack.echo.last_on("/ws").unwrap();
+    assert!(
+        seen.header_values("x-jwt-tenant").is_empty(),
+        "{:?}",
+        seen.headers
+    );
+
+    // Refused requests never reach the upstream at all.
+    let before = stack.echo.seen().len();
+    let refused = open(&stack, &[("x-jwt-sub", "admin")]).unwrap_err();
+    assert_eq!(refused.status, 401);
+    assert_eq!(stack.echo.seen().len(), before);
+}
+
+/// `expected` with `exp` taken from `actual` (the claims were built twice, a second apart).
+fn claims_without_time(actual: &Value, expected: &Value) -> Value {
+    let mut expected = expected.clone();
+    expected["exp"] = actual["exp"].clone();
+    expected
+}
+
+#[test]
+fn forward_true_keeps_the_token_for_the_upstream() {
+    let mut settings = identity_settings();
+    settings["forward"] = json!(true);
+    let stack = start(settings, None);
+    let bearer = format!("Bearer {}", sign(&RSA_2048, "rsa", &claims(&stack)));
+    open(&stack, &[("authorization", &bearer)]).expect("accepted");
+    assert_eq!(
+        stack.echo.last_on("/ws").unwrap().header("authorization"),
+        Some(bearer.as_str())
+    );
+}
+
+#[test]
+fn one_log_line_and_one_access_log_record_per_decision() {
+    let stack = start(identity_settings(), None);
+    let good = sign(&RSA_2048, "rsa", &claims(&stack));
+    let bad = sign(&RSA_2048_OTHER, "rsa", &claims(&stack));
+    let good_bearer = format!("Bearer {good}");
+    let bad_bearer = format!("Bearer {bad}");
+    open(
+        &stack,
+        &[
+            ("authorization", &good_bearer),
+            ("x-ms-call-correlation-id", "c-1"),
+            ("x-ms-call-connection-id", "n-1"),
+        ],
+    )
+    .unwrap();
+    open(
+        &stack,
+        &[
+            ("authorization", &bad_bearer),
+            ("x-ms-call-correlation-id", "c-2"),
+        ],
+    )
+    .unwrap_err();
+    open(&stack, &[("x-ms-call-connection-id", "n-3")]).unwrap_err();
+
+    let log = stack.envoy.log();
+    let decisions: Vec<&str> = log.lines().filter(|l| l.contains("decision=")).collect();
+    assert_eq!(decisions.len(), 3, "{decisions:#?}");
+    assert!(decisions[0].contains("[info]") && decisions[0].contains("decision=allow path=/ws iss=https://issuer.example sub=caller-7 correlation_id=c-1 connection_id=n-1"), "{}", decisions[0]);
+    assert!(decisions[1].contains("[warning]") && decisions[1].contains("decision=deny reason=bad_signature status=401 path=/ws claimed_iss=https://issuer.example claimed_sub=caller-7 correlation_id=c-2 connection_id=\"not provided\""), "{}", decisions[1]);
+    assert!(decisions[2].contains("decision=deny reason=missing_token status=401 path=/ws correlation_id=\"not provided\" connection_id=n-3"), "{}", decisions[2]);
+    for token in [&good, &bad] {
+        assert!(!log.contains(token.as_str()), "a token reached Envoy's log");
+        let signature = token.rsplit('.').next().unwrap();
+        assert!(!log.contains(signature), "a signature reached Envoy's log");
+    }
+
+    let records = access_log_lines(&stack, 3);
+    assert_eq!(
+        records,
+        [
+            "decision=allow reason= correlation_id=c-1 connection_id=n-1 sub=caller-7 status=101",
+            "decision=deny reason=bad_signature correlation_id=c-2 connection_id=not provided sub=- status=401",
+            "decision=deny reason=missing_token correlation_id=not provided connection_id=n-3 sub=- status=401",
+        ]
+    );
+}
+
+#[test]
+fn counters_move_by_exactly_what_was_decided() {
+    let issuer = Issuer::start(&[(&RSA_2048, "rsa")]);
+    issuer.set_behaviour(Behaviour::Down);
+    let stack = start(json!({}), Some(&issuer));
+    let listener = stack.envoy.listener();
+
+    // keys_unavailable: the issuer is down from the start.
+    let good = sign(&RSA_2048, "rsa", &claims(&stack));
+    let bearer = |token: &str| format!("Bearer {token}");
+    assert_eq!(
+        open(&stack, &[("authorization", &bearer(&good))])
+            .unwrap_err()
+            .status,
+        401
+    );
+    issuer.set_behaviour(Behaviour::Normal);
+    let started = Instant::now();
+    while stack
+        .envoy
+        .stats("wsgate")
+        .get("wasmcustom.wsgate.jwks_fetch_success")
+        .copied()
+        .unwrap_or(0)
+        == 0
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "no successful fetch"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let now = testbed::now();
+    let with = |claim: &str, value: Value| {
+        let mut c = claims(&stack);
+        c[claim] = value;
+        sign(&RSA_2048, "rsa", &c)
+    };
+    let without_exp = {
+        let mut c = claims(&stack);
+        c.as_object_mut().unwrap().remove("exp");
+        sign(&RSA_2048, "rsa", &c)
+    };
+    let tokens: Vec<(&str, String)> = vec![
+        ("allowed", good.clone()),
+        ("allowed", good.clone()),
+        ("malformed", "a.b".to_owned()),
+        (
+            "unsupported_algorithm",
+            RSA_2048.sign(json!({"kid": "rsa", "alg": "HS256"}), &claims(&stack)),
+        ),
+        ("unknown_key", sign(&RSA_2048, "not-there", &claims(&stack))),
+        (
+            "bad_signature",
+            sign(&RSA_2048_OTHER, "rsa", &claims(&stack)),
+        ),
+        ("missing_expiry", without_exp),
+        ("expired", with("exp", json!(now - 3600))),
+        ("not_yet_valid", with("nbf", json!(now + 3600))),
+        (
+            "wrong_issuer",
+            with("iss", json!("https://elsewhere.example")),
+        ),
+        ("wrong_audience", with("aud", json!("other"))),
+        ("token_too_large", "x".repeat(9000)),
+    ];
+    for (expected, token) in &tokens {
+        let outcome = open(&stack, &[("authorization", &bearer(token))]);
+        assert_eq!(outcome.is_ok(), *expected == "allowed", "{expected}");
+    }
+    assert_eq!(client::request(listener, "GET", "/ws", &[]).status, 400); // not_websocket
+    assert_eq!(open(&stack, &[]).unwrap_err().status, 401); // missing_token
+    let two = [
+        ("authorization", bearer(&good)),
+        ("authorization", bearer(&good)),
+    ];
+    let two: Vec<(&str, &str)> = two.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    assert_eq!(open(&stack, &two).unwrap_err().status, 401); // multiple_tokens
+    assert_eq!(
+        client::request(listener, "GET", "/elsewhere", &[]).status,
+        200
+    ); // unguarded: no counter
+
+    let stats = stack.envoy.stats("wsgate");
+    let get = |name: &str| {
+        stats
+            .get(&format!("wasmcustom.wsgate.{name}"))
+            .copied()
+            .unwrap_or_else(|| panic!("no stat {name} in {stats:#?}"))
+    };
+    let mut expected: BTreeMap<&str, u64> = BTreeMap::new();
+    for reason in [
+        "keys_unavailable",
+        "malformed",
+        "unsupported_algorithm",
+        "unknown_key",
+        "bad_signature",
+        "missing_expiry",
+        "expired",
+        "not_yet_valid",
+        "wrong_issuer",
+        "wrong_audience",
+        "token_too_large",
+        "not_websocket",
+        "missing_token",
+        "multiple_tokens",
+    ] {
+        expected.insert(reason, 1);
+    }
+    for (reason, count) in &expected {
+        assert_eq!(get(&format!("denied.{reason}")), *count, "denied.{reason}");
+    }
+    assert_eq!(get("denied"), 14);
+    assert_eq!(get("allowed"), 2);
+    // The first success, then the refetch the unknown kid forced.
+    assert_eq!(get("jwks_fetch_success"), 2);
+    assert!(get("jwks_fetch_failed") >= 1);
+    assert_eq!(get("jwks_keys"), 1);
+}
