@@ -110,7 +110,7 @@ fn main() -> ExitCode {
         Err(refused) => {
             check(false);
             println!(
-                "4. upgrade /ws, valid RS256 token       -> {}  [UNEXPECTED]",
+                "4. upgrade /ws, valid token + forged x-jwt-sub -> {}  [UNEXPECTED]",
                 summary(&refused)
             );
         }
