@@ -25,30 +25,35 @@ impl Authenticator {
     /// token that could be read carries what it claimed (`iss`, `sub`), unverified.
     pub fn authenticate(&self, token: &str, keys: &KeySet, now: u64) -> Result<Identity, Denial> {
         let jws = CompactJws::parse(token, self.max_token_bytes)?;
+        let claims = jws.claims()?;
         let deny = |reason: DenyReason| Denial {
             reason,
-            claimed: Claimed::from_claims(jws.claims()),
+            claimed: Claimed::from_claims(&claims),
         };
-        self.policy.check(jws.claims(), now).map_err(deny)?;
-
-        let verified = {
-            let mut candidates = keys.candidates(jws.alg(), jws.kid()).peekable();
-            if candidates.peek().is_none() {
-                return Err(deny(DenyReason::UnknownKey));
-            }
-            candidates.any(|jwk| {
-                jwk.key()
-                    .verify(jws.alg(), jws.signing_input(), jws.signature())
-            })
-        };
-        if !verified {
-            return Err(deny(DenyReason::BadSignature));
-        }
-        let payload = jws.payload_segment().to_owned();
+        self.policy.check(&claims, now).map_err(deny)?;
+        verify_signature(&jws, keys).map_err(deny)?;
         Ok(Identity {
-            claims: jws.into_claims(),
-            payload,
+            payload: jws.payload_segment().to_owned(),
+            claims,
         })
+    }
+}
+
+/// The signature step alone: verifies `jws` against each key of `keys` that fits its `kid`
+/// and `alg`. [`DenyReason::UnknownKey`] when none fits, [`DenyReason::BadSignature`] when
+/// none verifies.
+pub fn verify_signature(jws: &CompactJws<'_>, keys: &KeySet) -> Result<(), DenyReason> {
+    let mut candidates = keys.candidates(jws.alg(), jws.kid()).peekable();
+    if candidates.peek().is_none() {
+        return Err(DenyReason::UnknownKey);
+    }
+    if candidates.any(|jwk| {
+        jwk.key()
+            .verify(jws.alg(), jws.signing_input(), jws.signature())
+    }) {
+        Ok(())
+    } else {
+        Err(DenyReason::BadSignature)
     }
 }
 

@@ -3,9 +3,10 @@
 //! A token is refused here, cheaply, when it is larger than the configured cap (checked
 //! before any decoding), is not exactly three non-empty canonical base64url segments (so JSON
 //! serialisation, JWE's five segments, stripped signatures, padding, whitespace and control
-//! bytes all fail), has a header or payload that is not a strict JSON object (duplicate
-//! member names refused), names an algorithm outside the allowlist (`none` and HS* in any
-//! spelling), or carries `crit` (wsgate understands no extension, RFC 7515 §4.1.11).
+//! bytes all fail), has a header that is not a strict JSON object (duplicate member names
+//! refused), names an algorithm outside the allowlist (`none` and HS* in any spelling), or
+//! carries `crit` (wsgate understands no extension, RFC 7515 §4.1.11). The payload is any
+//! bytes at this layer; [`CompactJws::claims`] reads it as a JWT claims set.
 //!
 //! Keys offered by the token itself (`jwk`, `jku`, `x5u`, `x5c`) are never read.
 
@@ -21,8 +22,8 @@ use crate::strict_json;
 pub struct CompactJws<'a> {
     alg: JwsAlgorithm,
     kid: Option<String>,
-    claims: Map<String, Value>,
     payload: &'a str,
+    payload_bytes: Vec<u8>,
     signing_input: &'a str,
     signature: Vec<u8>,
 }
@@ -48,7 +49,9 @@ impl<'a> CompactJws<'a> {
         ) else {
             return Err(DenyReason::Malformed);
         };
-        if header.is_empty() || payload.is_empty() || signature.is_empty() {
+        // An empty payload is a valid JWS (RFC 7515 §7.1), but never a claims set: the
+        // claims step refuses it.
+        if header.is_empty() || signature.is_empty() {
             return Err(DenyReason::Malformed);
         }
 
@@ -67,8 +70,7 @@ impl<'a> CompactJws<'a> {
             Some(Value::String(kid)) => Some(kid.clone()),
             Some(_) => return Err(DenyReason::Malformed),
         };
-        let claims = decode_object(payload)?;
-        let payload_segment = payload;
+        let payload_bytes = base64url::decode(payload).ok_or(DenyReason::Malformed)?;
         let signature = base64url::decode(signature).ok_or(DenyReason::Malformed)?;
         let signing_input_len = token.len() - signature_segment_len(token);
         let signing_input = token
@@ -77,8 +79,8 @@ impl<'a> CompactJws<'a> {
         Ok(CompactJws {
             alg,
             kid,
-            claims,
-            payload: payload_segment,
+            payload,
+            payload_bytes,
             signing_input,
             signature,
         })
@@ -94,19 +96,14 @@ impl<'a> CompactJws<'a> {
         self.kid.as_deref()
     }
 
-    /// The payload's claims, not yet verified.
-    pub fn claims(&self) -> &Map<String, Value> {
-        &self.claims
+    /// The payload read as a JWT claims set: a strict JSON object, not yet verified.
+    pub fn claims(&self) -> Result<Map<String, Value>, DenyReason> {
+        strict_json::parse_object(&self.payload_bytes).map_err(|_| DenyReason::Malformed)
     }
 
     /// The payload segment as it appears in the token (canonical base64url).
     pub fn payload_segment(&self) -> &'a str {
         self.payload
-    }
-
-    /// Takes the claims out, once the signature has been checked.
-    pub fn into_claims(self) -> Map<String, Value> {
-        self.claims
     }
 
     /// `BASE64URL(header) . BASE64URL(payload)`: the bytes the signature covers.
@@ -156,7 +153,7 @@ mod tests {
         let jws = parse(&text).unwrap();
         assert_eq!(jws.alg(), JwsAlgorithm::Rs256);
         assert_eq!(jws.kid(), Some("k1"));
-        assert_eq!(jws.claims()["sub"], "a");
+        assert_eq!(jws.claims().unwrap()["sub"], "a");
         assert_eq!(jws.signature(), b"sig");
         assert_eq!(
             jws.signing_input(),
@@ -231,10 +228,24 @@ mod tests {
             (r#"["RS256"]"#, "{}"),
             (r#"{"alg":"RS256","kid":7}"#, "{}"),
         ] {
+            let text = token(header, payload);
             assert_eq!(
-                parse(&token(header, payload)).unwrap_err(),
+                parse(&text).and_then(|jws| jws.claims()).unwrap_err(),
                 DenyReason::Malformed,
                 "{header} {payload}"
+            );
+        }
+    }
+
+    #[test]
+    fn any_payload_bytes_parse_but_only_objects_are_claims() {
+        for payload in ["foo", ""] {
+            let text = token(r#"{"alg":"ES256"}"#, payload);
+            let jws = parse(&text).unwrap();
+            assert_eq!(
+                jws.claims().unwrap_err(),
+                DenyReason::Malformed,
+                "{payload:?}"
             );
         }
     }

@@ -202,7 +202,14 @@ impl VerifyingKey {
     }
 }
 
+/// Verifies with one jwt-compact algorithm. The length check comes first because some
+/// backends' `try_from_slice` panics on a slice of the wrong length (Ed25519's
+/// `copy_from_slice`, found by the Wycheproof vectors); jwt-compact's own validator checks
+/// `LENGTH` too, but this seam calls the algorithm directly.
 fn check<A: Algorithm>(alg: &A, key: &A::VerifyingKey, message: &[u8], signature: &[u8]) -> bool {
+    if A::Signature::LENGTH.is_some_and(|length| length.get() != signature.len()) {
+        return false;
+    }
     match A::Signature::try_from_slice(signature) {
         Ok(signature) => alg.verify_signature(&signature, key, message),
         Err(_) => false,
@@ -254,6 +261,44 @@ mod tests {
     fn p256_point_off_the_curve_is_refused() {
         assert!(VerifyingKey::p256(&[1; 32], &[2; 32]).is_err());
         assert!(VerifyingKey::p256(&[1; 31], &[2; 32]).is_err());
+    }
+
+    #[test]
+    fn signatures_of_the_wrong_length_are_false_not_a_panic() {
+        use testbed::keys::{ED25519, P256, RSA_2048};
+        let jwk = |key: &testbed::keys::TestKey| key.public_jwk("k");
+        let b = |v: &serde_json::Value, name: &str| {
+            crate::base64url::decode(v[name].as_str().unwrap()).unwrap()
+        };
+        let rsa = jwk(&RSA_2048);
+        let ec = jwk(&P256);
+        let ed = jwk(&ED25519);
+        let keys = [
+            (
+                VerifyingKey::rsa(&b(&rsa, "n"), &b(&rsa, "e")).unwrap(),
+                JwsAlgorithm::Rs256,
+            ),
+            (
+                VerifyingKey::rsa(&b(&rsa, "n"), &b(&rsa, "e")).unwrap(),
+                JwsAlgorithm::Ps256,
+            ),
+            (
+                VerifyingKey::p256(&b(&ec, "x"), &b(&ec, "y")).unwrap(),
+                JwsAlgorithm::Es256,
+            ),
+            (
+                VerifyingKey::ed25519(&b(&ed, "x")).unwrap(),
+                JwsAlgorithm::EdDsa,
+            ),
+        ];
+        for (key, alg) in &keys {
+            for length in [0, 1, 31, 63, 65, 255, 257, 1024] {
+                assert!(
+                    !key.verify(*alg, b"message", &vec![7u8; length]),
+                    "{alg:?} {length}"
+                );
+            }
+        }
     }
 
     #[test]
