@@ -49,12 +49,9 @@ impl<'a> CompactJws<'a> {
         ) else {
             return Err(DenyReason::Malformed);
         };
-        // An empty payload is a valid JWS (RFC 7515 §7.1), but never a claims set: the
+        // The header first, so that `alg: none` (whose signature is empty) is named for what
+        // it is. An empty payload is a valid JWS (RFC 7515 §7.1), but never a claims set: the
         // claims step refuses it.
-        if header.is_empty() || signature.is_empty() {
-            return Err(DenyReason::Malformed);
-        }
-
         let header = decode_object(header)?;
         let alg = match header.get("alg") {
             Some(Value::String(name)) => {
@@ -71,6 +68,9 @@ impl<'a> CompactJws<'a> {
             Some(_) => return Err(DenyReason::Malformed),
         };
         let payload_bytes = base64url::decode(payload).ok_or(DenyReason::Malformed)?;
+        if signature.is_empty() {
+            return Err(DenyReason::Malformed);
+        }
         let signature = base64url::decode(signature).ok_or(DenyReason::Malformed)?;
         let signing_input_len = token.len() - signature_segment_len(token);
         let signing_input = token

@@ -277,3 +277,63 @@ fn testbed_b64(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
+
+#[test]
+fn the_attack_catalogue_through_envoy() {
+    let now = testbed::now();
+    let (jwks, attacks) = testbed::attacks::catalogue(ISSUER, AUDIENCE, now);
+    let stack = start(&json!({ "issuer": ISSUER, "audiences": [AUDIENCE], "jwks": jwks }));
+    let mut expected_lines = Vec::new();
+    for attack in attacks.iter().filter(|attack| attack.over_http) {
+        let refused = if attack.authorization.iter().all(|value| value.is_ascii()) {
+            let headers: Vec<(&str, &str)> = attack
+                .authorization
+                .iter()
+                .map(|value| ("authorization", value.as_str()))
+                .collect();
+            client::websocket(stack.envoy.listener(), "/ws", &headers)
+                .map(|_| ())
+                .expect_err(attack.name)
+        } else {
+            // tungstenite sends only ASCII header values; write this one byte for byte.
+            let headers: Vec<(&str, &[u8])> = attack
+                .authorization
+                .iter()
+                .map(|value| ("authorization", value.as_bytes()))
+                .collect();
+            client::raw_handshake(stack.envoy.listener(), "/ws", &headers)
+        };
+        assert_eq!(refused.status, 401, "{}", attack.name);
+        assert_eq!(
+            refused.body, "Unauthorized WebSocket connection.",
+            "{}",
+            attack.name
+        );
+        expected_lines.push((attack.name, format!("reason={} ", attack.reason)));
+    }
+    assert!(
+        stack.echo.seen().is_empty(),
+        "no attack may reach the upstream"
+    );
+    let log = stack.envoy.log();
+    let decided: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("decision=deny"))
+        .collect();
+    assert_eq!(
+        decided.len(),
+        expected_lines.len(),
+        "one log line per attack"
+    );
+    for (line, (name, reason)) in decided.iter().zip(&expected_lines) {
+        assert!(
+            line.contains(reason.as_str()),
+            "{name}: expected {reason} in {line}"
+        );
+    }
+    assert!(!log.contains("panicked"), "{log}");
+    eprintln!(
+        "{} attacks through Envoy, each refused with its reason",
+        expected_lines.len()
+    );
+}

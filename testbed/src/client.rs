@@ -47,17 +47,48 @@ pub fn request(addr: SocketAddr, method: &str, path: &str, head_lines: &[&str]) 
     parse_response(&raw)
 }
 
-/// Sends a raw request head (the client writes exactly these bytes) and reads the first
-/// response head and whatever body arrives before the connection closes or goes quiet.
+/// Sends `bytes` as they are and reads one response: its head, then a `content-length` body.
 pub fn raw(addr: SocketAddr, bytes: &[u8]) -> Response {
     let mut stream = TcpStream::connect(addr).expect("connect to the listener");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(3)))
-        .expect("timeout");
+    stream.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
     stream.write_all(bytes).expect("send request");
     let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw);
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length:"))
+                .and_then(|value| value.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if raw.len() >= end + 4 + length {
+                break;
+            }
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => raw.extend_from_slice(&chunk[..n]),
+        }
+    }
     parse_response(&raw)
+}
+
+/// A WebSocket handshake written byte for byte, with one extra header line per `extra`
+/// (`name: value`, any bytes); returns the response without upgrading.
+pub fn raw_handshake(addr: SocketAddr, path: &str, extra: &[(&str, &[u8])]) -> Response {
+    let mut request = format!(
+        "GET {path} HTTP/1.1\r\nhost: wsgate.test\r\nconnection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    )
+    .into_bytes();
+    for (name, value) in extra {
+        request.extend_from_slice(name.as_bytes());
+        request.extend_from_slice(b": ");
+        request.extend_from_slice(value);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"\r\n");
+    raw(addr, &request)
 }
 
 fn parse_response(raw: &[u8]) -> Response {

@@ -84,16 +84,50 @@ fn on_path(name: &str) -> Option<PathBuf> {
     })
 }
 
-/// The built module, or a panic that says how to build it.
+/// The built module, or a panic that says how to build it. The default module must also be
+/// newer than every source of the filter, so a test never runs yesterday's module.
 pub fn module_path() -> PathBuf {
-    let path = std::env::var_os("WSGATE_WASM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target/wasm32-wasip1/release/wsgate.wasm"));
-    assert!(
-        path.is_file(),
-        "the wsgate module is not at {}: run `make build` first (or set WSGATE_WASM)",
-        path.display()
-    );
+    if let Some(path) = std::env::var_os("WSGATE_WASM").map(PathBuf::from) {
+        assert!(
+            path.is_file(),
+            "WSGATE_WASM={} is not a file",
+            path.display()
+        );
+        return path;
+    }
+    let root = workspace_root();
+    let path = root.join("target/wasm32-wasip1/release/wsgate.wasm");
+    let built = fs::metadata(&path)
+        .and_then(|meta| meta.modified())
+        .unwrap_or_else(|_| {
+            panic!(
+                "the wsgate module is not at {}: run `make build` first (or set WSGATE_WASM)",
+                path.display()
+            )
+        });
+    let mut sources = vec![root.join("Cargo.toml"), root.join("Cargo.lock")];
+    let mut dirs = vec![root.join("src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let entry = entry.path();
+            if entry.is_dir() {
+                dirs.push(entry);
+            } else {
+                sources.push(entry);
+            }
+        }
+    }
+    if let Some(newer) = sources.iter().find(|source| {
+        fs::metadata(source)
+            .and_then(|meta| meta.modified())
+            .is_ok_and(|changed| changed > built)
+    }) {
+        panic!(
+            "the wsgate module at {} is older than {}: run `make build` (or set WSGATE_WASM)",
+            path.display(),
+            newer.display()
+        );
+    }
     path
 }
 

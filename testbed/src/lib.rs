@@ -1,6 +1,7 @@
 //! wsgate's test and demo parts, shared by the integration tests and the demo so that both
 //! exercise the same pieces:
 //!
+//! - [`attacks`]: the attack catalogue, hostile requests each with the deny reason it must get;
 //! - [`keys`]: signing keys of every family wsgate verifies, their public JWKs, and a signer
 //!   that writes compact JWS tokens byte for byte as a test asks;
 //! - [`echo`]: a real WebSocket echo upstream that records what reached it;
@@ -10,6 +11,7 @@
 //!
 //! Nothing here is part of the filter; none of it is compiled into the module.
 
+pub mod attacks;
 pub mod client;
 pub mod echo;
 pub mod envoy;
