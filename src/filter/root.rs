@@ -67,7 +67,7 @@ impl Context for GateRoot {
     fn on_http_call_response(
         &mut self,
         call: u32,
-        _num_headers: usize,
+        num_headers: usize,
         body_size: usize,
         _num_trailers: usize,
     ) {
@@ -78,6 +78,14 @@ impl Context for GateRoot {
             return;
         };
         let limit = remote.keys.max_document_bytes;
+        // A call that failed (reset, or timed out after its headers arrived) is reported with
+        // no headers, and Envoy then has no response maps at all: asking for one returns
+        // BadArgument, on which the SDK panics. So nothing is read from a failed call.
+        if num_headers == 0 {
+            self.advance(fetch, Err(FetchError::NoResponse));
+            self.resolve_waiters(now_ms());
+            return;
+        }
         let status = hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
             .ok()
             .flatten()

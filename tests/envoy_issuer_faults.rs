@@ -1,0 +1,128 @@
+//! Issuer faults through a real Envoy: for each way an issuer can fail, no false accept
+//! (a key the faulty issuer offers is never trusted), valid tokens keep working on the cached
+//! key set, no wasm panic, and the listener keeps answering.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use testbed::client;
+use testbed::echo::Echo;
+use testbed::envoy::{self, Envoy};
+use testbed::issuer::{Behaviour, Issuer};
+use testbed::keys::{TestKey, RSA_2048, RSA_2048_OTHER};
+
+const AUDIENCE: &str = "my-resource-id";
+
+fn stat(envoy: &Envoy, name: &str) -> u64 {
+    envoy
+        .stats("wsgate")
+        .get(&format!("wasmcustom.wsgate.{name}"))
+        .copied()
+        .unwrap_or(0)
+}
+
+fn wait_for(envoy: &Envoy, name: &str, above: u64, what: &str) {
+    let started = Instant::now();
+    while stat(envoy, name) <= above {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{what}: {name} stayed at {above}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn no_issuer_fault_leads_to_a_false_accept_or_a_lost_key_set() {
+    let issuer = Issuer::start(&[(&RSA_2048, "good")]);
+    let echo = Echo::start();
+    let plugin = json!({
+        "issuer": issuer.issuer(),
+        "audiences": [AUDIENCE],
+        "openid_config_url": issuer.discovery_url(),
+        "cluster": "issuer",
+        "fetch_timeout_ms": 1000,
+        "refresh_interval_seconds": 1,
+        "min_refresh_interval_seconds": 1
+    });
+    let module = envoy::module_path();
+    let mut bootstrap = envoy::bootstrap(echo.addr(), vec![envoy::wasm_filter(&plugin, &module)]);
+    envoy::add_cluster(&mut bootstrap, "issuer", issuer.addr());
+    let envoy = Envoy::start(&bootstrap);
+
+    let now = testbed::now();
+    let token = |key: &TestKey, kid: &str| {
+        let claims = json!({"iss": issuer.issuer(), "aud": AUDIENCE, "sub": "s", "exp": now + 600});
+        format!("Bearer {}", key.sign(json!({ "kid": kid }), &claims))
+    };
+    let good = token(&RSA_2048, "good");
+    let evil = token(&RSA_2048_OTHER, "evil");
+    let accepted = |bearer: &str| {
+        client::websocket(envoy.listener(), "/ws", &[("authorization", bearer)]).is_ok()
+    };
+    assert!(accepted(&good), "the first key set");
+
+    let faults: Vec<(&str, Behaviour)> = vec![
+        ("refused connection", Behaviour::Down),
+        ("timeout", Behaviour::Slow(Duration::from_millis(2500))),
+        ("slow drip", Behaviour::Drip(Duration::from_millis(100))),
+        ("500", Behaviour::Status(500)),
+        ("404", Behaviour::Status(404)),
+        ("truncated body", Behaviour::Truncated),
+        ("10 MiB body", Behaviour::Oversized(10 * 1024 * 1024)),
+        ("malformed JSON", Behaviour::Malformed),
+        ("HTML error page", Behaviour::Html),
+        ("JWKS with no usable key", Behaviour::NoUsableKey),
+        ("discovery naming another issuer", Behaviour::WrongIssuer),
+        ("discovery without jwks_uri", Behaviour::NoJwksUri),
+    ];
+    for (name, fault) in faults {
+        // The faulty issuer also offers a key an attacker holds: trusting anything it sends
+        // would let the evil token in.
+        issuer.set_keys(&[(&RSA_2048, "good"), (&RSA_2048_OTHER, "evil")]);
+        let failed = stat(&envoy, "jwks_fetch_failed");
+        issuer.set_behaviour(fault);
+        wait_for(&envoy, "jwks_fetch_failed", failed, name);
+        assert!(
+            !accepted(&evil),
+            "{name}: a key from the faulty issuer was trusted"
+        );
+        assert!(accepted(&good), "{name}: the cached key set was lost");
+
+        issuer.set_keys(&[(&RSA_2048, "good")]);
+        let succeeded = stat(&envoy, "jwks_fetch_success");
+        issuer.set_behaviour(Behaviour::Normal);
+        wait_for(
+            &envoy,
+            "jwks_fetch_success",
+            succeeded,
+            &format!("recovery after {name}"),
+        );
+        eprintln!("{name}: failed fetch, no false accept, cached keys kept, recovered");
+    }
+
+    // A JWKS served as text/plain is still a JWKS: accepted, and no failure counted.
+    let failed = stat(&envoy, "jwks_fetch_failed");
+    let succeeded = stat(&envoy, "jwks_fetch_success");
+    issuer.set_behaviour(Behaviour::WrongContentType);
+    wait_for(&envoy, "jwks_fetch_success", succeeded, "text/plain JWKS");
+    assert_eq!(stat(&envoy, "jwks_fetch_failed"), failed);
+    assert!(accepted(&good));
+
+    let log = envoy.log();
+    for sign in ["panicked", "wasm trap", "Function: proxy_on", "VM failed"] {
+        assert!(!log.contains(sign), "Envoy's log shows {sign:?}");
+    }
+    assert_eq!(
+        client::request(envoy.listener(), "GET", "/ws", &[]).status,
+        400,
+        "the listener still answers"
+    );
+}
