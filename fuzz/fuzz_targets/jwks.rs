@@ -1,0 +1,10 @@
+//! Any bytes as a JWKS document (what an issuer or a configuration hands over).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok((keys, _skipped)) = wsgate::jwks::KeySet::parse(data) {
+        assert!(!keys.is_empty());
+    }
+});
