@@ -35,6 +35,7 @@ impl Authenticator {
         Ok(Identity {
             payload: jws.payload_segment().to_owned(),
             claims,
+            location: None,
         })
     }
 }

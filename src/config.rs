@@ -28,6 +28,7 @@ use serde_json::{Map, Value};
 
 use crate::authenticator::{Authenticator, DEFAULT_MAX_TOKEN_BYTES};
 use crate::claims::ClaimsPolicy;
+use crate::extractor::{HeaderSource, TokenSources};
 use crate::fetch::Endpoint;
 use crate::jwks::{KeySet, SkippedKey};
 use crate::record::{default_correlation_headers, CorrelationHeader};
@@ -35,7 +36,7 @@ use crate::strict_json;
 use crate::upstream::{ClaimToHeader, UpstreamPolicy};
 
 /// Every field the configuration accepts, in documentation order.
-pub const FIELDS: [&str; 18] = [
+pub const FIELDS: [&str; 23] = [
     "paths",
     "issuer",
     "audiences",
@@ -54,6 +55,11 @@ pub const FIELDS: [&str; 18] = [
     "forward_payload_header",
     "forward",
     "correlation_headers",
+    "from_headers",
+    "from_params",
+    "from_cookies",
+    "from_subprotocol",
+    "close_on_expiry",
 ];
 
 /// Fields that only mean something with a remote key source.
@@ -157,6 +163,10 @@ pub struct Config {
     pub authenticator: Authenticator,
     /// The verification keys.
     pub keys: KeySource,
+    /// Where tokens are looked for.
+    pub sources: TokenSources,
+    /// Close an accepted WebSocket when its token expires (plus skew).
+    pub close_on_expiry: bool,
     /// What the upstream receives with an accepted request.
     pub upstream: UpstreamPolicy,
     /// Request headers carried into logs and access logs.
@@ -212,6 +222,8 @@ impl Config {
             .map_err(|_| ConfigError::new("max_token_bytes", "is too large"))?;
         let (keys, skipped_keys) = key_source(&object)?;
         let upstream = upstream_policy(&object)?;
+        let sources = token_sources(&object)?;
+        let close_on_expiry = boolean(&object, "close_on_expiry")?;
         let correlation = correlation_headers(&object)?;
 
         Ok(Config {
@@ -225,6 +237,8 @@ impl Config {
                 max_token_bytes,
             },
             keys,
+            sources,
+            close_on_expiry,
             upstream,
             correlation,
             skipped_keys,
@@ -373,16 +387,161 @@ fn upstream_policy(object: &Map<String, Value>) -> Result<UpstreamPolicy, Config
             ),
         ));
     }
-    let forward = match object.get("forward") {
-        None => false,
-        Some(Value::Bool(flag)) => *flag,
-        Some(_) => return Err(ConfigError::new("forward", "must be true or false")),
-    };
+    let forward = boolean(object, "forward")?;
     Ok(UpstreamPolicy {
         claim_to_headers,
         forward_payload_header,
         forward,
     })
+}
+
+fn boolean(object: &Map<String, Value>, field: &str) -> Result<bool, ConfigError> {
+    match object.get(field) {
+        None => Ok(false),
+        Some(Value::Bool(flag)) => Ok(*flag),
+        Some(_) => Err(ConfigError::new(field, "must be true or false")),
+    }
+}
+
+/// A list of non-empty strings free of `forbidden` characters.
+fn names(
+    object: &Map<String, Value>,
+    field: &str,
+    forbidden: &[char],
+) -> Result<Vec<String>, ConfigError> {
+    let Some(value) = object.get(field) else {
+        return Ok(Vec::new());
+    };
+    let problem = || {
+        ConfigError::new(
+            field,
+            format!("must be an array of non-empty names without {forbidden:?} or spaces"),
+        )
+    };
+    value
+        .as_array()
+        .ok_or_else(problem)?
+        .iter()
+        .map(|item| {
+            item.as_str()
+                .filter(|name| {
+                    !name.is_empty()
+                        && !name.contains(forbidden)
+                        && !name.contains(char::is_whitespace)
+                })
+                .map(str::to_owned)
+                .ok_or_else(problem)
+        })
+        .collect()
+}
+
+/// Headers that cannot carry a token: the handshake's own, and those with a source of
+/// their own (`from_cookies`, `from_subprotocol`).
+const NOT_TOKEN_HEADERS: [&str; 8] = [
+    "host",
+    "connection",
+    "upgrade",
+    "cookie",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-protocol",
+    "sec-websocket-extensions",
+];
+
+fn token_sources(object: &Map<String, Value>) -> Result<TokenSources, ConfigError> {
+    let defaults = TokenSources::default();
+    let from_headers = match object.get("from_headers") {
+        None => defaults.from_headers,
+        Some(value) => {
+            let shape = || {
+                ConfigError::new(
+                    "from_headers",
+                    "must be an array of {\"name\", \"value_prefix\"}",
+                )
+            };
+            let mut headers = Vec::new();
+            for entry in value.as_array().ok_or_else(shape)? {
+                let entry = entry.as_object().ok_or_else(shape)?;
+                if entry
+                    .keys()
+                    .any(|key| key != "name" && key != "value_prefix")
+                {
+                    return Err(shape());
+                }
+                let name = entry
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .map(str::to_ascii_lowercase)
+                    .filter(|name| {
+                        !name.is_empty()
+                            && name.bytes().all(|b| {
+                                b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+                            })
+                            && !NOT_TOKEN_HEADERS.contains(&name.as_str())
+                    })
+                    .ok_or_else(|| {
+                        ConfigError::new(
+                            "from_headers",
+                            "each \"name\" must be a header name that can carry a token",
+                        )
+                    })?;
+                let value_prefix = match entry.get("value_prefix") {
+                    None => String::new(),
+                    Some(Value::String(prefix)) => prefix.clone(),
+                    Some(_) => return Err(shape()),
+                };
+                headers.push(HeaderSource { name, value_prefix });
+            }
+            headers
+        }
+    };
+    let from_params = names(object, "from_params", &['&', '=', '?', '#'])?;
+    let from_cookies = names(object, "from_cookies", &[';', '=', ','])?;
+    let from_subprotocol = match object.get("from_subprotocol") {
+        None => None,
+        Some(Value::Object(entry)) if entry.len() == 1 => {
+            let prefix = entry
+                .get("prefix")
+                .and_then(Value::as_str)
+                .filter(|prefix| {
+                    !prefix.is_empty()
+                        && prefix
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+                })
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "from_subprotocol",
+                        "\"prefix\" must be a non-empty subprotocol token",
+                    )
+                })?;
+            Some(prefix.to_owned())
+        }
+        Some(_) => {
+            return Err(ConfigError::new(
+                "from_subprotocol",
+                "must be {\"prefix\": \"...\"}",
+            ))
+        }
+    };
+    let sources = TokenSources {
+        from_headers,
+        from_params,
+        from_cookies,
+        from_subprotocol,
+    };
+    if sources
+        == (TokenSources {
+            from_headers: Vec::new(),
+            ..TokenSources::default()
+        })
+    {
+        return Err(ConfigError::new(
+            "from_headers",
+            "no token source is left: give at least one",
+        ));
+    }
+    Ok(sources)
 }
 
 /// Names the log line and access log already use.
@@ -918,6 +1077,79 @@ mod tests {
         clash["claim_to_headers"] = json!([{"header_name": "x-p", "claim_name": "sub"}]);
         clash["forward_payload_header"] = json!("x-p");
         assert_eq!(error_field(&clash), "forward_payload_header");
+    }
+
+    #[test]
+    fn token_sources_and_close_on_expiry() {
+        let defaults = parse(&base()).unwrap();
+        assert_eq!(defaults.sources, TokenSources::default());
+        assert!(!defaults.close_on_expiry);
+        let mut value = base();
+        value["from_headers"] =
+            json!([{"name": "X-Token"}, {"name": "authorization", "value_prefix": "Bearer "}]);
+        value["from_params"] = json!(["access_token"]);
+        value["from_cookies"] = json!(["session"]);
+        value["from_subprotocol"] = json!({"prefix": "access_token."});
+        value["close_on_expiry"] = json!(true);
+        let config = parse(&value).unwrap();
+        assert_eq!(
+            config.sources.from_headers[0],
+            HeaderSource {
+                name: "x-token".into(),
+                value_prefix: String::new()
+            }
+        );
+        assert_eq!(config.sources.from_params, ["access_token"]);
+        assert_eq!(config.sources.from_cookies, ["session"]);
+        assert_eq!(
+            config.sources.from_subprotocol.as_deref(),
+            Some("access_token.")
+        );
+        assert!(config.close_on_expiry);
+        // Only a query parameter.
+        let mut only_param = base();
+        only_param["from_headers"] = json!([]);
+        only_param["from_params"] = json!(["t"]);
+        assert!(parse(&only_param).unwrap().sources.from_headers.is_empty());
+    }
+
+    #[test]
+    fn token_source_errors_name_their_field() {
+        let with = |field: &str, setting: Value| {
+            let mut value = base();
+            value[field] = setting;
+            error_field(&value)
+        };
+        assert_eq!(with("from_headers", json!([])), "from_headers");
+        assert_eq!(
+            with("from_headers", json!([{"name": "cookie"}])),
+            "from_headers"
+        );
+        assert_eq!(
+            with("from_headers", json!([{"name": "sec-websocket-protocol"}])),
+            "from_headers"
+        );
+        assert_eq!(
+            with("from_headers", json!([{"name": "x", "prefix": "B"}])),
+            "from_headers"
+        );
+        assert_eq!(with("from_headers", json!({"name": "x"})), "from_headers");
+        assert_eq!(with("from_params", json!(["a&b"])), "from_params");
+        assert_eq!(with("from_params", json!([""])), "from_params");
+        assert_eq!(with("from_cookies", json!(["a;b"])), "from_cookies");
+        assert_eq!(
+            with("from_subprotocol", json!({"prefix": ""})),
+            "from_subprotocol"
+        );
+        assert_eq!(
+            with("from_subprotocol", json!({"prefix": "a b"})),
+            "from_subprotocol"
+        );
+        assert_eq!(
+            with("from_subprotocol", json!("access_token.")),
+            "from_subprotocol"
+        );
+        assert_eq!(with("close_on_expiry", json!(1)), "close_on_expiry");
     }
 
     #[test]

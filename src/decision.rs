@@ -7,6 +7,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::extractor::TokenLocation;
+
 /// Body of the 400 sent for a request that is not a WebSocket upgrade.
 pub const NOT_WEBSOCKET_BODY: &str = "WebSocket connection expected.";
 /// Body of every 401.
@@ -157,12 +159,22 @@ pub struct Identity {
     pub claims: Map<String, Value>,
     /// The payload exactly as signed (canonical base64url), for `forward_payload_header`.
     pub payload: String,
+    /// Where the token was, once the gate knows.
+    pub location: Option<TokenLocation>,
 }
 
 impl Identity {
     /// A string claim, when present as a string.
     pub fn claim_str(&self, name: &str) -> Option<&str> {
         self.claims.get(name).and_then(Value::as_str)
+    }
+
+    /// When the token stops being valid, in milliseconds since the epoch: `exp` plus
+    /// `skew_seconds` (a verified token always has a numeric `exp`).
+    pub fn expires_at_ms(&self, skew_seconds: u64) -> Option<u64> {
+        let exp = self.claims.get("exp").and_then(Value::as_f64)?;
+        let at = (exp + skew_seconds as f64) * 1000.0;
+        (at.is_finite() && at >= 0.0).then(|| at.min(u64::MAX as f64) as u64)
     }
 }
 

@@ -7,7 +7,7 @@
 use crate::authenticator::Authenticator;
 use crate::config::Config;
 use crate::decision::{Decision, Denial, DenyReason, Identity};
-use crate::extractor;
+use crate::extractor::TokenSources;
 use crate::jwks::KeySet;
 use crate::request::RequestHead;
 use crate::upgrade;
@@ -17,6 +17,7 @@ use crate::upgrade;
 pub struct Gate {
     paths: Vec<String>,
     authenticator: Authenticator,
+    sources: TokenSources,
 }
 
 impl Gate {
@@ -25,6 +26,7 @@ impl Gate {
         Gate {
             paths: config.paths.clone(),
             authenticator: config.authenticator.clone(),
+            sources: config.sources.clone(),
         }
     }
 
@@ -54,9 +56,14 @@ impl Gate {
         if !upgrade::is_websocket_upgrade(head) {
             return Err(DenyReason::NotWebSocket.into());
         }
-        let token = extractor::bearer_token(head)?.ok_or(DenyReason::MissingToken)?;
+        let found = self
+            .sources
+            .extract(head)?
+            .ok_or(DenyReason::MissingToken)?;
         let keys = keys.ok_or(DenyReason::KeysUnavailable)?;
-        self.authenticator.authenticate(token, keys, now)
+        let mut identity = self.authenticator.authenticate(&found.token, keys, now)?;
+        identity.location = Some(found.location);
+        Ok(identity)
     }
 }
 

@@ -156,6 +156,7 @@ mod tests {
         Decision::Allow(Identity {
             claims: claims.as_object().unwrap().clone(),
             payload: String::new(),
+            location: None,
         })
     }
 

@@ -5,7 +5,9 @@
 //! - `wsgate.denied.<reason>`: one counter per [`DenyReason`], named by [`DenyReason::name`];
 //! - `wsgate.jwks_fetch_success`, `wsgate.jwks_fetch_failed`: finished key fetch attempts
 //!   (discovery and JWKS together count as one), counted by the VM that fetched;
-//! - `wsgate.jwks_keys` (gauge): usable keys in the current key set.
+//! - `wsgate.jwks_keys` (gauge): usable keys in the current key set;
+//! - `wsgate.closed_on_expiry`: accepted WebSockets closed because their token expired
+//!   (`close_on_expiry`).
 
 use crate::decision::{Decision, DenyReason};
 
@@ -17,6 +19,8 @@ pub const DENIED: &str = "wsgate.denied";
 pub const JWKS_FETCH_SUCCESS: &str = "wsgate.jwks_fetch_success";
 /// Failed key fetches.
 pub const JWKS_FETCH_FAILED: &str = "wsgate.jwks_fetch_failed";
+/// WebSockets closed when their token expired.
+pub const CLOSED_ON_EXPIRY: &str = "wsgate.closed_on_expiry";
 /// Usable keys now (gauge).
 pub const JWKS_KEYS: &str = "wsgate.jwks_keys";
 
@@ -31,6 +35,7 @@ pub fn counters() -> Vec<String> {
     names.extend(DenyReason::ALL.into_iter().map(denied));
     names.push(JWKS_FETCH_SUCCESS.to_owned());
     names.push(JWKS_FETCH_FAILED.to_owned());
+    names.push(CLOSED_ON_EXPIRY.to_owned());
     names
 }
 
@@ -50,7 +55,7 @@ mod tests {
     #[test]
     fn one_counter_per_reason() {
         let names = counters();
-        assert_eq!(names.len(), 2 + DenyReason::ALL.len() + 2);
+        assert_eq!(names.len(), 2 + DenyReason::ALL.len() + 3);
         assert!(names.contains(&"wsgate.denied.keys_unavailable".to_owned()));
         let denial = Decision::Deny(DenyReason::WrongAudience.into());
         assert_eq!(

@@ -4,12 +4,17 @@
 //! On every guarded request, accepted or not, any client-sent copy of a header wsgate owns
 //! (each `claim_to_headers` header, the `forward_payload_header`) is removed, so a client can
 //! never inject an identity. On an accepted request those headers are then set from the
-//! verified token, and unless `forward` is true the `Authorization` header that carried the
-//! token is removed. Requests on other paths are not touched.
+//! verified token, and unless `forward` is true the token is cut from wherever it came: its
+//! header removed, its query parameter cut from `:path` (the others kept, in order), its
+//! cookie removed from `Cookie`, its entry removed from `Sec-WebSocket-Protocol` (the other
+//! offered subprotocols kept, so the upstream's 101 still negotiates one of them). Requests on
+//! other paths are not touched.
 
 use serde_json::Value;
 
 use crate::decision::{Decision, Identity};
+use crate::extractor::{cookie_pairs, query_pairs, TokenLocation};
+use crate::request::RequestHead;
 
 /// One claim copied into one request header (`jwt_authn`'s `claim_to_headers` entry).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +32,7 @@ pub struct UpstreamPolicy {
     pub claim_to_headers: Vec<ClaimToHeader>,
     /// Lower-case header name for the verified payload (base64url, as signed).
     pub forward_payload_header: Option<String>,
-    /// Keep the token in `Authorization` for the upstream.
+    /// Keep the token where it was for the upstream.
     pub forward: bool,
 }
 
@@ -43,7 +48,7 @@ pub struct HeaderEdits {
 
 impl UpstreamPolicy {
     /// The header changes `decision` calls for.
-    pub fn edits(&self, decision: &Decision) -> HeaderEdits {
+    pub fn edits(&self, decision: &Decision, head: &RequestHead) -> HeaderEdits {
         let mut edits = HeaderEdits::default();
         if matches!(decision, Decision::Unguarded) {
             return edits;
@@ -58,7 +63,9 @@ impl UpstreamPolicy {
             return edits;
         };
         if !self.forward {
-            edits.remove.push("authorization".to_owned());
+            if let Some(location) = &identity.location {
+                remove_token(location, head, &mut edits);
+            }
         }
         for entry in &self.claim_to_headers {
             match claim_value(identity, &entry.claim_name).filter(|value| is_header_value(value)) {
@@ -70,6 +77,59 @@ impl UpstreamPolicy {
             edits.set.push((header.clone(), identity.payload.clone()));
         }
         edits
+    }
+}
+
+/// Cuts the token out of what goes upstream.
+fn remove_token(location: &TokenLocation, head: &RequestHead, edits: &mut HeaderEdits) {
+    let mut set_or_remove = |name: &str, kept: Vec<String>, separator: &str| {
+        if kept.is_empty() {
+            edits.remove.push(name.to_owned());
+        } else {
+            edits.set.push((name.to_owned(), kept.join(separator)));
+        }
+    };
+    match location {
+        TokenLocation::Header { name } => edits.remove.push(name.clone()),
+        TokenLocation::Param { name } => {
+            let path = head.first(":path").unwrap_or_default();
+            let base = path.split(['?', '#']).next().unwrap_or_default();
+            let kept: Vec<String> = query_pairs(path)
+                .filter(|(key, _)| key != name)
+                .map(|(key, value)| {
+                    if value.is_empty() {
+                        key.to_owned()
+                    } else {
+                        format!("{key}={value}")
+                    }
+                })
+                .collect();
+            let path = if kept.is_empty() {
+                base.to_owned()
+            } else {
+                format!("{base}?{}", kept.join("&"))
+            };
+            edits.set.push((":path".to_owned(), path));
+        }
+        TokenLocation::Cookie { name } => {
+            let kept: Vec<String> = head
+                .values("cookie")
+                .flat_map(cookie_pairs)
+                .filter(|(key, _)| key != name)
+                .map(|(key, value)| format!("{key}={value}"))
+                .collect();
+            set_or_remove("cookie", kept, "; ");
+        }
+        TokenLocation::Subprotocol { entry } => {
+            let kept: Vec<String> = head
+                .values("sec-websocket-protocol")
+                .flat_map(|value| value.split(','))
+                .map(str::trim)
+                .filter(|offered| !offered.is_empty() && offered != entry)
+                .map(str::to_owned)
+                .collect();
+            set_or_remove("sec-websocket-protocol", kept, ", ");
+        }
     }
 }
 
@@ -149,12 +209,27 @@ mod tests {
         Decision::Allow(Identity {
             claims: claims.as_object().unwrap().clone(),
             payload: "eyJzdWIiOiJhbGljZSJ9".into(),
+            location: Some(TokenLocation::Header {
+                name: "authorization".into(),
+            }),
         })
+    }
+
+    fn head() -> RequestHead {
+        RequestHead::new([(":path", "/ws"), ("authorization", "Bearer t")])
+    }
+
+    fn allow_from(location: TokenLocation) -> Decision {
+        let Decision::Allow(mut identity) = allow() else {
+            panic!("allow() is an Allow")
+        };
+        identity.location = Some(location);
+        Decision::Allow(identity)
     }
 
     #[test]
     fn an_accepted_request_gets_the_identity_and_loses_the_token() {
-        let edits = policy(false).edits(&allow());
+        let edits = policy(false).edits(&allow(), &head());
         assert!(
             edits.remove.contains(&"x-jwt-sub".to_owned()),
             "client copies go first"
@@ -182,23 +257,109 @@ mod tests {
     #[test]
     fn forward_keeps_the_token() {
         assert!(!policy(true)
-            .edits(&allow())
+            .edits(&allow(), &head())
             .remove
             .contains(&"authorization".to_owned()));
     }
 
     #[test]
     fn a_refused_request_still_loses_client_copies() {
-        let edits = policy(false).edits(&Decision::Deny(Denial::from(DenyReason::Expired)));
+        let edits =
+            policy(false).edits(&Decision::Deny(Denial::from(DenyReason::Expired)), &head());
         assert_eq!(edits.remove.len(), 9);
         assert!(edits.remove.contains(&"x-jwt-payload".to_owned()));
         assert!(edits.set.is_empty());
     }
 
     #[test]
+    fn the_token_is_cut_from_wherever_it_came() {
+        let plain = UpstreamPolicy::default();
+        // (where the token was, request headers, headers removed, headers set)
+        type Case<'a> = (
+            TokenLocation,
+            &'a [(&'a str, &'a str)],
+            &'a [&'a str],
+            &'a [(&'a str, &'a str)],
+        );
+        let cases: [Case; 5] = [
+            (
+                TokenLocation::Header {
+                    name: "x-token".into(),
+                },
+                &[("x-token", "t")],
+                &["x-token"],
+                &[],
+            ),
+            (
+                TokenLocation::Param {
+                    name: "access_token".into(),
+                },
+                &[(":path", "/ws?room=1&access_token=t&flag&x=2")],
+                &[],
+                &[(":path", "/ws?room=1&flag&x=2")],
+            ),
+            (
+                TokenLocation::Param {
+                    name: "access_token".into(),
+                },
+                &[(":path", "/ws?access_token=t")],
+                &[],
+                &[(":path", "/ws")],
+            ),
+            (
+                TokenLocation::Cookie {
+                    name: "session".into(),
+                },
+                &[("cookie", "theme=dark; session=t"), ("cookie", "lang=en")],
+                &[],
+                &[("cookie", "theme=dark; lang=en")],
+            ),
+            (
+                TokenLocation::Subprotocol {
+                    entry: "access_token.t".into(),
+                },
+                &[("sec-websocket-protocol", "access_token.t, chat.v1, chat.v2")],
+                &[],
+                &[("sec-websocket-protocol", "chat.v1, chat.v2")],
+            ),
+        ];
+        for (location, pairs, removed, set) in cases {
+            let edits = plain.edits(
+                &allow_from(location.clone()),
+                &RequestHead::new(pairs.iter().copied()),
+            );
+            assert_eq!(edits.remove, removed, "{location:?}");
+            let set_pairs: Vec<(&str, &str)> = edits
+                .set
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect();
+            assert_eq!(set_pairs, set, "{location:?}");
+        }
+        let only_token = plain.edits(
+            &allow_from(TokenLocation::Subprotocol {
+                entry: "access_token.t".into(),
+            }),
+            &RequestHead::new([("sec-websocket-protocol", "access_token.t")]),
+        );
+        assert_eq!(only_token.remove, ["sec-websocket-protocol"]);
+        let forwarded = UpstreamPolicy {
+            forward: true,
+            ..UpstreamPolicy::default()
+        };
+        let kept = forwarded.edits(
+            &allow_from(TokenLocation::Param {
+                name: "access_token".into(),
+            }),
+            &RequestHead::new([(":path", "/ws?access_token=t")]),
+        );
+        assert_eq!(kept, HeaderEdits::default());
+    }
+
+    #[test]
     fn other_paths_are_untouched() {
         assert_eq!(
-            policy(false).edits(&Decision::Unguarded),
+            policy(false).edits(&Decision::Unguarded, &head()),
             HeaderEdits::default()
         );
     }

@@ -54,6 +54,10 @@ struct Plugin {
     metrics: Metrics,
     /// Requests paused until a key fetch finishes.
     waiters: RefCell<Vec<Waiter>>,
+    /// With `close_on_expiry`: accepted streams and when their token expires (ms).
+    open_sockets: Option<RefCell<Vec<(u32, u64)>>>,
+    /// `clock_skew_seconds`, for expiry deadlines.
+    skew_seconds: u64,
 }
 
 enum Keys {
@@ -80,9 +84,13 @@ impl Plugin {
         }
     }
 
-    fn remove_waiter(&self, context_id: u32) {
+    /// Forgets a request that has ended.
+    fn forget(&self, context_id: u32) {
         if let Ok(mut waiters) = self.waiters.try_borrow_mut() {
             waiters.retain(|waiter| waiter.context_id != context_id);
+        }
+        if let Some(Ok(mut open)) = self.open_sockets.as_ref().map(RefCell::try_borrow_mut) {
+            open.retain(|(id, _)| *id != context_id);
         }
     }
 }

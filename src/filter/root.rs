@@ -167,6 +167,9 @@ impl RootContext for GateRoot {
         if let Keys::Inline(inline) = &keys {
             metrics.set_gauge(stats::JWKS_KEYS, inline.len());
         }
+        if config.close_on_expiry {
+            let _ = hostcalls::set_tick_period(TICK);
+        }
         self.plugin = Some(Rc::new(Plugin {
             gate,
             keys,
@@ -174,6 +177,8 @@ impl RootContext for GateRoot {
             correlation: config.correlation,
             metrics,
             waiters: Default::default(),
+            open_sockets: config.close_on_expiry.then(Default::default),
+            skew_seconds: config.authenticator.policy.clock_skew_seconds,
         }));
         true
     }
@@ -182,6 +187,7 @@ impl RootContext for GateRoot {
         let now = now_ms();
         self.maybe_fetch(now);
         self.resolve_waiters(now);
+        self.close_expired(now);
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
@@ -409,9 +415,45 @@ impl GateRoot {
             let decision = plugin
                 .gate
                 .decide(&waiter.head, keys.as_deref(), now / 1000);
-            if verdict::enforce(&plugin, &decision, &waiter.head) {
+            if verdict::enforce(&plugin, &decision, &waiter.head, waiter.context_id) {
                 let _ = hostcalls::resume_http_request();
             }
+        }
+        let _ = hostcalls::set_effective_context(self.context_id);
+    }
+}
+
+impl GateRoot {
+    /// Closes every accepted WebSocket whose token has expired (`close_on_expiry`), then makes
+    /// the root context effective again.
+    fn close_expired(&self, now: u64) {
+        let Some(plugin) = self.plugin.clone() else {
+            return;
+        };
+        let Some(open) = &plugin.open_sockets else {
+            return;
+        };
+        let expired: Vec<(u32, u64)> = match open.try_borrow_mut() {
+            Ok(mut open) => {
+                let (expired, alive) = open.drain(..).partition(|(_, deadline)| *deadline <= now);
+                *open = alive;
+                expired
+            }
+            Err(_) => return,
+        };
+        if expired.is_empty() {
+            return;
+        }
+        for (context_id, deadline) in expired {
+            if hostcalls::set_effective_context(context_id).is_err() {
+                continue; // already gone
+            }
+            info!(
+                "closed a WebSocket whose token expired {} ms ago",
+                now.saturating_sub(deadline)
+            );
+            plugin.metrics.increment(stats::CLOSED_ON_EXPIRY);
+            let _ = hostcalls::reset_http_request();
         }
         let _ = hostcalls::set_effective_context(self.context_id);
     }

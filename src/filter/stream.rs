@@ -33,7 +33,7 @@ impl GateStream {
 impl Context for GateStream {
     fn on_done(&mut self) -> bool {
         if let Some(plugin) = &self.plugin {
-            plugin.remove_waiter(self.context_id);
+            plugin.forget(self.context_id);
         }
         true
     }
@@ -59,7 +59,7 @@ impl HttpContext for GateStream {
                 return Action::Pause;
             }
         }
-        if verdict::enforce(&plugin, &decision, &head) {
+        if verdict::enforce(&plugin, &decision, &head, self.context_id) {
             Action::Continue
         } else {
             Action::Pause

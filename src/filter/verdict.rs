@@ -11,8 +11,14 @@ use crate::record::Record;
 use crate::request::RequestHead;
 use crate::stats;
 
-/// Applies `decision` to the request `head`. Returns whether it may go on upstream.
-pub(super) fn enforce(plugin: &Plugin, decision: &Decision, head: &RequestHead) -> bool {
+/// Applies `decision` to the request `head` of stream `context_id`. Returns whether it may
+/// go on upstream.
+pub(super) fn enforce(
+    plugin: &Plugin,
+    decision: &Decision,
+    head: &RequestHead,
+    context_id: u32,
+) -> bool {
     if let Some(record) = Record::of(decision, head, &plugin.correlation) {
         if record.allowed() {
             info!("{}", record.log_line());
@@ -28,7 +34,7 @@ pub(super) fn enforce(plugin: &Plugin, decision: &Decision, head: &RequestHead) 
     for name in stats::moved_by(decision) {
         plugin.metrics.increment(&name);
     }
-    let edits = plugin.upstream.edits(decision);
+    let edits = plugin.upstream.edits(decision, head);
     for name in &edits.remove {
         let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None);
     }
@@ -42,7 +48,16 @@ pub(super) fn enforce(plugin: &Plugin, decision: &Decision, head: &RequestHead) 
         );
     }
     match decision {
-        Decision::Unguarded | Decision::Allow(_) => true,
+        Decision::Unguarded => true,
+        Decision::Allow(identity) => {
+            let deadline = identity.expires_at_ms(plugin.skew_seconds);
+            if let (Some(open), Some(deadline)) = (&plugin.open_sockets, deadline) {
+                if let Ok(mut open) = open.try_borrow_mut() {
+                    open.push((context_id, deadline));
+                }
+            }
+            true
+        }
         Decision::Deny(denial) => {
             reply(denial.reason);
             false

@@ -221,6 +221,14 @@ pub fn add_cluster(bootstrap: &mut Value, name: &str, addr: SocketAddr) {
     }
 }
 
+/// Lets the ingress listener accept WebSockets over HTTP/2 (RFC 8441 extended CONNECT);
+/// cleartext HTTP/2 is recognised by its preface.
+pub fn enable_http2_websockets(bootstrap: &mut Value) {
+    let manager = &mut bootstrap["static_resources"]["listeners"][0]["filter_chains"][0]["filters"]
+        [0]["typed_config"];
+    manager["http2_protocol_options"] = json!({ "allow_connect": true });
+}
+
 /// Adds a file access log with `format` (Envoy's format string, one line per request) to
 /// the ingress listener of `bootstrap`.
 pub fn add_access_log(bootstrap: &mut Value, path: &Path, format: &str) {

@@ -7,7 +7,8 @@
 //! - [`echo`]: a real WebSocket echo upstream that records what reached it;
 //! - [`issuer`]: a real OpenID Connect issuer (discovery and JWKS) with switchable faults;
 //! - [`envoy`]: finds an Envoy binary and runs it with the built module on loopback;
-//! - [`client`]: a plain HTTP/1.1 client and a WebSocket client that report what came back.
+//! - [`client`]: a plain HTTP/1.1 client and a WebSocket client that report what came back;
+//! - [`h2ws`]: a WebSocket over HTTP/2 (RFC 8441 extended CONNECT).
 //!
 //! Nothing here is part of the filter; none of it is compiled into the module.
 
@@ -15,6 +16,7 @@ pub mod attacks;
 pub mod client;
 pub mod echo;
 pub mod envoy;
+pub mod h2ws;
 pub mod http;
 pub mod issuer;
 pub mod keys;
