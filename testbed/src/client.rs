@@ -29,11 +29,10 @@ impl Response {
     }
 }
 
-/// Sends one HTTP/1.1 request with `Connection: close` and reads the whole response.
+/// Sends one HTTP/1.1 request with `Connection: close` and reads its response (head and
+/// `content-length` body; it does not wait for the server to close).
 /// `head_lines` are raw header lines (`"name: value"`), written as given.
 pub fn request(addr: SocketAddr, method: &str, path: &str, head_lines: &[&str]) -> Response {
-    let mut stream = TcpStream::connect(addr).expect("connect to the listener");
-    stream.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
     let mut text =
         format!("{method} {path} HTTP/1.1\r\nhost: wsgate.test\r\nconnection: close\r\n");
     for line in head_lines {
@@ -41,10 +40,7 @@ pub fn request(addr: SocketAddr, method: &str, path: &str, head_lines: &[&str]) 
         text.push_str("\r\n");
     }
     text.push_str("\r\n");
-    stream.write_all(text.as_bytes()).expect("send request");
-    let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw);
-    parse_response(&raw)
+    raw(addr, text.as_bytes())
 }
 
 /// Sends `bytes` as they are and reads one response: its head, then a `content-length` body.

@@ -1,9 +1,13 @@
-//! A real OpenID Connect issuer on loopback: discovery at
-//! `/.well-known/openid-configuration`, the JWKS at `/keys`, a hit counter per path, and
-//! switches for every fault a test needs (down, slow, error statuses, broken bodies, a
-//! discovery document naming another issuer, a JWKS with no usable key).
+//! A real OpenID Connect issuer: discovery at `/.well-known/openid-configuration`, the JWKS
+//! at `/keys`, a hit counter per path, and switches for every fault a test needs (down, slow,
+//! error statuses, broken bodies, a discovery document naming another issuer, a JWKS with no
+//! usable key).
 //!
-//! Its `iss` is its own base URL, `http://127.0.0.1:PORT`.
+//! For the demo it also mints tokens (`GET /token?sub=..&aud=..&ttl=..`, signed with the
+//! newest key) and rotates keys (`POST /rotate`: a fresh RSA key becomes the signing key; the
+//! set keeps the previous one and drops any older).
+//!
+//! Its `iss` is its own base URL (`http://127.0.0.1:PORT`) unless given a public URL.
 
 use std::collections::HashMap;
 use std::io::{BufReader, Write};
@@ -16,6 +20,9 @@ use serde_json::json;
 
 use crate::http::read_head;
 use crate::keys::{jwks, TestKey};
+
+/// The audience minted tokens carry unless the request names one.
+pub const DEMO_AUDIENCE: &str = "my-resource-id";
 
 /// Path of the discovery document.
 pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
@@ -54,7 +61,9 @@ pub enum Behaviour {
 }
 
 struct State {
+    /// Newest first: the first key signs minted tokens.
     keys: Vec<(&'static TestKey, String)>,
+    rotations: usize,
     behaviour: Behaviour,
     hits: HashMap<String, usize>,
 }
@@ -63,27 +72,40 @@ struct State {
 #[derive(Clone)]
 pub struct Issuer {
     addr: SocketAddr,
+    public_url: Option<String>,
     state: Arc<Mutex<State>>,
 }
 
 impl Issuer {
     /// Starts on a free loopback port with `keys` (each with its `kid`).
     pub fn start(keys: &[(&'static TestKey, &str)]) -> Issuer {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the issuer");
+        Self::bind("127.0.0.1:0", None, keys).expect("bind the issuer")
+    }
+
+    /// Listens on `addr`; its `iss` is `public_url` when given (for example
+    /// `http://issuer:8081` behind a container name), else `http://ADDR`.
+    pub fn bind(
+        addr: &str,
+        public_url: Option<String>,
+        keys: &[(&'static TestKey, &str)],
+    ) -> std::io::Result<Issuer> {
+        let listener = TcpListener::bind(addr)?;
         let issuer = Issuer {
-            addr: listener.local_addr().expect("issuer address"),
+            addr: listener.local_addr()?,
+            public_url,
             state: Arc::new(Mutex::new(State {
                 keys: keys
                     .iter()
                     .map(|(key, kid)| (*key, kid.to_string()))
                     .collect(),
+                rotations: 0,
                 behaviour: Behaviour::Normal,
                 hits: HashMap::new(),
             })),
         };
         let serving = issuer.clone();
         thread::spawn(move || serving.accept(listener));
-        issuer
+        Ok(issuer)
     }
 
     /// Where it listens.
@@ -91,9 +113,40 @@ impl Issuer {
         self.addr
     }
 
-    /// Its `iss`: `http://127.0.0.1:PORT`.
+    /// Its `iss`: the public URL, or `http://127.0.0.1:PORT`.
     pub fn issuer(&self) -> String {
-        format!("http://{}", self.addr)
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.addr))
+    }
+
+    /// A token from the newest key for `sub` and `aud`, valid for `ttl` seconds.
+    pub fn mint(&self, sub: &str, aud: &str, ttl: u64) -> Option<String> {
+        let (key, kid) = self.with(|state| state.keys.first().cloned())?;
+        let now = crate::now();
+        let claims =
+            json!({"iss": self.issuer(), "aud": aud, "sub": sub, "iat": now, "exp": now + ttl});
+        Some(key.sign(json!({ "kid": kid, "typ": "JWT" }), &claims))
+    }
+
+    /// Makes a fresh RSA key the signing key; the set keeps the previous key and drops older
+    /// ones. Returns the new `kid`.
+    pub fn rotate(&self) -> String {
+        let key: &'static TestKey = Box::leak(Box::new(TestKey::rsa(
+            jwt_compact::alg::ModulusBits::TwoKibibytes,
+        )));
+        self.with(|state| {
+            state.rotations += 1;
+            let kid = format!("demo-key-{}", state.rotations + 1);
+            state.keys.insert(0, (key, kid.clone()));
+            state.keys.truncate(2);
+            kid
+        })
+    }
+
+    /// The `kid`s served now, newest first.
+    pub fn kids(&self) -> Vec<String> {
+        self.with(|state| state.keys.iter().map(|(_, kid)| kid.clone()).collect())
     }
 
     /// The discovery document's URL.
@@ -164,6 +217,12 @@ impl Issuer {
         let mut reader = BufReader::new(stream);
         while let Some(head) = read_head(&mut reader) {
             let path = head.path.split('?').next().unwrap_or_default().to_owned();
+            if path == "/token" || path == "/rotate" {
+                if !self.demo_endpoint(reader.get_mut(), &head) {
+                    return;
+                }
+                continue;
+            }
             if self.with(|state| state.behaviour == Behaviour::Down) {
                 return; // a real outage takes open connections down too
             }
@@ -258,6 +317,44 @@ impl Issuer {
                 "<html><body><h1>502 Bad Gateway</h1></body></html>",
             ),
             Behaviour::WrongContentType => respond(stream, 200, "text/plain", &document),
+        }
+    }
+}
+
+impl Issuer {
+    /// `/token` and `/rotate`.
+    fn demo_endpoint(&self, stream: &mut TcpStream, head: &crate::http::Head) -> bool {
+        let query: HashMap<&str, &str> = head
+            .path
+            .split_once('?')
+            .map(|(_, query)| {
+                query
+                    .split('&')
+                    .filter_map(|pair| pair.split_once('='))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if head.path.starts_with("/rotate") {
+            if head.method != "POST" {
+                return respond(stream, 405, "text/plain", "POST /rotate\n");
+            }
+            let kid = self.rotate();
+            return respond(
+                stream,
+                200,
+                "text/plain",
+                &format!("signing with {kid}; serving {:?}\n", self.kids()),
+            );
+        }
+        let sub = query.get("sub").copied().unwrap_or("demo-caller");
+        let aud = query.get("aud").copied().unwrap_or(DEMO_AUDIENCE);
+        let ttl = query
+            .get("ttl")
+            .and_then(|ttl| ttl.parse().ok())
+            .unwrap_or(300);
+        match self.mint(sub, aud, ttl) {
+            Some(token) => respond(stream, 200, "text/plain", &format!("{token}\n")),
+            None => respond(stream, 503, "text/plain", "no signing key\n"),
         }
     }
 }

@@ -1,17 +1,16 @@
-//! `make demo`: Envoy with the built wsgate module in front of a WebSocket echo upstream,
-//! all on loopback, and a scripted client that shows each outcome. Exits non-zero if any
-//! outcome is not what wsgate promises, so the demo is also a smoke test.
+//! `make demo`: the stack of `envoy/envoy.yaml` (Envoy with the built wsgate module, an OpenID
+//! Connect issuer and a WebSocket echo upstream) on free loopback ports, and a scripted client
+//! that shows each outcome. Exits non-zero if any outcome is not what wsgate promises, so the
+//! demo is also a smoke test.
 
 use std::process::ExitCode;
 
 use serde_json::json;
-use testbed::client::{self, Response};
+use testbed::client::{self, Response, Socket};
 use testbed::echo::Echo;
-use testbed::envoy::{self, Envoy, EnvoyBinary};
-use testbed::keys::{jwks, RSA_2048};
-
-const ISSUER: &str = "https://issuer.example";
-const AUDIENCE: &str = "my-resource-id";
+use testbed::envoy::{self, workspace_root, Envoy, EnvoyBinary};
+use testbed::issuer::{Issuer, DEMO_AUDIENCE};
+use testbed::keys::{TestKey, RSA_2048_OTHER};
 
 fn main() -> ExitCode {
     let binary = match EnvoyBinary::locate() {
@@ -22,36 +21,34 @@ fn main() -> ExitCode {
         }
     };
     let module = envoy::module_path();
+    let signing: &'static TestKey = Box::leak(Box::new(TestKey::rsa(
+        jwt_compact::alg::ModulusBits::TwoKibibytes,
+    )));
+    let issuer = Issuer::start(&[(signing, "demo-key-1")]);
     let echo = Echo::start();
-    let plugin = json!({
-        "paths": ["/ws"],
-        "issuer": ISSUER,
-        "audiences": [AUDIENCE],
-        "jwks": jwks(&[(&RSA_2048, "demo-key")]),
-        "clock_skew_seconds": 60,
-        "claim_to_headers": [{"header_name": "x-jwt-sub", "claim_name": "sub"}]
-    });
-    let envoy = Envoy::start(&envoy::bootstrap(
-        echo.addr(),
-        vec![envoy::wasm_filter(&plugin, &module)],
-    ));
+    let config = match demo_config(&issuer, &echo, &module) {
+        Ok(config) => config,
+        Err(why) => {
+            eprintln!("demo: {why}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let envoy = Envoy::start_yaml(&config);
     let listener = envoy.listener();
 
-    println!("wsgate demo");
+    println!("wsgate demo: the stack of envoy/envoy.yaml on free loopback ports");
     println!("  Envoy     {} (listener http://{listener})", binary.source);
     println!(
         "  module    {} ({} bytes)",
         module.display(),
         std::fs::metadata(&module).map_or(0, |m| m.len())
     );
+    println!(
+        "  issuer    {} (discovery + JWKS, fetched by wsgate)",
+        issuer.issuer()
+    );
     println!("  upstream  WebSocket echo at {}", echo.addr());
-    println!("  plugin    paths [\"/ws\"], issuer {ISSUER}, audiences [\"{AUDIENCE}\"], inline JWKS with one RS256 key");
     println!();
-
-    let now = testbed::now();
-    let claims = |exp: u64| json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "demo-caller", "iat": now, "exp": exp});
-    let good = RSA_2048.sign(json!({"kid": "demo-key"}), &claims(now + 300));
-    let expired = RSA_2048.sign(json!({"kid": "demo-key"}), &claims(now - 3600));
 
     let mut failures = 0;
     let mut check = |ok: bool| {
@@ -64,36 +61,53 @@ fn main() -> ExitCode {
             "UNEXPECTED"
         }
     };
+    let correlation = [
+        ("x-ms-call-correlation-id", "demo-correlation-1"),
+        ("x-ms-call-connection-id", "demo-connection-1"),
+    ];
 
     let plain = client::request(listener, "GET", "/ws", &[]);
     let verdict = check(plain.status == 400);
     println!(
-        "1. GET /ws, no upgrade                  -> {}  [{verdict}]",
+        "1. GET /ws without an upgrade            -> {}  [{verdict}]",
         summary(&plain)
     );
 
-    let missing = attempt(listener, None, &[]);
+    let missing = attempt(listener, None, &correlation);
     let verdict = check(missing.as_ref().is_err_and(|r| r.status == 401));
     println!(
-        "2. upgrade /ws, no token                -> {}  [{verdict}]",
+        "2. upgrade /ws without a token           -> {}  [{verdict}]",
         outcome(&missing)
     );
 
-    let stale = attempt(listener, Some(&expired), &[]);
-    let verdict = check(stale.as_ref().is_err_and(|r| r.status == 401));
+    let now = testbed::now();
+    let forged = RSA_2048_OTHER.sign(
+        json!({"kid": "demo-key-1"}),
+        &json!({"iss": issuer.issuer(), "aud": DEMO_AUDIENCE, "sub": "mallory", "exp": now + 300}),
+    );
+    let bad = attempt(listener, Some(&forged), &correlation);
+    let verdict = check(bad.as_ref().is_err_and(|r| r.status == 401));
     println!(
-        "3. upgrade /ws, expired token           -> {}  [{verdict}]",
-        outcome(&stale)
+        "3. upgrade /ws with a forged token       -> {}  [{verdict}]",
+        outcome(&bad)
     );
 
-    let accepted = attempt(listener, Some(&good), &[("x-jwt-sub", "admin")]);
-    match accepted {
+    let good = issuer
+        .mint("demo-caller", DEMO_AUDIENCE, 300)
+        .unwrap_or_default();
+    let mut headers = correlation.to_vec();
+    headers.push(("x-jwt-sub", "admin"));
+    match attempt(listener, Some(&good), &headers) {
         Ok((mut socket, response)) => {
             let reply = client::echo(&mut socket, "hello through wsgate");
             let verdict = check(response.status == 101 && reply == "hello through wsgate");
-            println!("4. upgrade /ws, valid RS256 token       -> {} Switching Protocols (the client also sent a forged x-jwt-sub: admin), sent \"hello through wsgate\", echoed \"{reply}\"  [{verdict}]", response.status);
+            println!(
+                "4. upgrade /ws with the issuer's token   -> {} Switching Protocols; sent \"hello through wsgate\", echoed \"{reply}\"  [{verdict}]",
+                response.status
+            );
             socket.close(None).ok();
             if let Some(seen) = echo.last_on("/ws") {
+                println!("   the client also sent a forged x-jwt-sub: admin; the upstream saw:");
                 for name in [
                     "x-ms-call-correlation-id",
                     "x-ms-call-connection-id",
@@ -101,8 +115,8 @@ fn main() -> ExitCode {
                     "authorization",
                 ] {
                     println!(
-                        "     upstream saw {name}: {}",
-                        seen.header(name).unwrap_or("(none)")
+                        "     {name}: {}",
+                        seen.header_values(name).join(", ").as_str().or_none()
                     );
                 }
             }
@@ -110,22 +124,43 @@ fn main() -> ExitCode {
         Err(refused) => {
             check(false);
             println!(
-                "4. upgrade /ws, valid token + forged x-jwt-sub -> {}  [UNEXPECTED]",
+                "4. upgrade /ws with the issuer's token   -> {}  [UNEXPECTED]",
                 summary(&refused)
             );
         }
     }
 
+    let kid = issuer.rotate();
+    let rotated = issuer
+        .mint("demo-caller", DEMO_AUDIENCE, 300)
+        .unwrap_or_default();
+    let after = attempt(listener, Some(&rotated), &correlation);
+    let verdict = check(after.is_ok());
+    println!("5. the issuer rotates to {kid}; a token of the new key -> {} (refetched on the unknown kid)  [{verdict}]", outcome(&after));
+
+    // Access-log lines of closed sockets reach Envoy's stdout within its flush interval.
+    std::thread::sleep(std::time::Duration::from_millis(500));
     println!();
     println!("Envoy's log, wsgate's lines:");
     for line in envoy
         .log()
         .lines()
-        .filter(|line| line.contains("decision="))
+        .filter(|line| line.contains("decision=") || line.contains("jwks:"))
     {
-        if let Some((_, message)) = line.split_once("wsgate wsgate wsgate: ") {
-            println!("  {message}");
+        if let Some((_, message)) = line.split_once("wasm log ") {
+            println!(
+                "  {}",
+                message
+                    .trim_start_matches("wsgate ")
+                    .trim_start_matches("wsgate ")
+                    .trim_start_matches("wsgate: ")
+            );
         }
+    }
+    println!();
+    println!("Envoy's access log (wsgate's filter state fields):");
+    for line in envoy.stdout().lines() {
+        println!("  {line}");
     }
     println!();
     println!("Envoy's stats (admin /stats), non-zero:");
@@ -144,24 +179,52 @@ fn main() -> ExitCode {
     }
 }
 
+/// `envoy/envoy.yaml` with its fixed ports replaced by the demo's free ones and the module
+/// path made absolute.
+fn demo_config(issuer: &Issuer, echo: &Echo, module: &std::path::Path) -> Result<String, String> {
+    let path = workspace_root().join("envoy/envoy.yaml");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let replacements = [
+        ("port_value: 10000", "port_value: 0".to_owned()),
+        ("port_value: 9901", "port_value: 0".to_owned()),
+        (
+            "port_value: 8080",
+            format!("port_value: {}", echo.addr().port()),
+        ),
+        (
+            "port_value: 8081",
+            format!("port_value: {}", issuer.addr().port()),
+        ),
+        ("http://127.0.0.1:8081", issuer.issuer()),
+        (
+            "filename: target/wasm32-wasip1/release/wsgate.wasm",
+            format!("filename: {}", module.display()),
+        ),
+    ];
+    let mut text = text;
+    for (from, to) in replacements {
+        if !text.contains(from) {
+            return Err(format!("envoy/envoy.yaml no longer contains {from:?}"));
+        }
+        text = text.replace(from, &to);
+    }
+    Ok(text)
+}
+
 fn attempt(
     listener: std::net::SocketAddr,
     token: Option<&str>,
     extra: &[(&str, &str)],
-) -> Result<(client::Socket, Response), Response> {
+) -> Result<(Socket, Response), Response> {
     let bearer = token.map(|t| format!("Bearer {t}"));
-    let mut headers = vec![
-        ("x-ms-call-correlation-id", "demo-correlation-1"),
-        ("x-ms-call-connection-id", "demo-connection-1"),
-    ];
+    let mut headers = extra.to_vec();
     if let Some(bearer) = &bearer {
         headers.push(("authorization", bearer));
     }
-    headers.extend_from_slice(extra);
     client::websocket(listener, "/ws", &headers)
 }
 
-fn outcome(result: &Result<(client::Socket, Response), Response>) -> String {
+fn outcome(result: &Result<(Socket, Response), Response>) -> String {
     match result {
         Ok((_, response)) => format!("{} (accepted)", response.status),
         Err(refused) => summary(refused),
@@ -174,4 +237,18 @@ fn summary(response: &Response) -> String {
         text.push_str(&format!(", WWW-Authenticate: {challenge}"));
     }
     text
+}
+
+trait OrNone {
+    fn or_none(&self) -> &str;
+}
+
+impl OrNone for str {
+    fn or_none(&self) -> &str {
+        if self.is_empty() {
+            "(none)"
+        } else {
+            self
+        }
+    }
 }
