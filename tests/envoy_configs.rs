@@ -1,6 +1,8 @@
-//! Every Envoy configuration shipped under `envoy/` is accepted by a real Envoy in
-//! `--mode validate`, which also loads the built module and runs its configuration parser,
-//! so a plugin configuration in these files cannot drift from what the parser accepts.
+//! Every Envoy configuration shipped under `envoy/` (and `envoy/compose/`) is accepted by a
+//! real Envoy in `--mode validate`, which also loads the built module and runs its
+//! configuration parser, so a plugin configuration in these files cannot drift from what the
+//! parser accepts. The compose configuration names the module by its path inside the
+//! container; it is validated with the built module's path put in its place.
 
 #![allow(
     clippy::unwrap_used,
@@ -14,27 +16,46 @@ use testbed::envoy::{self, workspace_root, EnvoyBinary};
 #[test]
 fn every_shipped_envoy_config_validates() {
     let binary = EnvoyBinary::locate().unwrap_or_else(|why| panic!("{why}"));
-    envoy::module_path(); // fails loudly when the module is not built
+    let module = envoy::module_path();
     let root = workspace_root();
-    let mut configs: Vec<_> = std::fs::read_dir(root.join("envoy"))
-        .expect("envoy/ exists")
+    let mut configs: Vec<_> = ["envoy", "envoy/compose"]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(root.join(dir)).expect("envoy/ exists"))
         .map(|entry| entry.unwrap().path())
         .filter(|path| {
             path.extension().is_some_and(|ext| ext == "yaml")
                 && path
                     .file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with("envoy"))
+                    .is_some_and(|name| name.to_string_lossy().starts_with("envoy"))
         })
         .collect();
     configs.sort();
-    assert!(!configs.is_empty(), "no envoy*.yaml under envoy/");
+    assert!(
+        configs.len() >= 4,
+        "expected the demo, inline-keys, ACS and compose configurations: {configs:?}"
+    );
+
+    let scratch = std::env::temp_dir().join(format!("wsgate-validate-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).unwrap();
     for config in &configs {
+        let text = std::fs::read_to_string(config).unwrap();
+        let checked = if text.contains("/etc/wsgate/wsgate.wasm") {
+            let copy = scratch.join(config.file_name().unwrap());
+            std::fs::write(
+                &copy,
+                text.replace("/etc/wsgate/wsgate.wasm", &module.display().to_string()),
+            )
+            .unwrap();
+            copy
+        } else {
+            config.clone()
+        };
         let output = binary
             .command(&[
                 "--mode",
                 "validate",
                 "-c",
-                &config.display().to_string(),
+                &checked.display().to_string(),
                 "--use-dynamic-base-id",
             ])
             .current_dir(&root)
@@ -54,4 +75,5 @@ fn every_shipped_envoy_config_validates() {
         );
         eprintln!("validated {} with {}", config.display(), binary.source);
     }
+    let _ = std::fs::remove_dir_all(&scratch);
 }

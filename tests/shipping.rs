@@ -1,0 +1,123 @@
+//! What ships under `envoy/` is checked, not just written: the compose file against the
+//! compose-spec schema, the Istio WasmPlugin against Istio's CRD schema (from
+//! `../shared/schemas`, or `WSGATE_SCHEMAS`), and the WasmPlugin's `pluginConfig` by wsgate's
+//! own configuration parser. (Every Envoy configuration is validated by Envoy in
+//! `envoy_configs.rs`.) The tools come from `.venv` (`make setup`); missing ones fail loudly.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use testbed::envoy::workspace_root;
+use wsgate::config::{Config, KeySource, RemoteDocument};
+
+fn venv_tool(name: &str) -> PathBuf {
+    let tool = workspace_root().join(".venv/bin").join(name);
+    assert!(
+        tool.is_file(),
+        "{} is missing: run `make setup`",
+        tool.display()
+    );
+    tool
+}
+
+fn run(command: &mut Command) -> String {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("{command:?}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{command:?} failed:\n{text}");
+    text
+}
+
+fn schemas() -> PathBuf {
+    let dir = std::env::var_os("WSGATE_SCHEMAS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("../shared/schemas"));
+    assert!(
+        dir.join("istio-wasmplugin-crd.json").is_file(),
+        "Istio CRD schemas not found at {} (set WSGATE_SCHEMAS)",
+        dir.display()
+    );
+    dir
+}
+
+#[test]
+fn the_compose_file_follows_the_compose_spec() {
+    let out = run(Command::new(venv_tool("check-jsonschema"))
+        .args(["--builtin-schema", "vendor.compose-spec"])
+        .arg(workspace_root().join("envoy/docker-compose.yaml")));
+    assert!(out.contains("ok"), "{out}");
+}
+
+#[test]
+fn the_wasmplugin_follows_istios_crd_schema() {
+    let crd: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(schemas().join("istio-wasmplugin-crd.json")).unwrap(),
+    )
+    .unwrap();
+    let version = crd["spec"]["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "v1alpha1")
+        .expect("v1alpha1");
+    let schema = std::env::temp_dir().join(format!(
+        "wsgate-wasmplugin-schema-{}.json",
+        std::process::id()
+    ));
+    std::fs::write(&schema, version["schema"]["openAPIV3Schema"].to_string()).unwrap();
+    let out = run(Command::new(venv_tool("check-jsonschema"))
+        .arg("--schemafile")
+        .arg(&schema)
+        .arg(workspace_root().join("envoy/istio/wasmplugin.yaml")));
+    let _ = std::fs::remove_file(&schema);
+    assert!(out.contains("ok"), "{out}");
+}
+
+#[test]
+fn the_wasmplugin_plugin_config_is_accepted_by_the_parser() {
+    let plugin_config = yaml_to_json(&workspace_root().join("envoy/istio/wasmplugin.yaml"))["spec"]
+        ["pluginConfig"]
+        .clone();
+    assert!(plugin_config.is_object(), "no spec.pluginConfig");
+    let config = Config::parse(plugin_config.to_string().as_bytes())
+        .unwrap_or_else(|e| panic!("pluginConfig refused: {e}"));
+    let KeySource::Remote(remote) = &config.keys else {
+        panic!("the WasmPlugin should use discovery")
+    };
+    let RemoteDocument::Discovery { discovery, .. } = &remote.document else {
+        panic!("discovery")
+    };
+    assert_eq!(
+        discovery.cluster,
+        "outbound|80||acscallautomation.communication.azure.com"
+    );
+    // The cluster the plugin names is the one the DestinationRule originates TLS for.
+    let egress =
+        std::fs::read_to_string(workspace_root().join("envoy/istio/issuer-egress.yaml")).unwrap();
+    assert!(
+        egress.contains("number: 80")
+            && egress.contains("mode: SIMPLE")
+            && egress.contains(&discovery.authority)
+    );
+}
+
+/// YAML to JSON with the YAML parser check-jsonschema brings.
+fn yaml_to_json(path: &Path) -> serde_json::Value {
+    let script = "import json, sys\nfrom ruamel.yaml import YAML\nprint(json.dumps(YAML(typ='safe').load(open(sys.argv[1]))))";
+    let out = run(Command::new(venv_tool("python"))
+        .args(["-c", script])
+        .arg(path));
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{}: {e}\n{out}", path.display()))
+}
