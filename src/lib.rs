@@ -31,6 +31,7 @@ pub mod jwks_cache;
 pub mod jws;
 pub mod record;
 pub mod request;
+pub mod rsa_verify;
 pub mod signature;
 pub mod stats;
 pub mod strict_json;

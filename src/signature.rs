@@ -1,17 +1,20 @@
 //! The one seam between wsgate and its signature backends.
 //!
 //! Everything above this module speaks of [`JwsAlgorithm`] and [`VerifyingKey`]; only this
-//! module knows which crate does the arithmetic for each algorithm family. Today every family
-//! is jwt-compact's own implementation (`rsa` for RS*/PS*, `p256` for ES256,
-//! `ed25519-compact` for EdDSA). Replacing one family's backend means changing its variant of
-//! [`VerifyingKey`], its constructor and its arm of [`VerifyingKey::verify`], nothing else.
+//! module knows which code does the arithmetic for each algorithm family: RS*/PS* use
+//! [`crate::rsa_verify`] (32-bit-limb Montgomery arithmetic, fast in WebAssembly), ES256 and
+//! EdDSA jwt-compact's own implementations (`p256`, `ed25519-compact`). Replacing one family's
+//! backend means changing its variant of [`VerifyingKey`], its constructor and its arm of
+//! [`VerifyingKey::verify`], nothing else.
 //!
 //! Only asymmetric algorithms exist here: there is no way to express HS* or `none`.
 
-use jwt_compact::alg::{Ed25519, Es256, Rsa, RsaPublicKey};
+use jwt_compact::alg::{Ed25519, Es256};
 use jwt_compact::jwk::JsonWebKey;
 use jwt_compact::{Algorithm, AlgorithmSignature};
 use std::borrow::Cow;
+
+use crate::rsa_verify::{Hash, RsaVerifier};
 
 /// The JWS algorithms wsgate accepts (RFC 7518 §3 and RFC 8037 §3.1 names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -77,14 +80,15 @@ impl JwsAlgorithm {
         }
     }
 
-    fn rsa(self) -> Option<Rsa> {
+    /// Hash and padding of an RSA algorithm: `(hash, pss)`.
+    fn rsa(self) -> Option<(Hash, bool)> {
         match self {
-            Self::Rs256 => Some(Rsa::rs256()),
-            Self::Rs384 => Some(Rsa::rs384()),
-            Self::Rs512 => Some(Rsa::rs512()),
-            Self::Ps256 => Some(Rsa::ps256()),
-            Self::Ps384 => Some(Rsa::ps384()),
-            Self::Ps512 => Some(Rsa::ps512()),
+            Self::Rs256 => Some((Hash::Sha256, false)),
+            Self::Rs384 => Some((Hash::Sha384, false)),
+            Self::Rs512 => Some((Hash::Sha512, false)),
+            Self::Ps256 => Some((Hash::Sha256, true)),
+            Self::Ps384 => Some((Hash::Sha384, true)),
+            Self::Ps512 => Some((Hash::Sha512, true)),
             Self::Es256 | Self::EdDsa => None,
         }
     }
@@ -96,7 +100,7 @@ pub const MIN_RSA_MODULUS_BITS: usize = 2048;
 /// A public key ready to verify signatures, in the backend's own representation.
 #[derive(Clone)]
 pub enum VerifyingKey {
-    Rsa(RsaPublicKey),
+    Rsa(Box<RsaVerifier>),
     P256(<Es256 as Algorithm>::VerifyingKey),
     Ed25519(<Ed25519 as Algorithm>::VerifyingKey),
 }
@@ -141,13 +145,8 @@ impl VerifyingKey {
         if bits < MIN_RSA_MODULUS_BITS {
             return Err(KeyError::WeakRsaModulus { bits });
         }
-        let jwk = JsonWebKey::Rsa {
-            modulus: Cow::Borrowed(modulus),
-            public_exponent: Cow::Borrowed(exponent),
-            private_parts: None,
-        };
-        RsaPublicKey::try_from(&jwk)
-            .map(Self::Rsa)
+        RsaVerifier::new(modulus, exponent)
+            .map(|key| Self::Rsa(Box::new(key)))
             .map_err(|error| KeyError::Rejected(error.to_string()))
     }
 
@@ -190,7 +189,8 @@ impl VerifyingKey {
     /// A key used with an algorithm of another family is simply `false`.
     pub fn verify(&self, alg: JwsAlgorithm, message: &[u8], signature: &[u8]) -> bool {
         match (self, alg.rsa()) {
-            (Self::Rsa(key), Some(rsa)) => check(&rsa, key, message, signature),
+            (Self::Rsa(key), Some((hash, false))) => key.verify_pkcs1v15(hash, message, signature),
+            (Self::Rsa(key), Some((hash, true))) => key.verify_pss(hash, message, signature),
             (Self::P256(key), None) if alg == JwsAlgorithm::Es256 => {
                 check(&Es256, key, message, signature)
             }
