@@ -36,7 +36,7 @@ use crate::strict_json;
 use crate::upstream::{ClaimToHeader, UpstreamPolicy};
 
 /// Every field the configuration accepts, in documentation order.
-pub const FIELDS: [&str; 23] = [
+pub const FIELDS: [&str; 24] = [
     "paths",
     "issuer",
     "audiences",
@@ -60,6 +60,7 @@ pub const FIELDS: [&str; 23] = [
     "from_cookies",
     "from_subprotocol",
     "close_on_expiry",
+    "jwt_cache_size",
 ];
 
 /// Fields that only mean something with a remote key source.
@@ -167,6 +168,8 @@ pub struct Config {
     pub sources: TokenSources,
     /// Close an accepted WebSocket when its token expires (plus skew).
     pub close_on_expiry: bool,
+    /// Entries of the per-VM verified-token cache; 0 turns it off.
+    pub jwt_cache_size: usize,
     /// What the upstream receives with an accepted request.
     pub upstream: UpstreamPolicy,
     /// Request headers carried into logs and access logs.
@@ -224,6 +227,12 @@ impl Config {
         let upstream = upstream_policy(&object)?;
         let sources = token_sources(&object)?;
         let close_on_expiry = boolean(&object, "close_on_expiry")?;
+        let jwt_cache_size = integer(&object, "jwt_cache_size", (0, 1_000_000))?
+            .map_or(
+                Ok(crate::token_cache::DEFAULT_JWT_CACHE_SIZE),
+                usize::try_from,
+            )
+            .map_err(|_| ConfigError::new("jwt_cache_size", "is too large"))?;
         let correlation = correlation_headers(&object)?;
 
         Ok(Config {
@@ -239,6 +248,7 @@ impl Config {
             keys,
             sources,
             close_on_expiry,
+            jwt_cache_size,
             upstream,
             correlation,
             skipped_keys,

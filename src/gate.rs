@@ -10,6 +10,7 @@ use crate::decision::{Decision, Denial, DenyReason, Identity};
 use crate::extractor::TokenSources;
 use crate::jwks::KeySet;
 use crate::request::RequestHead;
+use crate::token_cache::TokenCache;
 use crate::upgrade;
 
 /// Decides requests for one plugin configuration.
@@ -36,35 +37,97 @@ impl Gate {
         self.paths.iter().any(|guarded| guarded == path)
     }
 
-    /// Decides `head` with `keys` at `now` (seconds since the epoch).
+    /// Decides `head` with `keys` at `now` (seconds since the epoch), without a cache.
     pub fn decide(&self, head: &RequestHead, keys: Option<&KeySet>, now: u64) -> Decision {
+        self.decide_cached(
+            head,
+            keys.map(|keys| (keys, 0)),
+            now.saturating_mul(1000),
+            None,
+        )
+        .0
+    }
+
+    /// Decides `head` with `keys` (and their key-set version) at `now_ms`, answering from
+    /// `cache` when it holds the token and filling it when a token verifies.
+    pub fn decide_cached(
+        &self,
+        head: &RequestHead,
+        keys: Option<(&KeySet, u64)>,
+        now_ms: u64,
+        cache: Option<&mut TokenCache>,
+    ) -> (Decision, CacheUse) {
         if !self.guards(head) {
-            return Decision::Unguarded;
+            return (Decision::Unguarded, CacheUse::Off);
         }
-        match self.authorize(head, keys, now) {
-            Ok(identity) => Decision::Allow(identity),
-            Err(reason) => Decision::Deny(reason),
+        match self.authorize(head, keys, now_ms, cache) {
+            (Ok(identity), used) => (Decision::Allow(identity), used),
+            (Err(denial), used) => (Decision::Deny(denial), used),
         }
     }
 
     fn authorize(
         &self,
         head: &RequestHead,
-        keys: Option<&KeySet>,
-        now: u64,
-    ) -> Result<Identity, Denial> {
+        keys: Option<(&KeySet, u64)>,
+        now_ms: u64,
+        cache: Option<&mut TokenCache>,
+    ) -> (Result<Identity, Denial>, CacheUse) {
         if !upgrade::is_websocket_upgrade(head) {
-            return Err(DenyReason::NotWebSocket.into());
+            return (Err(DenyReason::NotWebSocket.into()), CacheUse::Off);
         }
-        let found = self
-            .sources
-            .extract(head)?
-            .ok_or(DenyReason::MissingToken)?;
-        let keys = keys.ok_or(DenyReason::KeysUnavailable)?;
-        let mut identity = self.authenticator.authenticate(&found.token, keys, now)?;
-        identity.location = Some(found.location);
-        Ok(identity)
+        let found = match self.sources.extract(head) {
+            Ok(Some(found)) => found,
+            Ok(None) => return (Err(DenyReason::MissingToken.into()), CacheUse::Off),
+            Err(reason) => return (Err(reason.into()), CacheUse::Off),
+        };
+        let Some((keys, version)) = keys else {
+            return (Err(DenyReason::KeysUnavailable.into()), CacheUse::Off);
+        };
+        // The size cap comes before anything else, hashing for the cache included.
+        let oversized = found.token.len() > self.authenticator.max_token_bytes;
+        let Some(cache) = cache.filter(|_| !oversized) else {
+            let verified = self
+                .authenticator
+                .authenticate(&found.token, keys, now_ms / 1000);
+            return (
+                verified.map(|identity| located(identity, found.location)),
+                CacheUse::Off,
+            );
+        };
+        if let Some(identity) = cache.get(&found.token, version, now_ms) {
+            return (Ok(located(identity, found.location)), CacheUse::Hit);
+        }
+        let verified = self
+            .authenticator
+            .authenticate(&found.token, keys, now_ms / 1000);
+        if let Ok(identity) = &verified {
+            let skew = self.authenticator.policy.clock_skew_seconds;
+            if let Some(deadline) = identity.expires_at_ms(skew) {
+                cache.insert(&found.token, version, identity, deadline);
+            }
+        }
+        (
+            verified.map(|identity| located(identity, found.location)),
+            CacheUse::Miss,
+        )
     }
+}
+
+/// Whether a decision used the token cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheUse {
+    /// Answered from the cache.
+    Hit,
+    /// Verified, and cached when valid.
+    Miss,
+    /// No cache, or decided before any token was looked at.
+    Off,
+}
+
+fn located(mut identity: Identity, location: crate::extractor::TokenLocation) -> Identity {
+    identity.location = Some(location);
+    identity
 }
 
 #[cfg(test)]
@@ -179,6 +242,58 @@ mod tests {
             gate.decide(&head, None, NOW).deny_reason(),
             Some(DenyReason::KeysUnavailable)
         );
+    }
+
+    #[test]
+    fn a_cache_hit_decides_as_a_miss_did() {
+        let (gate, keys) = setup();
+        let bearer = format!("Bearer {}", token());
+        let head = upgrade("/ws", &[("authorization", &bearer)]);
+        let mut cache = TokenCache::new(16, crate::token_cache::MAX_CACHE_BYTES);
+        let (first, used) =
+            gate.decide_cached(&head, Some((&keys, 1)), NOW * 1000, Some(&mut cache));
+        assert_eq!(used, CacheUse::Miss);
+        let (second, used) =
+            gate.decide_cached(&head, Some((&keys, 1)), NOW * 1000, Some(&mut cache));
+        assert_eq!(used, CacheUse::Hit);
+        assert_eq!(first, second);
+        assert!(matches!(first, Decision::Allow(_)));
+    }
+
+    #[test]
+    fn a_cached_token_of_a_rotated_out_key_is_refused_at_once() {
+        let (gate, keys) = setup();
+        let bearer = format!("Bearer {}", token());
+        let head = upgrade("/ws", &[("authorization", &bearer)]);
+        let mut cache = TokenCache::new(16, crate::token_cache::MAX_CACHE_BYTES);
+        let (first, _) = gate.decide_cached(&head, Some((&keys, 1)), NOW * 1000, Some(&mut cache));
+        assert!(matches!(first, Decision::Allow(_)));
+        // The issuer rotates: version 2 no longer holds the key.
+        let rotated = KeySet::parse(
+            jwks(&[(&testbed::keys::P256, "other")])
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap()
+        .0;
+        let (after, used) =
+            gate.decide_cached(&head, Some((&rotated, 2)), NOW * 1000, Some(&mut cache));
+        assert_eq!(used, CacheUse::Miss);
+        assert_eq!(after.deny_reason(), Some(DenyReason::UnknownKey));
+    }
+
+    #[test]
+    fn an_expired_cached_token_is_refused() {
+        let (gate, keys) = setup();
+        let bearer = format!("Bearer {}", token()); // exp = NOW + 60, skew 60
+        let head = upgrade("/ws", &[("authorization", &bearer)]);
+        let mut cache = TokenCache::new(16, crate::token_cache::MAX_CACHE_BYTES);
+        let (first, _) = gate.decide_cached(&head, Some((&keys, 1)), NOW * 1000, Some(&mut cache));
+        assert!(matches!(first, Decision::Allow(_)));
+        let later = (NOW + 121) * 1000;
+        let (after, used) = gate.decide_cached(&head, Some((&keys, 1)), later, Some(&mut cache));
+        assert_eq!(used, CacheUse::Miss, "the entry is past its deadline");
+        assert_eq!(after.deny_reason(), Some(DenyReason::Expired));
     }
 
     #[test]

@@ -168,6 +168,11 @@ impl<S: SharedStore> JwksCache<S> {
     /// The current key set, parsed once per version by this VM; `None` before the first
     /// successful fetch.
     pub fn keys(&mut self) -> Option<Rc<KeySet>> {
+        self.versioned_keys().map(|(_, keys)| keys)
+    }
+
+    /// The current key set with its version.
+    pub fn versioned_keys(&mut self) -> Option<(u64, Rc<KeySet>)> {
         let version = self
             .store
             .get(&self.name("version"))
@@ -176,7 +181,7 @@ impl<S: SharedStore> JwksCache<S> {
             .map(u64::from_le_bytes)?;
         if let Some((parsed_version, keys)) = &self.parsed {
             if *parsed_version == version {
-                return Some(keys.clone());
+                return Some((version, keys.clone()));
             }
         }
         let document = self.store.get(&self.name("jwks")).0?;
@@ -184,7 +189,7 @@ impl<S: SharedStore> JwksCache<S> {
         let stored_version = u64::from_le_bytes(prefix.try_into().ok()?);
         let keys = Rc::new(KeySet::parse(jwks).ok()?.0);
         self.parsed = Some((stored_version, keys.clone()));
-        Some(keys)
+        Some((stored_version, keys))
     }
 
     /// Asks to fetch at `now_ms` for `trigger`.

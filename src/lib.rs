@@ -35,6 +35,7 @@ pub mod rsa_verify;
 pub mod signature;
 pub mod stats;
 pub mod strict_json;
+pub mod token_cache;
 pub mod upgrade;
 pub mod upstream;
 

@@ -7,7 +7,9 @@
 //!   (discovery and JWKS together count as one), counted by the VM that fetched;
 //! - `wsgate.jwks_keys` (gauge): usable keys in the current key set;
 //! - `wsgate.closed_on_expiry`: accepted WebSockets closed because their token expired
-//!   (`close_on_expiry`).
+//!   (`close_on_expiry`);
+//! - `wsgate.jwt_cache_hit`, `wsgate.jwt_cache_miss`: tokens answered from the verified-token
+//!   cache, and tokens verified (cached when valid).
 
 use crate::decision::{Decision, DenyReason};
 
@@ -21,6 +23,10 @@ pub const JWKS_FETCH_SUCCESS: &str = "wsgate.jwks_fetch_success";
 pub const JWKS_FETCH_FAILED: &str = "wsgate.jwks_fetch_failed";
 /// WebSockets closed when their token expired.
 pub const CLOSED_ON_EXPIRY: &str = "wsgate.closed_on_expiry";
+/// Tokens answered from the cache.
+pub const JWT_CACHE_HIT: &str = "wsgate.jwt_cache_hit";
+/// Tokens verified with the cache on.
+pub const JWT_CACHE_MISS: &str = "wsgate.jwt_cache_miss";
 /// Usable keys now (gauge).
 pub const JWKS_KEYS: &str = "wsgate.jwks_keys";
 
@@ -36,6 +42,8 @@ pub fn counters() -> Vec<String> {
     names.push(JWKS_FETCH_SUCCESS.to_owned());
     names.push(JWKS_FETCH_FAILED.to_owned());
     names.push(CLOSED_ON_EXPIRY.to_owned());
+    names.push(JWT_CACHE_HIT.to_owned());
+    names.push(JWT_CACHE_MISS.to_owned());
     names
 }
 
@@ -55,7 +63,7 @@ mod tests {
     #[test]
     fn one_counter_per_reason() {
         let names = counters();
-        assert_eq!(names.len(), 2 + DenyReason::ALL.len() + 3);
+        assert_eq!(names.len(), 2 + DenyReason::ALL.len() + 5);
         assert!(names.contains(&"wsgate.denied.keys_unavailable".to_owned()));
         let denial = Decision::Deny(DenyReason::WrongAudience.into());
         assert_eq!(

@@ -358,6 +358,10 @@ fn counters_move_by_exactly_what_was_decided() {
     assert_eq!(get("allowed"), 2);
     // The first success, then the refetch the unknown kid forced.
     assert_eq!(get("jwks_fetch_success"), 2);
+    // The second use of the good token came from the cache; the ten other tokens that reached
+    // verification (all but the oversized one) were misses.
+    assert_eq!(get("jwt_cache_hit"), 1);
+    assert_eq!(get("jwt_cache_miss"), 11);
     assert!(get("jwks_fetch_failed") >= 1);
     assert_eq!(get("jwks_keys"), 1);
 }

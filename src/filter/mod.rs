@@ -27,11 +27,14 @@ use std::time::UNIX_EPOCH;
 use proxy_wasm::traits::RootContext;
 use proxy_wasm::types::LogLevel;
 
-use crate::gate::Gate;
+use crate::decision::Decision;
+use crate::gate::{CacheUse, Gate};
 use crate::jwks::KeySet;
 use crate::jwks_cache::{JwksCache, Trigger};
 use crate::record::CorrelationHeader;
 use crate::request::RequestHead;
+use crate::stats;
+use crate::token_cache::TokenCache;
 use crate::upstream::UpstreamPolicy;
 
 use metrics::Metrics;
@@ -58,6 +61,8 @@ struct Plugin {
     open_sockets: Option<RefCell<Vec<(u32, u64)>>>,
     /// `clock_skew_seconds`, for expiry deadlines.
     skew_seconds: u64,
+    /// Verified tokens, unless `jwt_cache_size` is 0.
+    token_cache: Option<RefCell<TokenCache>>,
 }
 
 enum Keys {
@@ -77,11 +82,33 @@ struct Waiter {
 
 impl Plugin {
     /// The key set to verify with now, if there is one.
-    fn current_keys(&self) -> Option<Rc<KeySet>> {
+    fn current_keys(&self) -> Option<(u64, Rc<KeySet>)> {
         match &self.keys {
-            Keys::Inline(keys) => Some(keys.clone()),
-            Keys::Remote(cache) => cache.try_borrow_mut().ok()?.keys(),
+            Keys::Inline(keys) => Some((0, keys.clone())),
+            Keys::Remote(cache) => cache.try_borrow_mut().ok()?.versioned_keys(),
         }
+    }
+
+    /// Decides `head` at `now_ms` with the current keys and the token cache, counting cache
+    /// hits and misses.
+    fn decide(&self, head: &RequestHead, now_ms: u64) -> Decision {
+        let keys = self.current_keys();
+        let keys = keys
+            .as_ref()
+            .map(|(version, keys)| (keys.as_ref(), *version));
+        let mut cache = self
+            .token_cache
+            .as_ref()
+            .and_then(|cache| cache.try_borrow_mut().ok());
+        let (decision, used) = self
+            .gate
+            .decide_cached(head, keys, now_ms, cache.as_deref_mut());
+        match used {
+            CacheUse::Hit => self.metrics.increment(stats::JWT_CACHE_HIT),
+            CacheUse::Miss => self.metrics.increment(stats::JWT_CACHE_MISS),
+            CacheUse::Off => {}
+        }
+        decision
     }
 
     /// Forgets a request that has ended.

@@ -25,6 +25,7 @@ use crate::gate::Gate;
 use crate::jwks::KeySet;
 use crate::jwks_cache::{Begin, JwksCache, SharedState, Ticket, Timing, Trigger};
 use crate::stats;
+use crate::token_cache::TokenCache;
 
 /// How often a VM with remote keys looks at the shared fetch state.
 const TICK: Duration = Duration::from_millis(100);
@@ -178,6 +179,9 @@ impl RootContext for GateRoot {
             metrics,
             waiters: Default::default(),
             open_sockets: config.close_on_expiry.then(Default::default),
+            token_cache: (config.jwt_cache_size > 0).then(|| {
+                TokenCache::new(config.jwt_cache_size, crate::token_cache::MAX_CACHE_BYTES).into()
+            }),
             skew_seconds: config.authenticator.policy.clock_skew_seconds,
         }));
         true
@@ -412,9 +416,7 @@ impl GateRoot {
             if hostcalls::set_effective_context(waiter.context_id).is_err() {
                 continue; // the request is gone
             }
-            let decision = plugin
-                .gate
-                .decide(&waiter.head, keys.as_deref(), now / 1000);
+            let decision = plugin.decide(&waiter.head, now);
             if verdict::enforce(&plugin, &decision, &waiter.head, waiter.context_id) {
                 let _ = hostcalls::resume_http_request();
             }

@@ -50,8 +50,7 @@ impl HttpContext for GateStream {
         };
         let head = self.head();
         let now = now_ms();
-        let keys = plugin.current_keys();
-        let decision = plugin.gate.decide(&head, keys.as_deref(), now / 1000);
+        let decision = plugin.decide(&head, now);
 
         if let Some(waiter) = wait_for_keys(&plugin, &decision, &head, now, self.context_id) {
             if let Ok(mut waiters) = plugin.waiters.try_borrow_mut() {

@@ -1,0 +1,206 @@
+//! A per-VM cache of verified tokens, so a token seen again costs a hash and a lookup instead
+//! of a signature verification (the warm path; `jwt_authn`'s `jwt_cache_config`).
+//!
+//! - Keyed by the SHA-256 of the token: a short non-cryptographic hash could let a crafted
+//!   token collide with a cached one.
+//! - An entry holds the verified identity and its deadline (`exp` plus skew); it is never
+//!   served after that deadline.
+//! - The whole cache belongs to one key-set version: when the key set changes, it is
+//!   emptied, so a token signed by a rotated-out key is refused on its next request.
+//! - Bounded by entries (`jwt_cache_size`) and by [`MAX_CACHE_BYTES`]; the oldest entries go
+//!   first.
+
+use std::collections::{HashMap, VecDeque};
+
+use sha2::{Digest, Sha256};
+
+use crate::decision::Identity;
+
+/// Default number of entries per VM.
+pub const DEFAULT_JWT_CACHE_SIZE: usize = 1024;
+/// Bytes of cached identities per VM, at most.
+pub const MAX_CACHE_BYTES: usize = 4 * 1024 * 1024;
+
+type Digest32 = [u8; 32];
+
+struct Entry {
+    identity: Identity,
+    deadline_ms: u64,
+    bytes: usize,
+}
+
+/// Verified tokens of one VM.
+pub struct TokenCache {
+    capacity: usize,
+    max_bytes: usize,
+    key_set_version: Option<u64>,
+    entries: HashMap<Digest32, Entry>,
+    order: VecDeque<Digest32>,
+    bytes: usize,
+}
+
+impl TokenCache {
+    /// A cache of at most `capacity` entries and `max_bytes` bytes.
+    pub fn new(capacity: usize, max_bytes: usize) -> Self {
+        TokenCache {
+            capacity,
+            max_bytes,
+            key_set_version: None,
+            entries: HashMap::new(),
+            order: VecDeque::new(),
+            bytes: 0,
+        }
+    }
+
+    /// The identity cached for `token` under key-set `version` at `now_ms`, if any.
+    pub fn get(&mut self, token: &str, version: u64, now_ms: u64) -> Option<Identity> {
+        self.follow(version);
+        let digest = digest(token);
+        let entry = self.entries.get(&digest)?;
+        if now_ms >= entry.deadline_ms {
+            self.remove(&digest);
+            return None;
+        }
+        Some(entry.identity.clone())
+    }
+
+    /// Caches `identity` for `token`, verified under key-set `version`, until `deadline_ms`.
+    pub fn insert(&mut self, token: &str, version: u64, identity: &Identity, deadline_ms: u64) {
+        if self.capacity == 0 {
+            return;
+        }
+        self.follow(version);
+        let bytes = token.len() + identity.payload.len() * 2 + 128;
+        if bytes > self.max_bytes {
+            return;
+        }
+        let digest = digest(token);
+        self.remove(&digest);
+        while self.entries.len() >= self.capacity || self.bytes + bytes > self.max_bytes {
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(entry) = self.entries.remove(&oldest) {
+                self.bytes -= entry.bytes;
+            }
+        }
+        let mut identity = identity.clone();
+        identity.location = None;
+        self.entries.insert(
+            digest,
+            Entry {
+                identity,
+                deadline_ms,
+                bytes,
+            },
+        );
+        self.order.push_back(digest);
+        self.bytes += bytes;
+    }
+
+    /// Entries held now.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Bytes accounted to the entries held now.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Empties the cache when the key set is not the one its entries were verified with.
+    fn follow(&mut self, version: u64) {
+        if self.key_set_version != Some(version) {
+            self.entries.clear();
+            self.order.clear();
+            self.bytes = 0;
+            self.key_set_version = Some(version);
+        }
+    }
+
+    fn remove(&mut self, digest: &Digest32) {
+        if let Some(entry) = self.entries.remove(digest) {
+            self.bytes -= entry.bytes;
+            self.order.retain(|queued| queued != digest);
+        }
+    }
+}
+
+fn digest(token: &str) -> Digest32 {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn identity(sub: &str) -> Identity {
+        Identity {
+            claims: json!({"sub": sub}).as_object().unwrap().clone(),
+            payload: "eyJzdWIiOiJ4In0".into(),
+            location: None,
+        }
+    }
+
+    #[test]
+    fn a_hit_returns_what_was_verified() {
+        let mut cache = TokenCache::new(8, MAX_CACHE_BYTES);
+        assert!(cache.get("t1", 1, 0).is_none());
+        cache.insert("t1", 1, &identity("alice"), 10_000);
+        assert_eq!(cache.get("t1", 1, 5_000), Some(identity("alice")));
+        assert!(cache.get("t2", 1, 5_000).is_none());
+    }
+
+    #[test]
+    fn entries_never_outlive_their_deadline() {
+        let mut cache = TokenCache::new(8, MAX_CACHE_BYTES);
+        cache.insert("t", 1, &identity("a"), 10_000);
+        assert!(cache.get("t", 1, 9_999).is_some());
+        assert!(cache.get("t", 1, 10_000).is_none());
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn a_new_key_set_empties_the_cache() {
+        let mut cache = TokenCache::new(8, MAX_CACHE_BYTES);
+        cache.insert("t", 1, &identity("a"), 10_000);
+        assert!(
+            cache.get("t", 2, 0).is_none(),
+            "verified under another key set"
+        );
+        assert!(cache.get("t", 1, 0).is_none(), "and gone for good");
+    }
+
+    #[test]
+    fn stays_within_its_bounds_under_100k_distinct_tokens() {
+        let mut cache = TokenCache::new(1000, 64 * 1024);
+        for i in 0..100_000u64 {
+            cache.insert(&format!("token-{i}"), 7, &identity("x"), u64::MAX);
+            assert!(cache.len() <= 1000);
+            assert!(cache.bytes() <= 64 * 1024);
+        }
+        assert!(cache.get("token-99999", 7, 0).is_some(), "the newest stay");
+        assert!(
+            cache.get("token-0", 7, 0).is_none(),
+            "the oldest went first"
+        );
+        let mut by_entries = TokenCache::new(100, MAX_CACHE_BYTES);
+        for i in 0..100_000u64 {
+            by_entries.insert(&format!("t{i}"), 7, &identity("x"), u64::MAX);
+        }
+        assert_eq!(by_entries.len(), 100);
+    }
+
+    #[test]
+    fn size_zero_caches_nothing() {
+        let mut cache = TokenCache::new(0, MAX_CACHE_BYTES);
+        cache.insert("t", 1, &identity("a"), 10_000);
+        assert!(cache.get("t", 1, 0).is_none());
+    }
+}
