@@ -46,4 +46,14 @@ else
   # Never write through the hardlink cargo may have left at $out (it would change its own copy).
   cp --remove-destination target/wasm-debian/wasm32-wasip1/release/wsgate.wasm "$out"
 fi
-echo "build-wasm: $out ($(stat -c %s "$out") bytes, $mode toolchain)" >&2
+# binaryen's wasm-opt -Os: 524 KiB -> 450 KiB, measured no slower (see Cargo.toml). Written to
+# a temporary file and renamed, never through the hardlink cargo may have left at $out.
+if command -v wasm-opt >/dev/null 2>&1; then
+  wasm-opt -Os --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
+    --enable-mutable-globals "$out" -o "$out.opt"
+  mv -f "$out.opt" "$out"
+  optimised="wasm-opt -Os"
+else
+  optimised="no wasm-opt: run make setup to install binaryen"
+fi
+echo "build-wasm: $out ($(stat -c %s "$out") bytes, $mode toolchain, $optimised)" >&2

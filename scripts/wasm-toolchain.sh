@@ -18,6 +18,15 @@ rustup_has_target() {
     rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1
 }
 
+# binaryen's wasm-opt shrinks the module (build-wasm.sh); from Debian where it can be had.
+if ! command -v wasm-opt >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  say "installing binaryen (wasm-opt)"
+  sudo=""
+  [[ $(id -u) == 0 ]] || sudo="sudo"
+  { $sudo apt-get install -y -qq binaryen || { $sudo apt-get update -qq && $sudo apt-get install -y -qq binaryen; }; } >&2 ||
+    say "could not install binaryen; the module will be built without wasm-opt"
+fi
+
 if [[ $mode == auto || $mode == rustup ]]; then
   if rustup_has_target; then
     echo rustup

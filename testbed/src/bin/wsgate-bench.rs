@@ -35,7 +35,14 @@ enum Auth {
 }
 
 impl Auth {
-    const ALL: [Auth; 6] = [Auth::None, Auth::WasmFloor, Auth::JwtAuthn, Auth::JwtAuthnCached, Auth::Wsgate, Auth::WsgateCached];
+    const ALL: [Auth; 6] = [
+        Auth::None,
+        Auth::WasmFloor,
+        Auth::JwtAuthn,
+        Auth::JwtAuthnCached,
+        Auth::Wsgate,
+        Auth::WsgateCached,
+    ];
 
     fn name(self) -> &'static str {
         match self {
@@ -78,10 +85,16 @@ fn main() {
     let binary = EnvoyBinary::locate().unwrap_or_else(|why| panic!("{why}"));
     let module = envoy::module_path();
 
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let upstream = runtime.block_on(start_echo());
     let upstream_thread = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
         rt.block_on(serve_echo(upstream.0));
     });
     let upstream_addr = upstream.1;
@@ -90,12 +103,26 @@ fn main() {
     let now = testbed::now();
     let claims = move |i: usize| json!({"iss": ISSUER, "aud": AUDIENCE, "sub": format!("caller-{i}"), "exp": now + 3600});
     let distinct: Vec<String> = {
-        let chunks: Vec<Vec<usize>> = (0..count).collect::<Vec<_>>().chunks(count.div_ceil(2).max(1)).map(<[usize]>::to_vec).collect();
+        let chunks: Vec<Vec<usize>> = (0..count)
+            .collect::<Vec<_>>()
+            .chunks(count.div_ceil(2).max(1))
+            .map(<[usize]>::to_vec)
+            .collect();
         let handles: Vec<_> = chunks
             .into_iter()
-            .map(|chunk| std::thread::spawn(move || chunk.into_iter().map(|i| RSA_2048.sign(json!({"kid": "k"}), &claims(i))).collect::<Vec<_>>()))
+            .map(|chunk| {
+                std::thread::spawn(move || {
+                    chunk
+                        .into_iter()
+                        .map(|i| RSA_2048.sign(json!({"kid": "k"}), &claims(i)))
+                        .collect::<Vec<_>>()
+                })
+            })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().expect("signer")).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("signer"))
+            .collect()
     };
     let reused = RSA_2048.sign(json!({"kid": "k"}), &claims(usize::MAX));
     let jwks_text = jwks(&[(&RSA_2048, "k")]).to_string();
@@ -104,7 +131,10 @@ fn main() {
     let mut memory: Vec<(Auth, u64)> = Vec::new();
     for round in 0..rounds {
         // Alternate the order between rounds so no configuration always runs first.
-        let mut order: Vec<(Auth, bool)> = Auth::ALL.iter().flat_map(|&auth| [(auth, false), (auth, true)]).collect();
+        let mut order: Vec<(Auth, bool)> = Auth::ALL
+            .iter()
+            .flat_map(|&auth| [(auth, false), (auth, true)])
+            .collect();
         if round % 2 == 1 {
             order.reverse();
         }
@@ -115,24 +145,63 @@ fn main() {
             let bootstrap = bootstrap(auth, upstream_addr, &module, &jwks_text);
             let envoy = Envoy::start_with(&bootstrap, 1);
             let listener = envoy.listener();
-            let tokens: Arc<Vec<String>> = Arc::new(if distinct_tokens { distinct.clone() } else { vec![reused.clone()] });
+            let tokens: Arc<Vec<String>> = Arc::new(if distinct_tokens {
+                distinct.clone()
+            } else {
+                vec![reused.clone()]
+            });
             // Warm up (not measured), on tokens the run does not use when they must be distinct.
             // V8 compiles the module in tiers: let it reach the optimised one first.
-            runtime.block_on(load(listener, Arc::new(vec![reused.clone()]), warmup, concurrency, auth.needs_token()));
+            runtime.block_on(load(
+                listener,
+                Arc::new(vec![reused.clone()]),
+                warmup,
+                concurrency,
+                auth.needs_token(),
+            ));
             let started = Instant::now();
-            let (mut latencies, failures) = runtime.block_on(load(listener, tokens, count, concurrency, auth.needs_token()));
+            let (mut latencies, failures) = runtime.block_on(load(
+                listener,
+                tokens,
+                count,
+                concurrency,
+                auth.needs_token(),
+            ));
             let elapsed = started.elapsed();
             latencies.sort();
-            let pick = |q: f64| latencies.get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1))).copied().unwrap_or_default();
-            let sample = Sample { auth, distinct: distinct_tokens, rate: latencies.len() as f64 / elapsed.as_secs_f64(), p50: pick(0.5), p99: pick(0.99), failures };
+            let pick = |q: f64| {
+                latencies
+                    .get(
+                        ((latencies.len() as f64 * q) as usize)
+                            .min(latencies.len().saturating_sub(1)),
+                    )
+                    .copied()
+                    .unwrap_or_default()
+            };
+            let sample = Sample {
+                auth,
+                distinct: distinct_tokens,
+                rate: latencies.len() as f64 / elapsed.as_secs_f64(),
+                p50: pick(0.5),
+                p99: pick(0.99),
+                failures,
+            };
             eprintln!(
                 "bench: {:<38} {:<8} {:>8.0}/s p50 {:>6.2} ms p99 {:>6.2} ms{}",
                 auth.name(),
-                if distinct_tokens { "distinct" } else { "reused" },
+                if distinct_tokens {
+                    "distinct"
+                } else {
+                    "reused"
+                },
                 sample.rate,
                 sample.p50.as_secs_f64() * 1e3,
                 sample.p99.as_secs_f64() * 1e3,
-                if failures > 0 { format!("  ({failures} failed)") } else { String::new() }
+                if failures > 0 {
+                    format!("  ({failures} failed)")
+                } else {
+                    String::new()
+                }
             );
             if round == 0 && !distinct_tokens {
                 if let Some(allocated) = allocated(&envoy) {
@@ -144,7 +213,15 @@ fn main() {
     }
     drop(upstream_thread);
 
-    let report = report(&samples, &memory, &binary, &module, count, concurrency, rounds);
+    let report = report(
+        &samples,
+        &memory,
+        &binary,
+        &module,
+        count,
+        concurrency,
+        rounds,
+    );
     println!("{report}");
     let dir = envoy::workspace_root().join("bench/results");
     let _ = std::fs::create_dir_all(&dir);
@@ -188,7 +265,13 @@ fn bootstrap(auth: Auth, upstream: SocketAddr, module: &std::path::Path, jwks_te
 }
 
 /// `count` handshakes by `concurrency` tasks; returns each one's latency and the failures.
-async fn load(addr: SocketAddr, tokens: Arc<Vec<String>>, count: usize, concurrency: usize, with_token: bool) -> (Vec<Duration>, usize) {
+async fn load(
+    addr: SocketAddr,
+    tokens: Arc<Vec<String>>,
+    count: usize,
+    concurrency: usize,
+    with_token: bool,
+) -> (Vec<Duration>, usize) {
     let next = Arc::new(AtomicUsize::new(0));
     let failures = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
@@ -223,11 +306,16 @@ async fn handshake(addr: SocketAddr, token: Option<&str>) -> Result<Duration, St
     let started = Instant::now();
     let mut stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
-    let auth = token.map(|t| format!("authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let auth = token
+        .map(|t| format!("authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     let request = format!(
         "GET /ws HTTP/1.1\r\nhost: bench\r\nconnection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n{auth}\r\n"
     );
-    stream.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
     let head = read_head(&mut stream).await?;
     if !head.starts_with("HTTP/1.1 101") {
         return Err(head.lines().next().unwrap_or_default().to_owned());
@@ -238,7 +326,10 @@ async fn handshake(addr: SocketAddr, token: Option<&str>) -> Result<Duration, St
     frame.extend(b"ping".iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
     stream.write_all(&frame).await.map_err(|e| e.to_string())?;
     let mut reply = [0u8; 6];
-    stream.read_exact(&mut reply).await.map_err(|e| e.to_string())?;
+    stream
+        .read_exact(&mut reply)
+        .await
+        .map_err(|e| e.to_string())?;
     if &reply[2..] != b"ping" {
         return Err("no echo".to_owned());
     }
@@ -269,12 +360,20 @@ async fn serve_echo(listener: std::net::TcpListener) {
     listener.set_nonblocking(true).expect("non-blocking");
     let listener = TcpListener::from_std(listener).expect("tokio listener");
     loop {
-        let Ok((mut stream, _)) = listener.accept().await else { continue };
+        let Ok((mut stream, _)) = listener.accept().await else {
+            continue;
+        };
         tokio::spawn(async move {
-            let Ok(head) = read_head(&mut stream).await else { return };
+            let Ok(head) = read_head(&mut stream).await else {
+                return;
+            };
             let key = head
                 .lines()
-                .find_map(|line| line.to_ascii_lowercase().starts_with("sec-websocket-key:").then(|| line[18..].trim().to_owned()))
+                .find_map(|line| {
+                    line.to_ascii_lowercase()
+                        .starts_with("sec-websocket-key:")
+                        .then(|| line[18..].trim().to_owned())
+                })
                 .unwrap_or_default();
             let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
             let response = format!("HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: {accept}\r\n\r\n");
@@ -286,7 +385,9 @@ async fn serve_echo(listener: std::net::TcpListener) {
                 let length = usize::from(header[1] & 0x7f);
                 let mut mask = [0u8; 4];
                 let mut payload = vec![0u8; length];
-                if stream.read_exact(&mut mask).await.is_err() || stream.read_exact(&mut payload).await.is_err() {
+                if stream.read_exact(&mut mask).await.is_err()
+                    || stream.read_exact(&mut payload).await.is_err()
+                {
                     return;
                 }
                 for (i, byte) in payload.iter_mut().enumerate() {
@@ -307,30 +408,67 @@ fn allocated(envoy: &Envoy) -> Option<u64> {
     memory["allocated"].as_str()?.parse().ok()
 }
 
-fn report(samples: &[Sample], memory: &[(Auth, u64)], binary: &EnvoyBinary, module: &std::path::Path, count: usize, concurrency: usize, rounds: usize) -> String {
+fn report(
+    samples: &[Sample],
+    memory: &[(Auth, u64)],
+    binary: &EnvoyBinary,
+    module: &std::path::Path,
+    count: usize,
+    concurrency: usize,
+    rounds: usize,
+) -> String {
     let mean = |auth: Auth, distinct: bool| {
-        let rates: Vec<&Sample> = samples.iter().filter(|s| s.auth == auth && s.distinct == distinct).collect();
+        let rates: Vec<&Sample> = samples
+            .iter()
+            .filter(|s| s.auth == auth && s.distinct == distinct)
+            .collect();
         (!rates.is_empty()).then(|| rates.iter().map(|s| s.rate).sum::<f64>() / rates.len() as f64)
     };
     let mut out = String::new();
     let _ = writeln!(out, "# wsgate benchmark, {}\n", today());
-    let _ = writeln!(out, "- machine: {} cores, {}", std::thread::available_parallelism().map_or(0, |n| n.get()), cpu_model());
-    let _ = writeln!(out, "- Envoy: {} ({})", envoy_version(binary), binary.source);
-    let _ = writeln!(out, "- module: {} bytes", std::fs::metadata(module).map_or(0, |m| m.len()));
+    let _ = writeln!(
+        out,
+        "- machine: {} cores, {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cpu_model()
+    );
+    let _ = writeln!(
+        out,
+        "- Envoy: {} ({})",
+        envoy_version(binary),
+        binary.source
+    );
+    let _ = writeln!(
+        out,
+        "- module: {} bytes",
+        std::fs::metadata(module).map_or(0, |m| m.len())
+    );
     let _ = writeln!(out, "- load: {count} WebSocket handshakes (upgrade, 101, one echo, close) per run after a warm-up, {concurrency} at a time, {rounds} rounds in alternating order (the table shows their mean), 1 Envoy worker, client and upstream on one tokio thread each, RS256 2048-bit\n");
-    let _ = writeln!(out, "| configuration | tokens | handshakes/s | p50 ms | p99 ms | vs jwt_authn | failures |");
+    let _ = writeln!(
+        out,
+        "| configuration | tokens | handshakes/s | p50 ms | p99 ms | vs jwt_authn | failures |"
+    );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|");
     for auth in Auth::ALL {
         for distinct in [false, true] {
-            let runs: Vec<&Sample> = samples.iter().filter(|s| s.auth == auth && s.distinct == distinct).collect();
+            let runs: Vec<&Sample> = samples
+                .iter()
+                .filter(|s| s.auth == auth && s.distinct == distinct)
+                .collect();
             if runs.is_empty() {
                 continue;
             }
             let rate = runs.iter().map(|s| s.rate).sum::<f64>() / runs.len() as f64;
-            let p50 = runs.iter().map(|s| s.p50.as_secs_f64()).sum::<f64>() / runs.len() as f64 * 1e3;
-            let p99 = runs.iter().map(|s| s.p99.as_secs_f64()).sum::<f64>() / runs.len() as f64 * 1e3;
+            let p50 =
+                runs.iter().map(|s| s.p50.as_secs_f64()).sum::<f64>() / runs.len() as f64 * 1e3;
+            let p99 =
+                runs.iter().map(|s| s.p99.as_secs_f64()).sum::<f64>() / runs.len() as f64 * 1e3;
             let failures: usize = runs.iter().map(|s| s.failures).sum();
-            let baseline = if distinct { mean(Auth::JwtAuthn, true) } else { mean(Auth::JwtAuthnCached, false) };
+            let baseline = if distinct {
+                mean(Auth::JwtAuthn, true)
+            } else {
+                mean(Auth::JwtAuthnCached, false)
+            };
             let ratio = baseline.map_or("-".to_owned(), |b| format!("{:.2}x", rate / b));
             let _ = writeln!(
                 out,
@@ -348,11 +486,18 @@ fn report(samples: &[Sample], memory: &[(Auth, u64)], binary: &EnvoyBinary, modu
             }
         }
     }
-    let cold = mean(Auth::Wsgate, true).zip(mean(Auth::JwtAuthn, true)).map(|(w, j)| w / j);
-    let warm = mean(Auth::WsgateCached, false).zip(mean(Auth::JwtAuthnCached, false)).map(|(w, j)| w / j);
-    let _ = writeln!(out, "\nTargets: cold (distinct tokens) >= 0.5x jwt_authn uncached: {}; warm (reused token) >= 1.0x jwt_authn cached: {}.",
+    let cold = mean(Auth::Wsgate, true)
+        .zip(mean(Auth::JwtAuthn, true))
+        .map(|(w, j)| w / j);
+    let warm = mean(Auth::WsgateCached, false)
+        .zip(mean(Auth::JwtAuthnCached, false))
+        .map(|(w, j)| w / j);
+    let size = std::fs::metadata(module).map_or(0, |m| m.len());
+    let _ = writeln!(out, "\nTargets: cold (distinct tokens) >= 0.5x jwt_authn uncached: {}; warm (reused token) >= 1.0x jwt_authn cached: {}; module <= 512 KiB: {} KiB {}.",
         cold.map_or("-".into(), |r| format!("{r:.2}x {}", if r >= 0.5 { "met" } else { "missed" })),
-        warm.map_or("-".into(), |r| format!("{r:.2}x {}", if r >= 1.0 { "met" } else { "missed" })));
+        warm.map_or("-".into(), |r| format!("{r:.2}x {}", if r >= 1.0 { "met" } else { "missed" })),
+        size / 1024,
+        if size <= 512 * 1024 { "met" } else { "missed" });
     out
 }
 
@@ -363,8 +508,17 @@ fn envoy_version(binary: &EnvoyBinary) -> String {
         .ok()
         .map(|o| {
             let text = String::from_utf8_lossy(&o.stdout).into_owned();
-            let after = text.split("version: ").nth(1).unwrap_or_default().to_owned();
-            after.split('/').take(4).skip(1).collect::<Vec<_>>().join("/")
+            let after = text
+                .split("version: ")
+                .nth(1)
+                .unwrap_or_default()
+                .to_owned();
+            after
+                .split('/')
+                .take(4)
+                .skip(1)
+                .collect::<Vec<_>>()
+                .join("/")
         })
         .unwrap_or_else(|| "?".into())
 }
@@ -372,7 +526,12 @@ fn envoy_version(binary: &EnvoyBinary) -> String {
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|text| text.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|m| m.trim().to_owned()))
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
         .unwrap_or_else(|| "unknown CPU".into())
 }
 
