@@ -3,6 +3,8 @@
 //!
 //!     cargo run --release --example verify_bench
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 use std::time::Instant;
 
 use jwt_compact::alg::{Rsa, RsaPublicKey, RsaSignature};
