@@ -1011,78 +1011,44 @@ mod tests {
 
     #[test]
     fn identity_setting_errors_name_their_field() {
-        let with = |field: &str, setting: Value| {
+        let cases = [
+            (
+                "claim_to_headers",
+                json!({"header_name": "x", "claim_name": "sub"}),
+            ),
+            ("claim_to_headers", json!([{"header_name": "x"}])),
+            (
+                "claim_to_headers",
+                json!([{"header_name": "x", "claim_name": "sub", "extra": 1}]),
+            ),
+            (
+                "claim_to_headers",
+                json!([{"header_name": "authorization", "claim_name": "sub"}]),
+            ),
+            (
+                "claim_to_headers",
+                json!([{"header_name": ":path", "claim_name": "sub"}]),
+            ),
+            (
+                "claim_to_headers",
+                json!([{"header_name": "a b", "claim_name": "sub"}]),
+            ),
+            (
+                "claim_to_headers",
+                json!([{"header_name": "x", "claim_name": "sub"}, {"header_name": "X", "claim_name": "iss"}]),
+            ),
+            ("forward_payload_header", json!(1)),
+            ("forward", json!("yes")),
+            ("correlation_headers", json!(["x-a"])),
+            ("correlation_headers", json!({"Bad-Name": "x-a"})),
+            ("correlation_headers", json!({"sub": "x-a"})),
+            ("correlation_headers", json!({"call": "host"})),
+        ];
+        for (field, setting) in cases {
             let mut value = base();
-            value[field] = setting;
-            error_field(&value)
-        };
-        assert_eq!(
-            with(
-                "claim_to_headers",
-                json!({"header_name": "x", "claim_name": "sub"})
-            ),
-            "claim_to_headers"
-        );
-        assert_eq!(
-            with("claim_to_headers", json!([{"header_name": "x"}])),
-            "claim_to_headers"
-        );
-        assert_eq!(
-            with(
-                "claim_to_headers",
-                json!([{"header_name": "x", "claim_name": "sub", "extra": 1}])
-            ),
-            "claim_to_headers"
-        );
-        assert_eq!(
-            with(
-                "claim_to_headers",
-                json!([{"header_name": "authorization", "claim_name": "sub"}])
-            ),
-            "claim_to_headers"
-        );
-        assert_eq!(
-            with(
-                "claim_to_headers",
-                json!([{"header_name": ":path", "claim_name": "sub"}])
-            ),
-            "claim_to_headers"
-        );
-        assert_eq!(
-            with(
-                "claim_to_headers",
-                json!([{"header_name": "a b", "claim_name": "sub"}])
-            ),
-            "claim_to_headers"
-        );
-        assert_eq!(
-            with(
-                "claim_to_headers",
-                json!([{"header_name": "x", "claim_name": "sub"}, {"header_name": "X", "claim_name": "iss"}])
-            ),
-            "claim_to_headers"
-        );
-        assert_eq!(
-            with("forward_payload_header", json!(1)),
-            "forward_payload_header"
-        );
-        assert_eq!(with("forward", json!("yes")), "forward");
-        assert_eq!(
-            with("correlation_headers", json!(["x-a"])),
-            "correlation_headers"
-        );
-        assert_eq!(
-            with("correlation_headers", json!({"Bad-Name": "x-a"})),
-            "correlation_headers"
-        );
-        assert_eq!(
-            with("correlation_headers", json!({"sub": "x-a"})),
-            "correlation_headers"
-        );
-        assert_eq!(
-            with("correlation_headers", json!({"call": "host"})),
-            "correlation_headers"
-        );
+            value[field] = setting.clone();
+            assert_eq!(error_field(&value), field, "{setting}");
+        }
         let mut clash = base();
         clash["claim_to_headers"] = json!([{"header_name": "x-p", "claim_name": "sub"}]);
         clash["forward_payload_header"] = json!("x-p");

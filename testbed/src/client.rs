@@ -161,7 +161,7 @@ pub fn echo(socket: &mut Socket, text: &str) -> String {
     }
 }
 
-fn header_pairs(headers: &tungstenite::http::HeaderMap) -> Vec<(String, String)> {
+pub(crate) fn header_pairs(headers: &tungstenite::http::HeaderMap) -> Vec<(String, String)> {
     headers
         .iter()
         .map(|(name, value)| {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::client::Response;
+use crate::client::{header_pairs, Response};
 
 /// Opens a WebSocket over cleartext HTTP/2 to `addr{path}` with extra `headers`, sends
 /// `text` and returns the status and the echoed text; a refused CONNECT comes back as the
@@ -17,15 +17,60 @@ pub fn echo(
     headers: &[(&str, &str)],
     text: &str,
 ) -> Result<(u16, String), Response> {
+    block_on(exchange(addr, path, headers, text))
+}
+
+/// A plain HTTP/2 request (no extended CONNECT) to `addr{path}`.
+pub fn request(addr: SocketAddr, method: &str, path: &str) -> Response {
+    block_on(async {
+        let mut client = connect(addr).await;
+        let request = http::Request::builder()
+            .method(method)
+            .uri(format!("http://{addr}{path}"))
+            .body(())
+            .expect("request");
+        let (response, _) = client.send_request(request, true).expect("send");
+        let response = response.await.expect("response");
+        let status = response.status().as_u16();
+        let headers = header_pairs(response.headers());
+        let body = read_body(&mut response.into_body()).await;
+        Response {
+            status,
+            headers,
+            body,
+        }
+    })
+}
+
+fn block_on<T>(work: impl std::future::Future<Output = T>) -> T {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
     runtime.block_on(async {
-        tokio::time::timeout(Duration::from_secs(10), exchange(addr, path, headers, text))
+        tokio::time::timeout(Duration::from_secs(10), work)
             .await
-            .expect("HTTP/2 WebSocket exchange timed out")
+            .expect("HTTP/2 exchange timed out")
     })
+}
+
+/// An HTTP/2 connection to `addr`, driven in the background, ready for a request.
+async fn connect(addr: SocketAddr) -> h2::client::SendRequest<Bytes> {
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (client, connection) = h2::client::handshake(tcp).await.expect("h2 handshake");
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client.ready().await.expect("h2 ready")
+}
+
+/// The whole body of a response, as text.
+async fn read_body(body: &mut h2::RecvStream) -> String {
+    let mut text = Vec::new();
+    while let Some(chunk) = body.data().await {
+        text.extend_from_slice(&chunk.expect("body"));
+    }
+    String::from_utf8_lossy(&text).into_owned()
 }
 
 async fn exchange(
@@ -34,12 +79,7 @@ async fn exchange(
     headers: &[(&str, &str)],
     text: &str,
 ) -> Result<(u16, String), Response> {
-    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let (client, connection) = h2::client::handshake(tcp).await.expect("h2 handshake");
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    let mut client = client.ready().await.expect("h2 ready");
+    let mut client = connect(addr).await;
     // The server's SETTINGS may not have been read yet.
     for _ in 0..100 {
         if client.is_extended_connect_protocol_enabled() {
@@ -65,26 +105,14 @@ async fn exchange(
     let (response, mut send) = client.send_request(request, false).expect("send CONNECT");
     let response = response.await.expect("response");
     let status = response.status().as_u16();
-    let response_headers: Vec<(String, String)> = response
-        .headers()
-        .iter()
-        .map(|(name, value)| {
-            (
-                name.as_str().to_owned(),
-                String::from_utf8_lossy(value.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
+    let response_headers = header_pairs(response.headers());
     let mut body = response.into_body();
     if status != 200 {
-        let mut text = Vec::new();
-        while let Some(chunk) = body.data().await {
-            text.extend_from_slice(&chunk.expect("body"));
-        }
+        let body = read_body(&mut body).await;
         return Err(Response {
             status,
             headers: response_headers,
-            body: String::from_utf8_lossy(&text).into_owned(),
+            body,
         });
     }
     send.send_data(masked_text_frame(text), false)
@@ -118,48 +146,4 @@ fn unmasked_text(bytes: &[u8]) -> Option<String> {
     let length = usize::from(length & 0x7f);
     (opcode == 0x81 && payload.len() >= length)
         .then(|| String::from_utf8_lossy(&payload[..length]).into_owned())
-}
-
-/// A plain HTTP/2 request (no extended CONNECT) to `addr{path}`.
-pub fn request(addr: SocketAddr, method: &str, path: &str) -> Response {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    runtime.block_on(async {
-        let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        let (client, connection) = h2::client::handshake(tcp).await.expect("h2 handshake");
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        let mut client = client.ready().await.expect("h2 ready");
-        let request = http::Request::builder()
-            .method(method)
-            .uri(format!("http://{addr}{path}"))
-            .body(())
-            .expect("request");
-        let (response, _) = client.send_request(request, true).expect("send");
-        let response = response.await.expect("response");
-        let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(name, value)| {
-                (
-                    name.as_str().to_owned(),
-                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        let mut body = response.into_body();
-        let mut text = Vec::new();
-        while let Some(chunk) = body.data().await {
-            text.extend_from_slice(&chunk.expect("body"));
-        }
-        Response {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&text).into_owned(),
-        }
-    })
 }
