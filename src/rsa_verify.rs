@@ -157,7 +157,7 @@ impl RsaVerifier {
         let mut x = base.clone();
         let top = 63 - self.exponent.leading_zeros();
         for bit in (0..top).rev() {
-            x = self.mont_mul(&x, &x);
+            x = self.mont_square(&x);
             if self.exponent >> bit & 1 == 1 {
                 x = self.mont_mul(&x, &base);
             }
@@ -170,45 +170,47 @@ impl RsaVerifier {
         Some(limbs_to_be(&plain, self.bytes))
     }
 
-    /// Montgomery product a·b·R⁻¹ mod n (CIOS), for a, b < n.
+    /// Montgomery product a·b·R⁻¹ mod n, for a, b < n.
     fn mont_mul(&self, a: &[u32], b: &[u32]) -> Vec<u32> {
-        let len = self.n.len();
-        let mut t = vec![0u32; len + 2];
-        for &bi in b {
-            // t += a · b[i]
-            let mut carry = 0u64;
-            for (tj, &aj) in t.iter_mut().zip(a) {
-                let sum = u64::from(*tj) + u64::from(aj) * u64::from(bi) + carry;
-                *tj = sum as u32;
-                carry = sum >> 32;
-            }
-            if let Some(high) = t.get_mut(len..) {
-                add_carry(high, carry);
-            }
-            // t = (t + m·n) / 2³²
-            let m = t.first().copied().unwrap_or(0).wrapping_mul(self.n0_inv);
-            let mut carry = 0u64;
-            for (tj, &nj) in t.iter_mut().zip(&self.n) {
-                let sum = u64::from(*tj) + u64::from(m) * u64::from(nj) + carry;
-                *tj = sum as u32;
-                carry = sum >> 32;
-            }
-            if let Some(high) = t.get_mut(len..) {
-                add_carry(high, carry);
-            }
-            t.remove(0);
-            t.push(0);
-        }
-        t.truncate(len + 1);
-        if t.last().is_some_and(|&high| high != 0)
-            || compare(t.get(..len).unwrap_or_default(), &self.n) != std::cmp::Ordering::Less
-        {
-            subtract(&mut t, &self.n);
-        }
-        t.truncate(len);
-        t
+        self.reduce(product(a, b))
     }
 
+    /// Montgomery square a²·R⁻¹ mod n, for a < n: each cross product is computed once and
+    /// doubled, which saves about a quarter of the multiplications of a general product.
+    fn mont_square(&self, a: &[u32]) -> Vec<u32> {
+        self.reduce(square(a))
+    }
+
+    /// Montgomery reduction of a 2·len-limb product t < n·R: t·R⁻¹ mod n.
+    #[allow(clippy::indexing_slicing)] // every index is below 2·len + 1, the length of t
+    fn reduce(&self, mut t: Vec<u32>) -> Vec<u32> {
+        let len = self.n.len();
+        t.resize(2 * len + 1, 0);
+        for i in 0..len {
+            let m = t[i].wrapping_mul(self.n0_inv);
+            let mut carry = 0u64;
+            for (j, &nj) in self.n.iter().enumerate() {
+                let sum = u64::from(t[i + j]) + u64::from(m) * u64::from(nj) + carry;
+                t[i + j] = sum as u32;
+                carry = sum >> 32;
+            }
+            let mut k = i + len;
+            while carry != 0 && k < t.len() {
+                let sum = u64::from(t[k]) + carry;
+                t[k] = sum as u32;
+                carry = sum >> 32;
+                k += 1;
+            }
+        }
+        let mut result = t.split_off(len);
+        if result.last().is_some_and(|&high| high != 0)
+            || compare(result.get(..len).unwrap_or_default(), &self.n) != std::cmp::Ordering::Less
+        {
+            subtract(&mut result, &self.n);
+        }
+        result.truncate(len);
+        result
+    }
     /// RSASSA-PKCS1-v1_5 verification (RFC 8017 §8.2.2) of `message` hashed with `hash`.
     pub fn verify_pkcs1v15(&self, hash: Hash, message: &[u8], signature: &[u8]) -> bool {
         let Some(em) = self.public_op(signature) else {
@@ -284,6 +286,57 @@ impl RsaVerifier {
     }
 }
 
+/// The schoolbook product of two len-limb numbers, 2·len limbs.
+#[allow(clippy::indexing_slicing)] // i + j < 2·len, the length of out
+fn product(a: &[u32], b: &[u32]) -> Vec<u32> {
+    let mut out = vec![0u32; a.len() + b.len()];
+    for (i, &ai) in a.iter().enumerate() {
+        let mut carry = 0u64;
+        for (j, &bj) in b.iter().enumerate() {
+            let sum = u64::from(out[i + j]) + u64::from(ai) * u64::from(bj) + carry;
+            out[i + j] = sum as u32;
+            carry = sum >> 32;
+        }
+        out[i + b.len()] = carry as u32;
+    }
+    out
+}
+
+/// a², 2·len limbs: the cross products a[i]·a[j] (i < j) once, doubled, plus the squares.
+#[allow(clippy::indexing_slicing)] // every index is below 2·len, the length of out
+fn square(a: &[u32]) -> Vec<u32> {
+    let len = a.len();
+    let mut out = vec![0u32; 2 * len];
+    for i in 0..len {
+        let ai = u64::from(a[i]);
+        let mut carry = 0u64;
+        for j in i + 1..len {
+            let sum = u64::from(out[i + j]) + ai * u64::from(a[j]) + carry;
+            out[i + j] = sum as u32;
+            carry = sum >> 32;
+        }
+        out[i + len] = carry as u32;
+    }
+    // Double the cross products.
+    let mut top = 0u32;
+    for limb in out.iter_mut() {
+        let next = *limb >> 31;
+        *limb = *limb << 1 | top;
+        top = next;
+    }
+    // Add the squares a[i]² at position 2i.
+    let mut carry = 0u64;
+    for i in 0..len {
+        let square = u64::from(a[i]) * u64::from(a[i]);
+        let low = u64::from(out[2 * i]) + (square & 0xffff_ffff) + carry;
+        out[2 * i] = low as u32;
+        let high = u64::from(out[2 * i + 1]) + (square >> 32) + (low >> 32);
+        out[2 * i + 1] = high as u32;
+        carry = high >> 32;
+    }
+    out
+}
+
 /// MGF1 (RFC 8017 §B.2.1).
 fn mgf1(hash: Hash, seed: &[u8], len: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(len + hash.len());
@@ -341,17 +394,6 @@ fn compare(a: &[u32], b: &[u32]) -> std::cmp::Ordering {
     a.len()
         .cmp(&b.len())
         .then_with(|| a.iter().rev().cmp(b.iter().rev()))
-}
-
-fn add_carry(limbs: &mut [u32], mut carry: u64) {
-    for limb in limbs {
-        if carry == 0 {
-            break;
-        }
-        let sum = u64::from(*limb) + carry;
-        *limb = sum as u32;
-        carry = sum >> 32;
-    }
 }
 
 /// `a -= n` (a has at least as many limbs as n; the result must not be negative).
