@@ -2,7 +2,8 @@
 //!
 //! On a guarded path a request must be a WebSocket upgrade (else a local **400**) and carry
 //! exactly one valid bearer JWT (else a local **401** with an RFC 6750 `WWW-Authenticate`
-//! header). Everything else passes untouched.
+//! header); an accepted one goes upstream with a verified identity and without the token.
+//! Everything else passes untouched.
 //!
 //! The crate is split in two:
 //!
@@ -11,9 +12,12 @@
 //!   [`upgrade`] (WebSocket upgrade detection), [`extractor`] (where the token is),
 //!   [`jws`] (compact JWS parsing), [`claims`] (`iss`/`aud`/`exp`/`nbf`), [`jwks`] (key sets),
 //!   [`fetch`] (issuer endpoints and documents), [`jwks_cache`] (the key set shared by
-//!   Envoy's worker VMs), [`signature`] (the one seam to the signature backends),
-//!   [`authenticator`] (the verification pipeline), [`decision`] (allow/deny and the deny
-//!   reasons) and [`gate`] (the per-request decision);
+//!   Envoy's worker VMs), [`signature`] (the one seam to the signature backends) and
+//!   [`rsa_verify`] (RS*/PS* arithmetic), [`strict_json`] and [`base64url`] (canonical
+//!   encodings), [`authenticator`] (the verification pipeline), [`token_cache`] (verified
+//!   tokens), [`decision`] (allow/deny and the deny reasons), [`gate`] (the per-request
+//!   decision), [`upstream`] (what the upstream receives), [`record`] (the log line and
+//!   access-log fields) and [`stats`] (stat names);
 //! - `filter`, the thin proxy-wasm glue that reads the request, asks the [`gate::Gate`] and
 //!   applies its [`decision::Decision`], and fetches keys for [`jwks_cache`]. Host calls live
 //!   only there.
