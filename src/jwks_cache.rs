@@ -200,7 +200,7 @@ impl<S: SharedStore> JwksCache<S> {
             .and_then(Lease::decode)
             .unwrap_or(Lease::FREE);
         let state = self.state();
-        if lease.owner != 0 && lease.until_ms > now_ms {
+        if lease.held_at(now_ms) {
             return Begin::InProgress {
                 completed: state.completed,
             };
@@ -317,7 +317,7 @@ impl<S: SharedStore> JwksCache<S> {
         let running = lease
             .as_deref()
             .and_then(Lease::decode)
-            .is_some_and(|lease| lease.owner != 0 && lease.until_ms > now_ms);
+            .is_some_and(|lease| lease.held_at(now_ms));
         let wait = running
             || match trigger {
                 Trigger::Scheduled => now_ms >= state.next_refresh_ms,
@@ -374,6 +374,11 @@ impl Lease {
         owner: 0,
         until_ms: 0,
     };
+
+    /// Whether some VM holds this lease at `now_ms`.
+    fn held_at(self, now_ms: u64) -> bool {
+        self.owner != 0 && self.until_ms > now_ms
+    }
 
     fn encode(self) -> Vec<u8> {
         let mut bytes = self.owner.to_le_bytes().to_vec();

@@ -137,11 +137,6 @@ impl RsaVerifier {
         })
     }
 
-    /// Modulus length in bits.
-    pub fn bits(&self) -> usize {
-        self.bits
-    }
-
     /// `signature^e mod n` as a big-endian number of the modulus's byte length, or `None`
     /// when the signature has another length or is not below the modulus (RFC 8017 §5.2.2).
     fn public_op(&self, signature: &[u8]) -> Option<Vec<u8>> {

@@ -274,9 +274,15 @@ impl GateRoot {
                 },
             ),
         };
-        match dispatch(&endpoint, timeout) {
+        debug!("jwks: fetching {}", endpoint.url);
+        self.call(ticket, &endpoint, timeout, stage);
+    }
+
+    /// Dispatches one call of a fetch and remembers it, or finishes the fetch with the
+    /// dispatch error.
+    fn call(&mut self, ticket: Ticket, endpoint: &Endpoint, timeout_ms: u64, stage: Stage) {
+        match dispatch(endpoint, timeout_ms) {
             Ok(call) => {
-                debug!("jwks: fetching {}", endpoint.url);
                 if let Some(remote) = self.remote.as_mut() {
                     remote.fetch = Some(Fetch {
                         ticket,
@@ -307,18 +313,11 @@ impl GateRoot {
                     Ok(endpoint) => endpoint,
                     Err(error) => return self.finish(&ticket, Err(error)),
                 };
-                match dispatch(&endpoint, remote.keys.fetch_timeout_ms) {
-                    Ok(call) => {
-                        if let Some(remote) = self.remote.as_mut() {
-                            remote.fetch = Some(Fetch {
-                                ticket,
-                                call,
-                                stage: Stage::Jwks { url: endpoint.url },
-                            });
-                        }
-                    }
-                    Err(error) => self.finish(&ticket, Err(error)),
-                }
+                let timeout = remote.keys.fetch_timeout_ms;
+                let stage = Stage::Jwks {
+                    url: endpoint.url.clone(),
+                };
+                self.call(ticket, &endpoint, timeout, stage);
             }
             Stage::Jwks { url } => {
                 let parsed =

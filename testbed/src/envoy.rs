@@ -359,11 +359,6 @@ impl Envoy {
         read_log(&self.dir)
     }
 
-    /// Envoy's work directory (config, log), kept when a test fails.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// Every stat whose name contains `filter`, as `name -> value` (counters and gauges).
     pub fn stats(&self, filter: &str) -> std::collections::BTreeMap<String, u64> {
         let body = self
