@@ -31,9 +31,15 @@ impl Gate {
         }
     }
 
-    /// Whether requests to `path` (query ignored) are guarded.
+    /// Whether the request `head` is to a guarded path (query ignored).
     pub fn guards(&self, head: &RequestHead) -> bool {
-        let path = head.path();
+        self.guards_path(head.first(":path").unwrap_or_default())
+    }
+
+    /// Whether requests to `path`, a `:path` value, are guarded (query and fragment ignored).
+    /// Lets the glue pass unguarded requests on after reading one header instead of all.
+    pub fn guards_path(&self, path: &str) -> bool {
+        let path = path.split(['?', '#']).next().unwrap_or_default();
         self.paths.iter().any(|guarded| guarded == path)
     }
 
@@ -187,6 +193,8 @@ mod tests {
     #[test]
     fn guarded_paths_match_without_the_query() {
         let (gate, keys) = setup();
+        assert!(gate.guards_path("/media?x=1") && gate.guards_path("/ws#f"));
+        assert!(!gate.guards_path("/wsx?/ws") && !gate.guards_path(""));
         let head = RequestHead::new([(":method", "GET"), (":path", "/media?x=1")]);
         assert_eq!(
             gate.decide(&head, Some(&keys), NOW).deny_reason(),

@@ -25,7 +25,7 @@ impl GateStream {
         RequestHead::new(
             self.get_http_request_headers_bytes()
                 .into_iter()
-                .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned())),
+                .map(|(name, value)| (name, text(value))),
         )
     }
 }
@@ -48,6 +48,14 @@ impl HttpContext for GateStream {
             verdict::reply(DenyReason::KeysUnavailable);
             return Action::Pause;
         };
+        // Most traffic through a listener is not to a guarded path: one header decides that.
+        let path = self
+            .get_http_request_header_bytes(":path")
+            .map(text)
+            .unwrap_or_default();
+        if !plugin.gate.guards_path(&path) {
+            return Action::Continue;
+        }
         let head = self.head();
         let now = now_ms();
         let decision = plugin.decide(&head, now);
@@ -64,6 +72,12 @@ impl HttpContext for GateStream {
             Action::Pause
         }
     }
+}
+
+/// A header value as text: UTF-8 as it comes (no copy), anything else with U+FFFD.
+fn text(value: Vec<u8>) -> String {
+    String::from_utf8(value)
+        .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
 }
 
 /// A waiter when `decision` lacks keys that a fetch may bring.
