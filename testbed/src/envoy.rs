@@ -344,6 +344,55 @@ impl Envoy {
         }
     }
 
+    /// The process id of Envoy itself: the child started, or (under func-e) the child's
+    /// child named `envoy`.
+    pub fn pid(&self) -> u32 {
+        let child = self.child.id();
+        let is_envoy = |pid: &str| {
+            fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm.trim() == "envoy")
+        };
+        if is_envoy(&child.to_string()) {
+            return child;
+        }
+        let parent_is_child = |pid: &str| {
+            fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                // pid (comm) state ppid ...: comm may hold spaces, so count from its ')'.
+                stat.rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                    .is_some_and(|ppid| ppid == child.to_string())
+            })
+        };
+        fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| entry.file_name().into_string().ok())
+            .find(|pid| is_envoy(pid) && parent_is_child(pid))
+            .and_then(|pid| pid.parse().ok())
+            .unwrap_or(child)
+    }
+
+    /// CPU time all of Envoy's threads have used so far, from Linux's per-thread
+    /// `schedstat` (nanoseconds); `None` where there is no `/proc`.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        let tasks = fs::read_dir(format!("/proc/{}/task", self.pid())).ok()?;
+        let nanos: u64 = tasks
+            .flatten()
+            .filter_map(|task| fs::read_to_string(task.path().join("schedstat")).ok())
+            .filter_map(|line| line.split_whitespace().next()?.parse::<u64>().ok())
+            .sum();
+        Some(Duration::from_nanos(nanos))
+    }
+
+    /// Envoy's resident memory now (Linux `/proc`), which includes the WebAssembly VMs'
+    /// linear memories that Envoy's own allocator does not see.
+    pub fn resident_bytes(&self) -> Option<u64> {
+        let status = fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
+        let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    }
+
     /// The ingress listener.
     pub fn listener(&self) -> SocketAddr {
         self.listener

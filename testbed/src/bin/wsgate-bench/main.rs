@@ -7,7 +7,10 @@
 //! module's size and the memory a worker's VM adds, and writes the table under
 //! `bench/results/`.
 //!
-//!     wsgate-bench [--count N] [--concurrency C] [--rounds R]
+//! Part two ([`per_request`]) measures the filter's cost per request without handshakes, and
+//! with `perf` where Envoy's CPU goes ([`profile`]).
+//!
+//!     wsgate-bench [--count N] [--concurrency C] [--rounds R] [--seconds S]
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -18,8 +21,11 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use testbed::envoy::{self, Envoy, EnvoyBinary};
 use testbed::keys::{jwks, RSA_2048};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
+
+mod per_request;
+mod profile;
 
 const ISSUER: &str = "https://issuer.example";
 const AUDIENCE: &str = "my-resource-id";
@@ -60,6 +66,16 @@ impl Auth {
     }
 }
 
+/// Memory readings from the first round.
+#[derive(Default)]
+struct Memory {
+    /// What Envoy's allocator reports after each reused-token run.
+    allocated: Vec<(Auth, u64)>,
+    /// Envoy's resident memory after the distinct-token runs of wsgate; with the cache on,
+    /// the cache is full by then.
+    resident_after_distinct: Vec<(Auth, u64)>,
+}
+
 struct Sample {
     auth: Auth,
     distinct: bool,
@@ -82,6 +98,7 @@ fn main() {
     let concurrency = arg("--concurrency", 16);
     let rounds = arg("--rounds", 3);
     let warmup = arg("--warmup", 1000);
+    let seconds = arg("--seconds", 4);
     let binary = EnvoyBinary::locate().unwrap_or_else(|why| panic!("{why}"));
     let module = envoy::module_path();
 
@@ -128,7 +145,7 @@ fn main() {
     let jwks_text = jwks(&[(&RSA_2048, "k")]).to_string();
 
     let mut samples: Vec<Sample> = Vec::new();
-    let mut memory: Vec<(Auth, u64)> = Vec::new();
+    let mut memory = Memory::default();
     for round in 0..rounds {
         // Alternate the order between rounds so no configuration always runs first.
         let mut order: Vec<(Auth, bool)> = Auth::ALL
@@ -205,7 +222,12 @@ fn main() {
             );
             if round == 0 && !distinct_tokens {
                 if let Some(allocated) = allocated(&envoy) {
-                    memory.push((auth, allocated));
+                    memory.allocated.push((auth, allocated));
+                }
+            }
+            if round == 0 && distinct_tokens && matches!(auth, Auth::Wsgate | Auth::WsgateCached) {
+                if let Some(resident) = envoy.resident_bytes() {
+                    memory.resident_after_distinct.push((auth, resident));
                 }
             }
             samples.push(sample);
@@ -213,7 +235,7 @@ fn main() {
     }
     drop(upstream_thread);
 
-    let report = report(
+    let mut report = report(
         &samples,
         &memory,
         &binary,
@@ -222,6 +244,15 @@ fn main() {
         concurrency,
         rounds,
     );
+    report.push_str(&per_request::run(
+        &runtime,
+        &module,
+        &per_request::Settings {
+            seconds: seconds as u64,
+            concurrency,
+            rounds: rounds.min(2),
+        },
+    ));
     println!("{report}");
     let dir = envoy::workspace_root().join("bench/results");
     let _ = std::fs::create_dir_all(&dir);
@@ -304,8 +335,9 @@ async fn load(
 /// One WebSocket: upgrade, 101, a masked "ping" echoed back, close.
 async fn handshake(addr: SocketAddr, token: Option<&str>) -> Result<Duration, String> {
     let started = Instant::now();
-    let mut stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let mut stream = BufReader::new(stream);
     let auth = token
         .map(|t| format!("authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
@@ -337,14 +369,17 @@ async fn handshake(addr: SocketAddr, token: Option<&str>) -> Result<Duration, St
     Ok(started.elapsed())
 }
 
-async fn read_head(stream: &mut TcpStream) -> Result<String, String> {
+async fn read_head(stream: &mut (impl AsyncBufRead + Unpin)) -> Result<String, String> {
     let mut head = Vec::new();
-    let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
-        if stream.read(&mut byte).await.map_err(|e| e.to_string())? == 0 {
+        if stream
+            .read_until(b'\n', &mut head)
+            .await
+            .map_err(|e| e.to_string())?
+            == 0
+        {
             return Err("closed".to_owned());
         }
-        head.push(byte[0]);
     }
     Ok(String::from_utf8_lossy(&head).into_owned())
 }
@@ -360,10 +395,11 @@ async fn serve_echo(listener: std::net::TcpListener) {
     listener.set_nonblocking(true).expect("non-blocking");
     let listener = TcpListener::from_std(listener).expect("tokio listener");
     loop {
-        let Ok((mut stream, _)) = listener.accept().await else {
+        let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         tokio::spawn(async move {
+            let mut stream = BufReader::new(stream);
             let Ok(head) = read_head(&mut stream).await else {
                 return;
             };
@@ -410,7 +446,7 @@ fn allocated(envoy: &Envoy) -> Option<u64> {
 
 fn report(
     samples: &[Sample],
-    memory: &[(Auth, u64)],
+    memory: &Memory,
     binary: &EnvoyBinary,
     module: &std::path::Path,
     count: usize,
@@ -479,12 +515,26 @@ fn report(
         }
     }
     let _ = writeln!(out, "\nRatios: distinct-token runs against `jwt_authn` without cache, reused-token runs against `jwt_authn` with its cache.\n");
-    if let Some((_, base)) = memory.iter().find(|(auth, _)| *auth == Auth::None) {
-        for (auth, allocated) in memory {
+    if let Some((_, base)) = memory
+        .allocated
+        .iter()
+        .find(|(auth, _)| *auth == Auth::None)
+    {
+        for (auth, allocated) in &memory.allocated {
             if matches!(auth, Auth::Wsgate | Auth::WasmFloor) {
                 let _ = writeln!(out, "- memory Envoy reports allocated with {}: {} KiB more than with no filter (one worker VM plus the main thread's)", auth.name(), allocated.saturating_sub(*base) / 1024);
             }
         }
+    }
+    let resident = |auth: Auth| {
+        memory
+            .resident_after_distinct
+            .iter()
+            .find(|(a, _)| *a == auth)
+            .map(|(_, bytes)| *bytes)
+    };
+    if let (Some(on), Some(off)) = (resident(Auth::WsgateCached), resident(Auth::Wsgate)) {
+        let _ = writeln!(out, "- the token cache, full (`jwt_cache_size` 1024, after {count} distinct tokens): Envoy's resident memory {:+} KiB against cache off after the same tokens", (on as i64 - off as i64) / 1024);
     }
     let cold = mean(Auth::Wsgate, true)
         .zip(mean(Auth::JwtAuthn, true))

@@ -1,0 +1,379 @@
+//! Part two of `make bench`: the filter's cost per request, without WebSocket handshakes.
+//!
+//! Handshakes through Envoy cost the load generator and the upstream as much as Envoy, so on
+//! a small machine part one's ratios are compressed by the harness. Here each request carries
+//! the upgrade headers and a token to a direct-response route: the filter runs in full, and
+//! there is no upstream, no upgrade and no WebSocket traffic. (Envoy closes each such
+//! connection after its response, so every request still opens a TCP connection, as wrk
+//! does in the measurements the performance issue quotes.) What is measured is Envoy's own
+//! CPU per request (from `/proc`), and, with `perf`, where it goes.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use testbed::envoy::Envoy;
+use testbed::keys::{jwks, TestKey, ED25519, P256, RSA_2048};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+use crate::profile::{self, Split};
+use crate::{bootstrap, Auth, AUDIENCE, ISSUER};
+
+/// The signature algorithms measured.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Alg {
+    Rs256,
+    Es256,
+    EdDsa,
+}
+
+impl Alg {
+    fn name(self) -> &'static str {
+        match self {
+            Alg::Rs256 => "RS256",
+            Alg::Es256 => "ES256",
+            Alg::EdDsa => "EdDSA",
+        }
+    }
+
+    fn key(self) -> (&'static TestKey, &'static str) {
+        match self {
+            Alg::Rs256 => (&RSA_2048, "rs"),
+            Alg::Es256 => (&P256, "es"),
+            Alg::EdDsa => (&ED25519, "ed"),
+        }
+    }
+}
+
+/// Configurations, in table order: baselines, then each verifier uncached per algorithm, then
+/// cached.
+const CASES: [(Auth, Alg); 10] = [
+    (Auth::None, Alg::Rs256),
+    (Auth::WasmFloor, Alg::Rs256),
+    (Auth::JwtAuthn, Alg::Rs256),
+    (Auth::JwtAuthn, Alg::Es256),
+    (Auth::JwtAuthn, Alg::EdDsa),
+    (Auth::JwtAuthnCached, Alg::Rs256),
+    (Auth::Wsgate, Alg::Rs256),
+    (Auth::Wsgate, Alg::Es256),
+    (Auth::Wsgate, Alg::EdDsa),
+    (Auth::WsgateCached, Alg::Rs256),
+];
+
+struct Run {
+    auth: Auth,
+    alg: Alg,
+    rate: f64,
+    cpu_us: f64,
+    failures: usize,
+    split: Option<Split>,
+}
+
+/// How part two runs.
+pub struct Settings {
+    pub seconds: u64,
+    pub concurrency: usize,
+    pub rounds: usize,
+}
+
+/// Runs every configuration `settings.rounds` times in alternating order and returns the
+/// report section.
+pub fn run(runtime: &tokio::runtime::Runtime, module: &Path, settings: &Settings) -> String {
+    let keys: Vec<(&TestKey, &str)> = [Alg::Rs256, Alg::Es256, Alg::EdDsa]
+        .iter()
+        .map(|alg| alg.key())
+        .collect();
+    let jwks_text = jwks(&keys).to_string();
+    let exp = testbed::now() + 3600;
+    let request = |alg: Alg| {
+        let (key, kid) = alg.key();
+        let claims = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "bench", "exp": exp});
+        let token = key.sign(json!({"kid": kid}), &claims);
+        Arc::new(format!(
+            "GET /ws HTTP/1.1\r\nhost: bench\r\nconnection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nauthorization: Bearer {token}\r\n\r\n"
+        ).into_bytes())
+    };
+    let requests = [Alg::Rs256, Alg::Es256, Alg::EdDsa].map(|alg| (alg, request(alg)));
+    let perf = profile::available();
+    if !perf {
+        eprintln!("bench: perf not found: per-request CPU is measured, but not split by where it goes (Debian: apt install linux-perf)");
+    }
+
+    let mut runs = Vec::new();
+    for round in 0..settings.rounds {
+        let mut order = CASES.to_vec();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for (auth, alg) in order {
+            let Some((_, request)) = requests.iter().find(|(a, _)| *a == alg) else {
+                continue;
+            };
+            // The upstream address is never used: every route answers directly.
+            let mut config = bootstrap(
+                auth,
+                SocketAddr::from(([127, 0, 0, 1], 9)),
+                module,
+                &jwks_text,
+            );
+            answer_directly(&mut config);
+            let envoy = Envoy::start_with(&config, 1);
+            let listener = envoy.listener();
+            // V8 compiles in tiers: let the optimised tier take over before measuring.
+            runtime.block_on(load(
+                listener,
+                request.clone(),
+                settings.concurrency,
+                Duration::from_secs(1),
+            ));
+            let recording = (perf && round == 0)
+                .then(|| profile::record(envoy.pid(), settings.seconds, &std::env::temp_dir()))
+                .flatten();
+            let before = envoy.cpu_time();
+            let started = Instant::now();
+            let (count, failures) = runtime.block_on(load(
+                listener,
+                request.clone(),
+                settings.concurrency,
+                Duration::from_secs(settings.seconds),
+            ));
+            let elapsed = started.elapsed();
+            let cpu = envoy
+                .cpu_time()
+                .zip(before)
+                .map(|(after, before)| after.saturating_sub(before));
+            let split = recording.and_then(profile::Recording::finish);
+            let run = Run {
+                auth,
+                alg,
+                rate: count as f64 / elapsed.as_secs_f64(),
+                cpu_us: cpu.map_or(f64::NAN, |cpu| {
+                    cpu.as_secs_f64() * 1e6 / count.max(1) as f64
+                }),
+                failures,
+                split,
+            };
+            eprintln!(
+                "bench: per request: {:<38} {:<6} {:>8.0}/s {:>7.1} µs of Envoy CPU{}",
+                auth.name(),
+                alg.name(),
+                run.rate,
+                run.cpu_us,
+                if failures > 0 {
+                    format!("  ({failures} failed)")
+                } else {
+                    String::new()
+                }
+            );
+            runs.push(run);
+        }
+    }
+    report(&runs, settings, perf)
+}
+
+/// Points every route of `config` at a direct 200 response.
+fn answer_directly(config: &mut Value) {
+    let routes = &mut config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+        ["typed_config"]["route_config"]["virtual_hosts"][0]["routes"];
+    *routes = json!([{ "match": { "prefix": "/" }, "direct_response": { "status": 200, "body": { "inline_string": "ok" } } }]);
+}
+
+/// `concurrency` keep-alive connections sending `request` until `duration` has passed.
+/// Returns the 200 responses received and the failures (other statuses, broken connections).
+async fn load(
+    addr: SocketAddr,
+    request: Arc<Vec<u8>>,
+    concurrency: usize,
+    duration: Duration,
+) -> (usize, usize) {
+    let deadline = Instant::now() + duration;
+    let ok = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (request, ok, failed) = (request.clone(), ok.clone(), failed.clone());
+        tasks.push(tokio::spawn(async move {
+            while Instant::now() < deadline {
+                if connection(addr, &request, deadline, &ok).await.is_err() {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+    (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed))
+}
+
+/// One connection: request, response, again, until `deadline` or until Envoy says
+/// `connection: close` (as it does after answering an upgrade request without upgrading).
+async fn connection(
+    addr: SocketAddr,
+    request: &[u8],
+    deadline: Instant,
+    ok: &AtomicUsize,
+) -> Result<(), String> {
+    let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let mut stream = BufReader::new(stream);
+    let mut line = String::new();
+    while Instant::now() < deadline {
+        stream.write_all(request).await.map_err(|e| e.to_string())?;
+        let mut length = 0;
+        let mut status = true;
+        let mut first = true;
+        let mut close = false;
+        loop {
+            line.clear();
+            if stream
+                .read_line(&mut line)
+                .await
+                .map_err(|e| e.to_string())?
+                == 0
+            {
+                return Err("closed".to_owned());
+            }
+            if first {
+                status = line.starts_with("HTTP/1.1 200");
+                first = false;
+            } else if line == "\r\n" {
+                break;
+            } else if let Some((name, value)) = line.split_once(':') {
+                if name.eq_ignore_ascii_case("connection") {
+                    close = value.trim().eq_ignore_ascii_case("close");
+                } else if name.eq_ignore_ascii_case("content-length") {
+                    length = value
+                        .trim()
+                        .parse()
+                        .map_err(|_| "bad content-length".to_owned())?;
+                }
+            }
+        }
+        let mut body = vec![0u8; length];
+        stream
+            .read_exact(&mut body)
+            .await
+            .map_err(|e| e.to_string())?;
+        if !status {
+            return Err(format!("not a 200: {}", String::from_utf8_lossy(&body)));
+        }
+        ok.fetch_add(1, Ordering::Relaxed);
+        if close {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn report(runs: &[Run], settings: &Settings, perf: bool) -> String {
+    let mean = |auth: Auth, alg: Alg, of: fn(&Run) -> f64| {
+        let values: Vec<f64> = runs
+            .iter()
+            .filter(|r| r.auth == auth && r.alg == alg)
+            .map(of)
+            .collect();
+        (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+    };
+    let rate = |auth, alg| mean(auth, alg, |r| r.rate);
+    let cpu = |auth, alg| mean(auth, alg, |r| r.cpu_us);
+    let split = |auth: Auth, alg: Alg| {
+        runs.iter()
+            .find(|r| r.auth == auth && r.alg == alg)
+            .and_then(|r| r.split)
+    };
+
+    let mut out = String::new();
+    let _ = writeln!(out, "\n## Per request, without handshakes\n");
+    let _ = writeln!(out, "- load: HTTP/1.1 requests with the upgrade headers and one reused token, to a direct-response route (the filter runs in full; no upstream, no upgrade; one TCP connection per request, as Envoy closes it after the response), {} at a time, {} s per run after a 1 s warm-up, {} rounds in alternating order (means), 1 Envoy worker", settings.concurrency, settings.seconds, settings.rounds);
+    let _ = writeln!(
+        out,
+        "- Envoy CPU per request: all of Envoy's threads, from `/proc/<pid>/task/*/schedstat`"
+    );
+    if perf {
+        let _ = writeln!(out, "- split: `perf record -F 999` on Envoy during the first round, by where the code lives: WebAssembly (V8-compiled code), the Envoy binary (Envoy, V8's runtime and the host side of each proxy-wasm call), the kernel, the rest");
+    } else {
+        let _ = writeln!(out, "- split: not measured, `perf` was not found");
+    }
+    let _ = writeln!(out, "\n| configuration | alg | requests/s | Envoy CPU µs/request | vs jwt_authn | in Wasm µs | in Envoy µs | in kernel µs | other µs | failures |");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
+    for (auth, alg) in CASES {
+        let (Some(r), Some(c)) = (rate(auth, alg), cpu(auth, alg)) else {
+            continue;
+        };
+        // Uncached verifiers against uncached jwt_authn for the same algorithm; the rest
+        // against jwt_authn with its cache.
+        let baseline = match auth {
+            Auth::JwtAuthn | Auth::Wsgate => rate(Auth::JwtAuthn, alg),
+            _ => rate(Auth::JwtAuthnCached, Alg::Rs256),
+        };
+        let ratio = baseline.map_or("-".to_owned(), |b| format!("{:.2}x", r / b));
+        let parts = split(auth, alg).map_or("- | - | - | -".to_owned(), |s| {
+            format!(
+                "{:.1} | {:.1} | {:.1} | {:.1}",
+                s.wasm * c,
+                s.envoy * c,
+                s.kernel * c,
+                s.other * c
+            )
+        });
+        let failures: usize = runs
+            .iter()
+            .filter(|x| x.auth == auth && x.alg == alg)
+            .map(|x| x.failures)
+            .sum();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {r:.0} | {c:.1} | {ratio} | {parts} | {failures} |",
+            auth.name(),
+            alg.name()
+        );
+    }
+    let _ = writeln!(out, "\nRatios: uncached verifiers against `jwt_authn` uncached with the same algorithm; the others against `jwt_authn` with its cache.\n");
+
+    // Derived: one verification's cost, and what bounds the warm path.
+    let _ = writeln!(out, "Signature verification, Envoy CPU per request uncached minus cached (RS256 cached stands in for every algorithm's non-verification work):\n");
+    let _ = writeln!(
+        out,
+        "| alg | wsgate (WebAssembly) µs | jwt_authn (BoringSSL) µs | ratio |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|");
+    for alg in [Alg::Rs256, Alg::Es256, Alg::EdDsa] {
+        let wsgate = cpu(Auth::Wsgate, alg)
+            .zip(cpu(Auth::WsgateCached, Alg::Rs256))
+            .map(|(a, b)| a - b);
+        let native = cpu(Auth::JwtAuthn, alg)
+            .zip(cpu(Auth::JwtAuthnCached, Alg::Rs256))
+            .map(|(a, b)| a - b);
+        if let (Some(w), Some(n)) = (wsgate, native) {
+            let _ = writeln!(
+                out,
+                "| {} | {w:.1} | {n:.1} | {:.1}x |",
+                alg.name(),
+                w / n.max(0.1)
+            );
+        }
+    }
+    if let (Some(none), Some(floor), Some(authn), Some(warm)) = (
+        cpu(Auth::None, Alg::Rs256),
+        cpu(Auth::WasmFloor, Alg::Rs256),
+        cpu(Auth::JwtAuthnCached, Alg::Rs256),
+        cpu(Auth::WsgateCached, Alg::Rs256),
+    ) {
+        let _ = writeln!(out, "\nWarm path, Envoy CPU per request over no auth: `jwt_authn` with its cache {:+.1} µs; the wasm floor (a request through the Wasm filter that does nothing) {:+.1} µs; wsgate with its cache {:+.1} µs.", authn - none, floor - none, warm - none);
+        if let (Some(f), Some(w), Some(n)) = (
+            split(Auth::WasmFloor, Alg::Rs256),
+            split(Auth::WsgateCached, Alg::Rs256),
+            split(Auth::None, Alg::Rs256),
+        ) {
+            let _ = writeln!(out, "Of wsgate's warm request: {:.1} µs in WebAssembly, {:+.1} µs in the Envoy binary over no auth (the floor: {:.1} µs and {:+.1} µs).",
+                w.wasm * warm, w.envoy * warm - n.envoy * none, f.wasm * floor, f.envoy * floor - n.envoy * none);
+        }
+    }
+    out
+}
