@@ -3,7 +3,7 @@
 //! Everything above this module speaks of [`JwsAlgorithm`] and [`VerifyingKey`]; only this
 //! module knows which code does the arithmetic for each algorithm family: RS*/PS* use
 //! [`crate::rsa_verify`] (32-bit-limb Montgomery arithmetic, fast in WebAssembly), ES256 and
-//! EdDSA jwt-compact's own implementations (`p256`, `ed25519-compact`). Replacing one family's
+//! EdDSA jwt-compact's backends for `p256` and `ed25519-dalek`. Replacing one family's
 //! backend means changing its variant of [`VerifyingKey`], its constructor and its arm of
 //! [`VerifyingKey::verify`], nothing else.
 //!
@@ -203,9 +203,10 @@ impl VerifyingKey {
 }
 
 /// Verifies with one jwt-compact algorithm. The length check comes first because some
-/// backends' `try_from_slice` panics on a slice of the wrong length (Ed25519's
-/// `copy_from_slice`, found by the Wycheproof vectors); jwt-compact's own validator checks
-/// `LENGTH` too, but this seam calls the algorithm directly.
+/// backends' `try_from_slice` panics on a slice of the wrong length (`ed25519-compact`'s
+/// `copy_from_slice`, found by the Wycheproof vectors when it was the Ed25519 backend);
+/// jwt-compact's own validator checks `LENGTH` too, but this seam calls the algorithm
+/// directly.
 fn check<A: Algorithm>(alg: &A, key: &A::VerifyingKey, message: &[u8], signature: &[u8]) -> bool {
     if A::Signature::LENGTH.is_some_and(|length| length.get() != signature.len()) {
         return false;

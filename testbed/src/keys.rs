@@ -8,10 +8,12 @@ use std::sync::LazyLock;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use jwt_compact::alg::{Ed25519, Es256, ModulusBits, Rsa, RsaPrivateKey, RsaPublicKey};
+use jwt_compact::alg::{
+    Ed25519, Es256, ModulusBits, Rsa, RsaPrivateKey, RsaPublicKey, SigningKey as _,
+};
 use jwt_compact::jwk::JsonWebKey;
 use jwt_compact::{Algorithm, AlgorithmSignature};
-use rand_core::OsRng;
+use rand_core::{OsRng, RngCore as _};
 use serde_json::{json, Value};
 
 type P256Signing = <Es256 as Algorithm>::SigningKey;
@@ -48,7 +50,9 @@ impl TestKey {
 
     /// A fresh Ed25519 key.
     pub fn ed25519() -> Self {
-        let (secret, _) = Ed25519::generate(&mut OsRng);
+        let mut seed = [0u8; 32];
+        OsRng.fill_bytes(&mut seed);
+        let secret = Ed25519Signing::from_slice(&seed).expect("a 32-byte Ed25519 seed");
         Self::Ed25519(Box::new(secret))
     }
 
@@ -100,7 +104,7 @@ impl TestKey {
                 serde_json::to_value(JsonWebKey::from(&public))
             }
             Self::P256(key) => serde_json::to_value(JsonWebKey::from(key.verifying_key())),
-            Self::Ed25519(key) => serde_json::to_value(JsonWebKey::from(&key.public_key())),
+            Self::Ed25519(key) => serde_json::to_value(JsonWebKey::from(&key.to_verifying_key())),
         };
         let mut jwk = jwk.expect("JWK serialises");
         jwk["kid"] = kid.into();
