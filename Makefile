@@ -41,8 +41,9 @@ fuzz:
 	scripts/fuzz.sh
 
 ## bench: WebSocket handshakes/s through Envoy for wsgate, jwt_authn and baselines, then
-## Envoy CPU per request (split by perf when installed) for RS256, ES256 and EdDSA (writes
-## bench/results/DATE.md), then native microseconds per verification for each backend
+## Envoy CPU per request (split by perf when installed) for RS256, ES256 and EdDSA, then
+## Envoy CPU per message on open WebSockets (writes bench/results/DATE.md), then native
+## microseconds per verification for each backend
 bench: build
 	scripts/bench-setup.sh
 	cargo run --quiet --release -p testbed --bin wsgate-bench -- $(BENCH_ARGS)

@@ -8,7 +8,8 @@
 //! `bench/results/`.
 //!
 //! Part two ([`per_request`]) measures the filter's cost per request without handshakes, and
-//! with `perf` where Envoy's CPU goes ([`profile`]).
+//! with `perf` where Envoy's CPU goes ([`profile`]); part three ([`per_frame`]) its cost per
+//! message on open WebSockets.
 //!
 //!     wsgate-bench [--count N] [--concurrency C] [--rounds R] [--seconds S]
 
@@ -24,6 +25,7 @@ use testbed::keys::{jwks, RSA_2048};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
+mod per_frame;
 mod per_request;
 mod profile;
 
@@ -253,6 +255,16 @@ fn main() {
             rounds: rounds.min(2),
         },
     ));
+    report.push_str(&per_frame::run(
+        &runtime,
+        &module,
+        upstream_addr,
+        &per_frame::Settings {
+            seconds: seconds as u64,
+            concurrency,
+            rounds: rounds.min(2),
+        },
+    ));
     println!("{report}");
     let dir = envoy::workspace_root().join("bench/results");
     let _ = std::fs::create_dir_all(&dir);
@@ -418,7 +430,17 @@ async fn serve_echo(listener: std::net::TcpListener) {
             }
             let mut header = [0u8; 2];
             while stream.read_exact(&mut header).await.is_ok() {
-                let length = usize::from(header[1] & 0x7f);
+                // Lengths up to 125 inline, up to 65535 in a 16-bit extension (126).
+                let mut length = usize::from(header[1] & 0x7f);
+                let mut out = vec![header[0], header[1] & 0x7f];
+                if length == 126 {
+                    let mut extended = [0u8; 2];
+                    if stream.read_exact(&mut extended).await.is_err() {
+                        return;
+                    }
+                    length = usize::from(u16::from_be_bytes(extended));
+                    out.extend_from_slice(&extended);
+                }
                 let mut mask = [0u8; 4];
                 let mut payload = vec![0u8; length];
                 if stream.read_exact(&mut mask).await.is_err()
@@ -429,7 +451,6 @@ async fn serve_echo(listener: std::net::TcpListener) {
                 for (i, byte) in payload.iter_mut().enumerate() {
                     *byte ^= mask[i % 4];
                 }
-                let mut out = vec![header[0], length as u8];
                 out.extend_from_slice(&payload);
                 if stream.write_all(&out).await.is_err() || header[0] == 0x88 {
                     return;
