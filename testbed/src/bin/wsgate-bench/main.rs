@@ -347,23 +347,7 @@ async fn load(
 /// One WebSocket: upgrade, 101, a masked "ping" echoed back, close.
 async fn handshake(addr: SocketAddr, token: Option<&str>) -> Result<Duration, String> {
     let started = Instant::now();
-    let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-    stream.set_nodelay(true).map_err(|e| e.to_string())?;
-    let mut stream = BufReader::new(stream);
-    let auth = token
-        .map(|t| format!("authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    let request = format!(
-        "GET /ws HTTP/1.1\r\nhost: bench\r\nconnection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n{auth}\r\n"
-    );
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
-    let head = read_head(&mut stream).await?;
-    if !head.starts_with("HTTP/1.1 101") {
-        return Err(head.lines().next().unwrap_or_default().to_owned());
-    }
+    let mut stream = upgrade(addr, token).await?;
     let mask = [1u8, 2, 3, 4];
     let mut frame = vec![0x81, 0x84];
     frame.extend_from_slice(&mask);
@@ -379,6 +363,32 @@ async fn handshake(addr: SocketAddr, token: Option<&str>) -> Result<Duration, St
     }
     let _ = stream.write_all(&[0x88, 0x80, 0, 0, 0, 0]).await;
     Ok(started.elapsed())
+}
+
+/// A GET to `/ws` asking for a WebSocket, with `token` as a bearer credential when given.
+fn upgrade_request(token: Option<&str>) -> String {
+    let auth = token
+        .map(|t| format!("authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    format!(
+        "GET /ws HTTP/1.1\r\nhost: bench\r\nconnection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n{auth}\r\n"
+    )
+}
+
+/// A new connection to `addr` that sent [`upgrade_request`] and got its 101.
+async fn upgrade(addr: SocketAddr, token: Option<&str>) -> Result<BufReader<TcpStream>, String> {
+    let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let mut stream = BufReader::new(stream);
+    stream
+        .write_all(upgrade_request(token).as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let head = read_head(&mut stream).await?;
+    if !head.starts_with("HTTP/1.1 101") {
+        return Err(head.lines().next().unwrap_or_default().to_owned());
+    }
+    Ok(stream)
 }
 
 async fn read_head(stream: &mut (impl AsyncBufRead + Unpin)) -> Result<String, String> {

@@ -17,10 +17,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use testbed::envoy::Envoy;
 use testbed::keys::{jwks, RSA_2048};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::{bootstrap, read_head, Auth, AUDIENCE, ISSUER};
+use crate::{bootstrap, upgrade, Auth, AUDIENCE, ISSUER};
 
 /// Payload bytes per frame: 20 ms of 8 kHz 16-bit mono audio.
 const PAYLOAD: usize = 320;
@@ -135,20 +134,7 @@ async fn socket(
     deadline: Instant,
     echoed: &AtomicUsize,
 ) -> Result<(), String> {
-    let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-    stream.set_nodelay(true).map_err(|e| e.to_string())?;
-    let mut stream = BufReader::new(stream);
-    let request = format!(
-        "GET /ws HTTP/1.1\r\nhost: bench\r\nconnection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nauthorization: Bearer {token}\r\n\r\n"
-    );
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
-    let head = read_head(&mut stream).await?;
-    if !head.starts_with("HTTP/1.1 101") {
-        return Err(head.lines().next().unwrap_or_default().to_owned());
-    }
+    let mut stream = upgrade(addr, Some(token)).await?;
     // 0x82: final binary frame; 126: a 16-bit length follows; the mask is zero, so the
     // payload goes as is.
     let mut frame = vec![0x82, 0x80 | 126];

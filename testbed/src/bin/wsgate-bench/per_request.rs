@@ -22,7 +22,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 use crate::profile::{self, Split};
-use crate::{bootstrap, Auth, AUDIENCE, ISSUER};
+use crate::{bootstrap, upgrade_request, Auth, AUDIENCE, ISSUER};
 
 /// The signature algorithms measured.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -94,9 +94,7 @@ pub fn run(runtime: &tokio::runtime::Runtime, module: &Path, settings: &Settings
         let (key, kid) = alg.key();
         let claims = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "bench", "exp": exp});
         let token = key.sign(json!({"kid": kid}), &claims);
-        Arc::new(format!(
-            "GET /ws HTTP/1.1\r\nhost: bench\r\nconnection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nauthorization: Bearer {token}\r\n\r\n"
-        ).into_bytes())
+        Arc::new(upgrade_request(Some(&token)).into_bytes())
     };
     let requests = [Alg::Rs256, Alg::Es256, Alg::EdDsa].map(|alg| (alg, request(alg)));
     let perf = profile::available();
