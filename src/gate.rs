@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::decision::{Decision, Denial, DenyReason, Identity};
 use crate::extractor::TokenSources;
 use crate::jwks::KeySet;
-use crate::request::RequestHead;
+use crate::request::{path_only, RequestHead};
 use crate::token_cache::TokenCache;
 use crate::upgrade;
 
@@ -39,7 +39,7 @@ impl Gate {
     /// Whether requests to `path`, a `:path` value, are guarded (query and fragment ignored).
     /// Lets the glue pass unguarded requests on after reading one header instead of all.
     pub fn guards_path(&self, path: &str) -> bool {
-        let path = path.split(['?', '#']).next().unwrap_or_default();
+        let path = path_only(path);
         self.paths.iter().any(|guarded| guarded == path)
     }
 

@@ -49,9 +49,13 @@ impl RequestHead {
 
     /// `:path` without its query string or fragment, or `""`.
     pub fn path(&self) -> &str {
-        let full = self.first(":path").unwrap_or_default();
-        full.split(['?', '#']).next().unwrap_or_default()
+        path_only(self.first(":path").unwrap_or_default())
     }
+}
+
+/// A `:path` value without its query string or fragment.
+pub fn path_only(full: &str) -> &str {
+    full.split(['?', '#']).next().unwrap_or_default()
 }
 
 #[cfg(test)]

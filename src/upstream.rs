@@ -93,7 +93,7 @@ fn remove_token(location: &TokenLocation, head: &RequestHead, edits: &mut Header
         TokenLocation::Header { name } => edits.remove.push(name.clone()),
         TokenLocation::Param { name } => {
             let path = head.first(":path").unwrap_or_default();
-            let base = path.split(['?', '#']).next().unwrap_or_default();
+            let base = head.path();
             let kept: Vec<String> = query_pairs(path)
                 .filter(|(key, _)| key != name)
                 .map(|(key, value)| {
