@@ -192,15 +192,27 @@ impl<S: SharedStore> JwksCache<S> {
         Some((stored_version, keys))
     }
 
+    /// The lease as stored, with its CAS token.
+    fn read_lease(&self) -> (Option<Lease>, Option<u32>) {
+        let (bytes, cas) = self.store.get(&self.name("lease"));
+        (bytes.as_deref().and_then(Lease::decode), cas)
+    }
+
+    /// Whether an unknown-`kid` refetch may run at `now_ms`: at most one per
+    /// `min_refresh_interval` across all VMs.
+    fn forced_refetch_allowed(&self, state: &SharedState, now_ms: u64) -> bool {
+        state.forced_ms == 0
+            || now_ms
+                >= state
+                    .forced_ms
+                    .saturating_add(self.timing.min_refresh_interval_ms)
+    }
+
     /// Asks to fetch at `now_ms` for `trigger`.
     pub fn begin(&self, now_ms: u64, trigger: Trigger) -> Begin {
-        let (lease_bytes, lease_cas) = self.store.get(&self.name("lease"));
-        let lease = lease_bytes
-            .as_deref()
-            .and_then(Lease::decode)
-            .unwrap_or(Lease::FREE);
+        let (lease, lease_cas) = self.read_lease();
         let state = self.state();
-        if lease.held_at(now_ms) {
+        if lease.is_some_and(|lease| lease.held_at(now_ms)) {
             return Begin::InProgress {
                 completed: state.completed,
             };
@@ -209,10 +221,8 @@ impl<S: SharedStore> JwksCache<S> {
             Trigger::Scheduled if now_ms < state.next_refresh_ms => return Begin::Idle,
             Trigger::Scheduled => {}
             Trigger::UnknownKey => {
-                let min = self.timing.min_refresh_interval_ms;
                 let granted = self.update_state(|state| {
-                    let allowed =
-                        state.forced_ms == 0 || now_ms >= state.forced_ms.saturating_add(min);
+                    let allowed = self.forced_refetch_allowed(state, now_ms);
                     if allowed {
                         state.forced_ms = now_ms;
                     }
@@ -313,28 +323,20 @@ impl<S: SharedStore> JwksCache<S> {
     /// running or a forced refetch is allowed.
     pub fn worth_waiting(&self, trigger: Trigger, now_ms: u64) -> Option<u64> {
         let state = self.state();
-        let lease = self.store.get(&self.name("lease")).0;
-        let running = lease
-            .as_deref()
-            .and_then(Lease::decode)
+        let running = self
+            .read_lease()
+            .0
             .is_some_and(|lease| lease.held_at(now_ms));
         let wait = running
             || match trigger {
                 Trigger::Scheduled => now_ms >= state.next_refresh_ms,
-                Trigger::UnknownKey => {
-                    state.forced_ms == 0
-                        || now_ms
-                            >= state
-                                .forced_ms
-                                .saturating_add(self.timing.min_refresh_interval_ms)
-                }
+                Trigger::UnknownKey => self.forced_refetch_allowed(&state, now_ms),
             };
         wait.then_some(state.completed)
     }
 
     fn release(&self, ticket: &Ticket) {
-        let (bytes, cas) = self.store.get(&self.name("lease"));
-        let held = bytes.as_deref().and_then(Lease::decode);
+        let (held, cas) = self.read_lease();
         if held
             == Some(Lease {
                 owner: self.owner,
