@@ -314,6 +314,15 @@ const RESERVED_HEADERS: [&str; 12] = [
     "sec-websocket-extensions",
 ];
 
+/// Whether `text` is an HTTP token (RFC 9110 §5.6.2): what header names and WebSocket
+/// subprotocols are made of. Never empty.
+fn is_token(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
 /// A lower-cased header name, refusing pseudo-headers, non-token characters and the
 /// headers the handshake and the token depend on.
 fn header_name(value: &Value, field: &str) -> Result<String, ConfigError> {
@@ -322,10 +331,7 @@ fn header_name(value: &Value, field: &str) -> Result<String, ConfigError> {
         .filter(|name| !name.is_empty())
         .ok_or_else(|| ConfigError::new(field, "header names must be non-empty strings"))?
         .to_ascii_lowercase();
-    let token = name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-    if !token {
+    if !is_token(&name) {
         return Err(ConfigError::new(
             field,
             format!("{name:?} is not a valid header name"),
@@ -482,13 +488,7 @@ fn token_sources(object: &Map<String, Value>) -> Result<TokenSources, ConfigErro
                     .get("name")
                     .and_then(Value::as_str)
                     .map(str::to_ascii_lowercase)
-                    .filter(|name| {
-                        !name.is_empty()
-                            && name.bytes().all(|b| {
-                                b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-                            })
-                            && !NOT_TOKEN_HEADERS.contains(&name.as_str())
-                    })
+                    .filter(|name| is_token(name) && !NOT_TOKEN_HEADERS.contains(&name.as_str()))
                     .ok_or_else(|| {
                         ConfigError::new(
                             "from_headers",
@@ -513,12 +513,7 @@ fn token_sources(object: &Map<String, Value>) -> Result<TokenSources, ConfigErro
             let prefix = entry
                 .get("prefix")
                 .and_then(Value::as_str)
-                .filter(|prefix| {
-                    !prefix.is_empty()
-                        && prefix
-                            .bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-                })
+                .filter(|prefix| is_token(prefix))
                 .ok_or_else(|| {
                     ConfigError::new(
                         "from_subprotocol",
