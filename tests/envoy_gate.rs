@@ -37,8 +37,7 @@ fn plugin_config() -> Value {
 
 fn start(config: &Value) -> Stack {
     let echo = Echo::start();
-    let module = envoy::module_path();
-    let bootstrap = envoy::bootstrap(echo.addr(), vec![envoy::wasm_filter(config, &module)]);
+    let bootstrap = envoy::gate_bootstrap(echo.addr(), config);
     let envoy = Envoy::start(&bootstrap);
     Stack { echo, envoy }
 }
@@ -234,7 +233,6 @@ fn other_paths_pass_untouched_to_the_upstream() {
 #[test]
 fn a_bad_configuration_is_refused_and_the_log_names_the_field() {
     let echo = Echo::start();
-    let module = envoy::module_path();
     let cases = [
         ("audiences", {
             let mut c = plugin_config();
@@ -258,7 +256,7 @@ fn a_bad_configuration_is_refused_and_the_log_names_the_field() {
         }),
     ];
     for (field, config) in cases {
-        let bootstrap = envoy::bootstrap(echo.addr(), vec![envoy::wasm_filter(&config, &module)]);
+        let bootstrap = envoy::gate_bootstrap(echo.addr(), &config);
         let refusal = Envoy::expect_refusal(&bootstrap);
         assert!(
             refusal.status.is_some_and(|status| !status.success()),

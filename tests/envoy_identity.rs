@@ -52,11 +52,8 @@ fn start(settings: Value, issuer: Option<&Issuer>) -> Stack {
         }
         None => plugin["jwks"] = testbed::keys::jwks(&[(&RSA_2048, "rsa"), (&P256, "ec")]),
     }
-    for (key, value) in settings.as_object().unwrap() {
-        plugin[key] = value.clone();
-    }
-    let module = envoy::module_path();
-    let mut bootstrap = envoy::bootstrap(echo.addr(), vec![envoy::wasm_filter(&plugin, &module)]);
+    let plugin = envoy::with_settings(plugin, &settings);
+    let mut bootstrap = envoy::gate_bootstrap(echo.addr(), &plugin);
     if let Some(issuer) = issuer {
         envoy::add_cluster(&mut bootstrap, "issuer", issuer.addr());
     }

@@ -52,8 +52,7 @@ fn no_issuer_fault_leads_to_a_false_accept_or_a_lost_key_set() {
         "refresh_interval_seconds": 1,
         "min_refresh_interval_seconds": 1
     });
-    let module = envoy::module_path();
-    let mut bootstrap = envoy::bootstrap(echo.addr(), vec![envoy::wasm_filter(&plugin, &module)]);
+    let mut bootstrap = envoy::gate_bootstrap(echo.addr(), &plugin);
     envoy::add_cluster(&mut bootstrap, "issuer", issuer.addr());
     let envoy = Envoy::start(&bootstrap);
 

@@ -31,13 +31,11 @@ struct Stack {
 /// Envoy with `concurrency` workers, wsgate configured for `issuer` plus `settings`.
 fn start(issuer: &Issuer, settings: Value, concurrency: usize) -> Stack {
     let echo = Echo::start();
-    let mut plugin =
-        json!({ "issuer": issuer.issuer(), "audiences": [AUDIENCE], "cluster": "issuer" });
-    for (key, value) in settings.as_object().unwrap() {
-        plugin[key] = value.clone();
-    }
-    let module = envoy::module_path();
-    let mut bootstrap = envoy::bootstrap(echo.addr(), vec![envoy::wasm_filter(&plugin, &module)]);
+    let plugin = envoy::with_settings(
+        json!({ "issuer": issuer.issuer(), "audiences": [AUDIENCE], "cluster": "issuer" }),
+        &settings,
+    );
+    let mut bootstrap = envoy::gate_bootstrap(echo.addr(), &plugin);
     envoy::add_cluster(&mut bootstrap, "issuer", issuer.addr());
     let envoy = Envoy::start_with(&bootstrap, concurrency);
     Stack {

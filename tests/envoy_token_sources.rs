@@ -29,13 +29,11 @@ struct Stack {
 
 fn start(settings: Value) -> Stack {
     let echo = Echo::start();
-    let mut plugin =
-        json!({ "issuer": ISSUER, "audiences": [AUDIENCE], "jwks": jwks(&[(&RSA_2048, "k")]) });
-    for (key, value) in settings.as_object().unwrap() {
-        plugin[key] = value.clone();
-    }
-    let module = envoy::module_path();
-    let mut bootstrap = envoy::bootstrap(echo.addr(), vec![envoy::wasm_filter(&plugin, &module)]);
+    let plugin = envoy::with_settings(
+        json!({ "issuer": ISSUER, "audiences": [AUDIENCE], "jwks": jwks(&[(&RSA_2048, "k")]) }),
+        &settings,
+    );
+    let mut bootstrap = envoy::gate_bootstrap(echo.addr(), &plugin);
     envoy::enable_http2_websockets(&mut bootstrap);
     let envoy = Envoy::start(&bootstrap);
     Stack { echo, envoy }

@@ -159,6 +159,22 @@ pub fn wasm_filter(plugin_config: &Value, module: &Path) -> Value {
     })
 }
 
+/// [`bootstrap`] with the built wsgate module ([`module_path`]) as its one filter,
+/// configured with `plugin_config`.
+pub fn gate_bootstrap(upstream: SocketAddr, plugin_config: &Value) -> Value {
+    bootstrap(upstream, vec![wasm_filter(plugin_config, &module_path())])
+}
+
+/// `base` with every member of the object `settings` set over it (a test's own settings on
+/// top of its defaults). Panics when `settings` is not an object.
+pub fn with_settings(mut base: Value, settings: &Value) -> Value {
+    let settings = settings.as_object().expect("settings are a JSON object");
+    for (key, value) in settings {
+        base[key] = value.clone();
+    }
+    base
+}
+
 /// A bootstrap with one loopback listener (WebSocket upgrades on) whose routes all go to
 /// `upstream`, with `http_filters` before the router.
 pub fn bootstrap(upstream: SocketAddr, http_filters: Vec<Value>) -> Value {
