@@ -68,6 +68,14 @@ impl Auth {
     }
 }
 
+/// How the timed parts (two and three) run.
+struct Settings {
+    /// Measured seconds per run, after a one-second warm-up.
+    seconds: u64,
+    concurrency: usize,
+    rounds: usize,
+}
+
 /// Memory readings from the first round.
 #[derive(Default)]
 struct Memory {
@@ -246,25 +254,14 @@ fn main() {
         concurrency,
         rounds,
     );
-    report.push_str(&per_request::run(
-        &runtime,
-        &module,
-        &per_request::Settings {
-            seconds: seconds as u64,
-            concurrency,
-            rounds: rounds.min(2),
-        },
-    ));
-    report.push_str(&per_frame::run(
-        &runtime,
-        &module,
-        upstream_addr,
-        &per_frame::Settings {
-            seconds: seconds as u64,
-            concurrency,
-            rounds: rounds.min(2),
-        },
-    ));
+    // Parts two and three: timed runs, at most two rounds each.
+    let timed = Settings {
+        seconds: seconds as u64,
+        concurrency,
+        rounds: rounds.min(2),
+    };
+    report.push_str(&per_request::run(&runtime, &module, &timed));
+    report.push_str(&per_frame::run(&runtime, &module, upstream_addr, &timed));
     println!("{report}");
     let dir = envoy::workspace_root().join("bench/results");
     let _ = std::fs::create_dir_all(&dir);

@@ -19,7 +19,7 @@ use testbed::envoy::Envoy;
 use testbed::keys::{jwks, RSA_2048};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::{bootstrap, upgrade, Auth, AUDIENCE, ISSUER};
+use crate::{bootstrap, upgrade, Auth, Settings, AUDIENCE, ISSUER};
 
 /// Payload bytes per frame: 20 ms of 8 kHz 16-bit mono audio.
 const PAYLOAD: usize = 320;
@@ -30,13 +30,6 @@ const CASES: [Auth; 4] = [
     Auth::JwtAuthnCached,
     Auth::WsgateCached,
 ];
-
-/// How part three runs.
-pub struct Settings {
-    pub seconds: u64,
-    pub concurrency: usize,
-    pub rounds: usize,
-}
 
 /// Runs each configuration `settings.rounds` times in alternating order against the echo
 /// upstream at `upstream`, and returns the report section.

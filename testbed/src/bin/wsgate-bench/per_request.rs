@@ -22,7 +22,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 use crate::profile::{self, Split};
-use crate::{bootstrap, upgrade_request, Auth, AUDIENCE, ISSUER};
+use crate::{bootstrap, upgrade_request, Auth, Settings, AUDIENCE, ISSUER};
 
 /// The signature algorithms measured.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -72,13 +72,6 @@ struct Run {
     cpu_us: f64,
     failures: usize,
     split: Option<Split>,
-}
-
-/// How part two runs.
-pub struct Settings {
-    pub seconds: u64,
-    pub concurrency: usize,
-    pub rounds: usize,
 }
 
 /// Runs every configuration `settings.rounds` times in alternating order and returns the
