@@ -1,17 +1,17 @@
 //! `make bench`: real WebSocket handshakes (upgrade, 101, one echoed message, close) at fixed
 //! concurrency against Envoy in each configuration, in one run, same machine, same keys:
-//! no auth; the wasm floor (wsgate on an unguarded path: the module runs, reads the headers,
+//! no auth; the wasm floor (wsgate on an unguarded path: the module runs, reads `:path`,
 //! passes); Envoy's native `jwt_authn` (`local_jwks`) without and with its cache; wsgate
 //! with its cache off and on. Each with one reused token (warm) and a distinct token per
 //! connection (cold). Prints handshakes/s, p50/p99 latency, ratios to `jwt_authn`, the
 //! module's size and the memory a worker's VM adds, and writes the table under
-//! `bench/results/`.
+//! `bench/results/` (or `--results DIR`). Exits non-zero when anything failed.
 //!
 //! Part two ([`per_request`]) measures the filter's cost per request without handshakes, and
 //! with `perf` where Envoy's CPU goes ([`profile`]); part three ([`per_frame`]) its cost per
 //! message on open WebSockets.
 //!
-//!     wsgate-bench [--count N] [--concurrency C] [--rounds R] [--seconds S]
+//!     wsgate-bench [--count N] [--concurrency C] [--rounds R] [--seconds S] [--results DIR]
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -109,6 +109,14 @@ fn main() {
     let rounds = arg("--rounds", 3);
     let warmup = arg("--warmup", 1000);
     let seconds = arg("--seconds", 4);
+    let results = args
+        .iter()
+        .position(|a| a == "--results")
+        .and_then(|at| args.get(at + 1))
+        .map_or_else(
+            || envoy::workspace_root().join("bench/results"),
+            std::path::PathBuf::from,
+        );
     let binary = EnvoyBinary::locate().unwrap_or_else(|why| panic!("{why}"));
     let module = envoy::module_path();
 
@@ -260,15 +268,25 @@ fn main() {
         concurrency,
         rounds: rounds.min(2),
     };
-    report.push_str(&per_request::run(&runtime, &module, &timed));
-    report.push_str(&per_frame::run(&runtime, &module, upstream_addr, &timed));
+    let (section, request_failures) = per_request::run(&runtime, &module, &timed);
+    report.push_str(&section);
+    let (section, socket_failures) = per_frame::run(&runtime, &module, upstream_addr, &timed);
+    report.push_str(&section);
     println!("{report}");
-    let dir = envoy::workspace_root().join("bench/results");
+    let dir = results;
     let _ = std::fs::create_dir_all(&dir);
     let file = dir.join(format!("{}.md", today()));
     match std::fs::write(&file, &report) {
         Ok(()) => eprintln!("bench: wrote {}", file.display()),
         Err(error) => eprintln!("bench: could not write {}: {error}", file.display()),
+    }
+    // A run in which handshakes, requests or sockets failed compares something other than
+    // what it says: fail, so neither a person nor CI takes its numbers at face value.
+    let handshake_failures: usize = samples.iter().map(|sample| sample.failures).sum();
+    let failures = handshake_failures + request_failures + socket_failures;
+    if failures > 0 {
+        eprintln!("bench: {handshake_failures} handshake(s), {request_failures} request(s) and {socket_failures} socket(s) failed; the results are not a valid comparison");
+        std::process::exit(1);
     }
 }
 

@@ -32,13 +32,13 @@ const CASES: [Auth; 4] = [
 ];
 
 /// Runs each configuration `settings.rounds` times in alternating order against the echo
-/// upstream at `upstream`, and returns the report section.
+/// upstream at `upstream`, and returns the report section and the number of failed sockets.
 pub fn run(
     runtime: &tokio::runtime::Runtime,
     module: &Path,
     upstream: SocketAddr,
     settings: &Settings,
-) -> String {
+) -> (String, usize) {
     let jwks_text = jwks(&[(&RSA_2048, "k")]).to_string();
     let claims =
         json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "bench", "exp": testbed::now() + 3600});
@@ -88,7 +88,8 @@ pub fn run(
             runs.push((auth, messages as f64 / elapsed, cpu_us, failures));
         }
     }
-    report(&runs, settings)
+    let failures = runs.iter().map(|run| run.3).sum();
+    (report(&runs, settings), failures)
 }
 
 /// `concurrency` WebSockets, each echoing frames until `duration` has passed. Returns the

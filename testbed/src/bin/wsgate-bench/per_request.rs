@@ -75,8 +75,12 @@ struct Run {
 }
 
 /// Runs every configuration `settings.rounds` times in alternating order and returns the
-/// report section.
-pub fn run(runtime: &tokio::runtime::Runtime, module: &Path, settings: &Settings) -> String {
+/// report section and the number of failed requests.
+pub fn run(
+    runtime: &tokio::runtime::Runtime,
+    module: &Path,
+    settings: &Settings,
+) -> (String, usize) {
     let keys: Vec<(&TestKey, &str)> = [Alg::Rs256, Alg::Es256, Alg::EdDsa]
         .iter()
         .map(|alg| alg.key())
@@ -164,7 +168,8 @@ pub fn run(runtime: &tokio::runtime::Runtime, module: &Path, settings: &Settings
             runs.push(run);
         }
     }
-    report(&runs, settings, perf)
+    let failures = runs.iter().map(|run| run.failures).sum();
+    (report(&runs, settings, perf), failures)
 }
 
 /// Points every route of `config` at a direct 200 response.
