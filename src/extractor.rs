@@ -9,9 +9,15 @@
 //! side is the classic way to slip past a check that reads one while the backend reads the
 //! other. Envoy folds repeated headers into one comma-separated value, and a token can never
 //! contain a comma, so each comma-separated item of a header counts on its own.
+//!
+//! Query parameter and cookie names count in any spelling a backend may read as the
+//! configured name ([`spelling::same_name`]): `access%5Ftoken` and `ACCESS_TOKEN` are
+//! `access_token` to ASP.NET Core, so beside a verified `access_token` they are a second
+//! token, and alone they are the token.
 
 use crate::decision::DenyReason;
 use crate::request::RequestHead;
+use crate::spelling;
 
 /// A header that may carry the token after a prefix (`jwt_authn`'s `JwtHeader`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +54,8 @@ impl Default for TokenSources {
     }
 }
 
-/// Where a token was found, so it can be removed from what goes upstream.
+/// Where a token was found, so it can be removed from what goes upstream. Parameter and
+/// cookie names are the configured ones: the client may have spelled them otherwise.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenLocation {
     Header {
@@ -91,21 +98,25 @@ impl TokenSources {
             }
         }
         for (name, value) in query_pairs(head.first(":path").unwrap_or_default()) {
-            if self.from_params.iter().any(|param| param == name) {
+            if let Some(param) = self.from_params.iter().find(|param| is_param(name, param)) {
                 found.push(FoundToken {
                     token: value.to_owned(),
                     location: TokenLocation::Param {
-                        name: name.to_owned(),
+                        name: param.clone(),
                     },
                 });
             }
         }
         for (name, value) in head.values("cookie").flat_map(cookie_pairs) {
-            if self.from_cookies.iter().any(|cookie| cookie == name) {
+            if let Some(cookie) = self
+                .from_cookies
+                .iter()
+                .find(|cookie| is_cookie(name, cookie))
+            {
                 found.push(FoundToken {
                     token: value.to_owned(),
                     location: TokenLocation::Cookie {
-                        name: name.to_owned(),
+                        name: cookie.clone(),
                     },
                 });
             }
@@ -149,6 +160,18 @@ fn after_prefix<'a>(item: &'a str, prefix: &str) -> Option<&'a str> {
         return None; // "Bearerabc" is not "Bearer abc"
     }
     Some(rest.trim_matches(' '))
+}
+
+/// Whether the query parameter name `raw`, as sent, names `param` in any spelling
+/// (percent-decoded, `+` as a space, case ignored).
+pub fn is_param(raw: &str, param: &str) -> bool {
+    spelling::same_name(raw, param, true)
+}
+
+/// Whether the cookie name `raw`, as sent, names `cookie` in any spelling
+/// (percent-decoded, case ignored).
+pub fn is_cookie(raw: &str, cookie: &str) -> bool {
+    spelling::same_name(raw, cookie, false)
 }
 
 /// `name=value` pairs of the query of `path`, in order.
@@ -325,6 +348,60 @@ mod tests {
                 "{pairs:?}"
             );
         }
+    }
+
+    /// A name a backend reads as the token's is the token's, however it is spelled.
+    #[test]
+    fn a_second_token_in_any_spelling_is_refused() {
+        let sources = all_sources();
+        for pairs in [
+            vec![(":path", "/ws?access_token=a&access%5Ftoken=b")],
+            vec![(":path", "/ws?access_token=a&access%5ftoken=b")],
+            vec![(":path", "/ws?access_token=a&ACCESS_TOKEN=b")],
+            vec![(":path", "/ws?access_token=a&%61ccess_token=b")],
+            vec![(":path", "/ws?access_token=a&access%255Ftoken=b")],
+            vec![(":path", "/ws?access_token=a&Access_Token")],
+            vec![("cookie", "session=a; SESSION=b")],
+            vec![("cookie", "session=a; %73ession=b")],
+            vec![("cookie", "session=a"), ("cookie", "Session=b")],
+        ] {
+            assert_eq!(
+                extract(&sources, &pairs),
+                Err(DenyReason::MultipleTokens),
+                "{pairs:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_lone_token_in_another_spelling_is_the_token() {
+        let sources = all_sources();
+        for (pairs, location) in [
+            (
+                vec![(":path", "/ws?access%5Ftoken=t")],
+                TokenLocation::Param {
+                    name: "access_token".into(),
+                },
+            ),
+            (
+                vec![("cookie", "SESSION=t")],
+                TokenLocation::Cookie {
+                    name: "session".into(),
+                },
+            ),
+        ] {
+            assert_eq!(
+                extract(&sources, &pairs),
+                Ok(Some(FoundToken {
+                    token: "t".into(),
+                    location
+                })),
+                "{pairs:?}"
+            );
+        }
+        // Other names are other names.
+        let pairs = [(":path", "/ws?access_tokens=a&access-token=b&access+token=c")];
+        assert_eq!(extract(&sources, &pairs), Ok(None));
     }
 
     #[test]

@@ -9,14 +9,16 @@ use crate::config::Config;
 use crate::decision::{Decision, Denial, DenyReason, Identity};
 use crate::extractor::TokenSources;
 use crate::jwks::KeySet;
-use crate::request::{path_only, RequestHead};
+use crate::path::NormalPath;
+use crate::request::RequestHead;
 use crate::token_cache::TokenCache;
 use crate::upgrade;
 
 /// Decides requests for one plugin configuration.
 #[derive(Debug, Clone)]
 pub struct Gate {
-    paths: Vec<String>,
+    /// The guarded paths, normalised once.
+    paths: Vec<NormalPath>,
     authenticator: Authenticator,
     sources: TokenSources,
 }
@@ -25,22 +27,27 @@ impl Gate {
     /// A gate for `config`'s paths and verification policy.
     pub fn new(config: &Config) -> Gate {
         Gate {
-            paths: config.paths.clone(),
+            paths: config
+                .paths
+                .iter()
+                .map(|path| NormalPath::of(path))
+                .collect(),
             authenticator: config.authenticator.clone(),
             sources: config.sources.clone(),
         }
     }
 
-    /// Whether the request `head` is to a guarded path (query ignored).
+    /// Whether the request `head` is to a guarded path (see [`guards_path`](Self::guards_path)).
     pub fn guards(&self, head: &RequestHead) -> bool {
         self.guards_path(head.first(":path").unwrap_or_default())
     }
 
-    /// Whether requests to `path`, a `:path` value, are guarded (query and fragment ignored).
-    /// Lets the glue pass unguarded requests on after reading one header instead of all.
+    /// Whether requests to `path`, a `:path` value, are guarded: whether its normal form
+    /// (query and fragment ignored, see [`crate::path`]) is that of a guarded path. Lets the
+    /// glue pass unguarded requests on after reading one header instead of all.
     pub fn guards_path(&self, path: &str) -> bool {
-        let path = path_only(path);
-        self.paths.iter().any(|guarded| guarded == path)
+        let path = NormalPath::of(path);
+        self.paths.iter().any(|guarded| path.is(guarded))
     }
 
     /// Decides `head` with `keys` at `now` (seconds since the epoch), without a cache.
@@ -180,11 +187,26 @@ mod tests {
     #[test]
     fn other_paths_pass_untouched() {
         let (gate, keys) = setup();
-        for path in ["/", "/wsx", "/ws/", "/WS", "/api"] {
+        for path in ["/", "/wsx", "/ws2", "/w", "/api", "/media/x"] {
             let head = RequestHead::new([(":method", "GET"), (":path", path)]);
             assert_eq!(
                 gate.decide(&head, Some(&keys), NOW),
                 Decision::Unguarded,
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_spelling_of_a_guarded_path_is_guarded() {
+        let (gate, keys) = setup();
+        for path in [
+            "/WS", "/ws/", "//ws", "/%77s", "/ws;x=1", "/./ws", "/ws%2F", "/Media",
+        ] {
+            let head = upgrade(path, &[]);
+            assert_eq!(
+                gate.decide(&head, Some(&keys), NOW).deny_reason(),
+                Some(DenyReason::MissingToken),
                 "{path}"
             );
         }

@@ -9,7 +9,8 @@
 //!
 //! - a pure core that knows nothing of the host and is tested natively with `cargo test`:
 //!   [`config`] (the plugin configuration), [`request`] (the request as the core sees it),
-//!   [`upgrade`] (WebSocket upgrade detection), [`extractor`] (where the token is),
+//!   [`path`] (which paths are guarded, normalised to fail closed), [`spelling`] (the
+//!   spellings a backend takes for one name), [`upgrade`] (WebSocket upgrade detection), [`extractor`] (where the token is),
 //!   [`jws`] (compact JWS parsing), [`claims`] (`iss`/`aud`/`exp`/`nbf`), [`jwks`] (key sets),
 //!   [`fetch`] (issuer endpoints and documents), [`jwks_cache`] (the key set shared by
 //!   Envoy's worker VMs), [`signature`] (the one seam to the signature backends) and
@@ -33,10 +34,12 @@ pub mod gate;
 pub mod jwks;
 pub mod jwks_cache;
 pub mod jws;
+pub mod path;
 pub mod record;
 pub mod request;
 pub mod rsa_verify;
 pub mod signature;
+pub mod spelling;
 pub mod stats;
 pub mod strict_json;
 pub mod token_cache;

@@ -5,15 +5,15 @@
 //! (each `claim_to_headers` header, the `forward_payload_header`) is removed, so a client can
 //! never inject an identity. On an accepted request those headers are then set from the
 //! verified token, and unless `forward` is true the token is cut from wherever it came: its
-//! header removed, its query parameter cut from `:path` (the others kept, in order), its
-//! cookie removed from `Cookie`, its entry removed from `Sec-WebSocket-Protocol` (the other
+//! header removed, its query parameter cut from `:path` in whatever spelling it came (the
+//! others kept, in order, the path as the client sent it), its cookie removed from `Cookie`, its entry removed from `Sec-WebSocket-Protocol` (the other
 //! offered subprotocols kept, so the upstream's 101 still negotiates one of them). Requests on
 //! other paths are not touched.
 
 use serde_json::Value;
 
 use crate::decision::{Decision, Identity};
-use crate::extractor::{cookie_pairs, query_pairs, TokenLocation};
+use crate::extractor::{cookie_pairs, is_cookie, is_param, query_pairs, TokenLocation};
 use crate::request::RequestHead;
 
 /// One claim copied into one request header (`jwt_authn`'s `claim_to_headers` entry).
@@ -95,7 +95,7 @@ fn remove_token(location: &TokenLocation, head: &RequestHead, edits: &mut Header
             let path = head.first(":path").unwrap_or_default();
             let base = head.path();
             let kept: Vec<String> = query_pairs(path)
-                .filter(|(key, _)| key != name)
+                .filter(|(key, _)| !is_param(key, name))
                 .map(|(key, value)| {
                     if value.is_empty() {
                         key.to_owned()
@@ -115,7 +115,7 @@ fn remove_token(location: &TokenLocation, head: &RequestHead, edits: &mut Header
             let kept: Vec<String> = head
                 .values("cookie")
                 .flat_map(cookie_pairs)
-                .filter(|(key, _)| key != name)
+                .filter(|(key, _)| !is_cookie(key, name))
                 .map(|(key, value)| format!("{key}={value}"))
                 .collect();
             set_or_remove("cookie", kept, "; ");
@@ -281,7 +281,7 @@ mod tests {
             &'a [&'a str],
             &'a [(&'a str, &'a str)],
         );
-        let cases: [Case; 5] = [
+        let cases: [Case; 7] = [
             (
                 TokenLocation::Header {
                     name: "x-token".into(),
@@ -305,6 +305,23 @@ mod tests {
                 &[(":path", "/ws?access_token=t")],
                 &[],
                 &[(":path", "/ws")],
+            ),
+            (
+                // Another spelling of the name; the path as the client sent it.
+                TokenLocation::Param {
+                    name: "access_token".into(),
+                },
+                &[(":path", "/WS;v=1/?a=%41&Access%5Ftoken=t")],
+                &[],
+                &[(":path", "/WS;v=1/?a=%41")],
+            ),
+            (
+                TokenLocation::Cookie {
+                    name: "session".into(),
+                },
+                &[("cookie", "SESSION=t; theme=dark")],
+                &[],
+                &[("cookie", "theme=dark")],
             ),
             (
                 TokenLocation::Cookie {

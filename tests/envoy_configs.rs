@@ -1,7 +1,8 @@
 //! Every Envoy configuration shipped under `envoy/` (and `envoy/compose/`) is accepted by a
 //! real Envoy in `--mode validate`, which also loads the built module and runs its
 //! configuration parser, so a plugin configuration in these files cannot drift from what the
-//! parser accepts. The compose configuration names the module by its path inside the
+//! parser accepts. Each also sets Envoy's path normalisation, the first layer of the path
+//! guard. The compose configuration names the module by its path inside the
 //! container; it is validated with the built module's path put in its place.
 
 #![allow(
@@ -39,6 +40,17 @@ fn every_shipped_envoy_config_validates() {
     std::fs::create_dir_all(&scratch).unwrap();
     for config in &configs {
         let text = std::fs::read_to_string(config).unwrap();
+        for layer in [
+            "normalize_path: true",
+            "merge_slashes: true",
+            "path_with_escaped_slashes_action: UNESCAPE_AND_REDIRECT",
+        ] {
+            assert!(
+                text.contains(layer),
+                "{}: every shipped config normalises paths in Envoy too ({layer})",
+                config.display()
+            );
+        }
         let checked = if text.contains("/etc/wsgate/wsgate.wasm") {
             let copy = scratch.join(config.file_name().unwrap());
             std::fs::write(

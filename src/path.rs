@@ -1,0 +1,190 @@
+//! Whether a request path is a guarded one, decided so that it fails closed.
+//!
+//! A guard that compares `:path` with `/ws` byte for byte lets `/WS`, `/ws/`, `//ws`,
+//! `/%77s`, `/ws;x=1`, `/./ws` and `/ws%2F` through, and a backend serves every one of them
+//! as `/ws`: ASP.NET Core compares a percent-decoded path ignoring case, Tomcat and Spring
+//! drop `;` parameters, many routers merge slashes and ignore a trailing one. So both the
+//! request's path and each guarded path are reduced to a [`NormalPath`] before they are
+//! compared, by one function, [`NormalPath::of`]:
+//!
+//! 1. the query and fragment are cut off (at the first raw `?` or `#`);
+//! 2. the rest is percent-decoded until it stops changing (`%2F` and `%5C` included, so
+//!    they become separators; see [`spelling::decode_fully`]);
+//! 3. it is cut at the first NUL byte, where C-string backends stop reading;
+//! 4. it is split into segments at every `/` and `\`; in each segment, everything from the
+//!    first `;` on (a path parameter) is dropped;
+//! 5. empty segments and `.` are dropped (repeated slashes merged, trailing slash ignored);
+//!    `..` removes the segment before it (never above the root);
+//! 6. each segment is case-folded ([`spelling::fold_case`]).
+//!
+//! The result is only for deciding: the upstream receives the path as the client sent it.
+//! A path still percent-encoded after every decoding round cannot be reduced; it is
+//! [`NormalPath::Undecidable`], which every guarded path and every prefix matches.
+
+use crate::request::path_only;
+use crate::spelling;
+
+/// A path as the gate compares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NormalPath {
+    /// `/`-joined normalised segments, always starting with `/`.
+    Normal(String),
+    /// Still percent-encoded after every decoding round: matches everything.
+    Undecidable,
+}
+
+impl NormalPath {
+    /// The normal form of `raw`, a `:path` value (query and fragment allowed) or a
+    /// configured path.
+    pub fn of(raw: &str) -> NormalPath {
+        let Some(decoded) = spelling::decode_fully(path_only(raw), false) else {
+            return NormalPath::Undecidable;
+        };
+        let decoded = match decoded.iter().position(|&byte| byte == 0) {
+            Some(nul) => decoded.get(..nul).unwrap_or_default(),
+            None => &decoded,
+        };
+        let text = String::from_utf8_lossy(decoded);
+        let mut segments: Vec<String> = Vec::new();
+        for segment in text.split(['/', '\\']) {
+            let segment = segment.split(';').next().unwrap_or_default();
+            match segment {
+                "" | "." => {}
+                ".." => {
+                    segments.pop();
+                }
+                _ => segments.push(spelling::fold_case(segment)),
+            }
+        }
+        NormalPath::Normal(format!("/{}", segments.join("/")))
+    }
+
+    /// Whether this request path is the guarded path `guarded` (itself normal).
+    pub fn is(&self, guarded: &NormalPath) -> bool {
+        match (self, guarded) {
+            (NormalPath::Normal(path), NormalPath::Normal(guarded)) => path == guarded,
+            _ => true,
+        }
+    }
+
+    /// Whether this request path lies under the guarded prefix `prefix` (itself normal):
+    /// the normal forms compared as text, as `jwt_authn` compares a `prefix` with a path.
+    /// Normalisation drops a trailing slash, so the prefix `/calls/` also takes `/calls`
+    /// and `/callsx`: more is guarded, never less.
+    pub fn starts_with(&self, prefix: &NormalPath) -> bool {
+        match (self, prefix) {
+            (NormalPath::Normal(path), NormalPath::Normal(prefix)) => {
+                prefix == "/" || path.starts_with(prefix.as_str())
+            }
+            _ => true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn guarded(path: &str) -> bool {
+        NormalPath::of(path).is(&NormalPath::of("/ws"))
+    }
+
+    /// Every spelling that some backend serves as `/ws`.
+    #[test]
+    fn each_variant_of_a_guarded_path_is_guarded() {
+        for path in [
+            "/ws",
+            "/ws?x=1",
+            "/ws#f",
+            "/WS",
+            "/Ws",
+            "/ws/",
+            "/ws//",
+            "//ws",
+            "///ws",
+            "/%77s",
+            "/%77%73",
+            "/%57S",
+            "/%2577s",
+            "/ws;x=1",
+            "/ws;",
+            "/;x/ws",
+            "/ws;jsessionid=1?x=2",
+            "/./ws",
+            "/ws/.",
+            "/x/../ws",
+            "/../ws",
+            "/x/..;/ws",
+            "/%2e/ws",
+            "/x/%2e%2e/ws",
+            "/ws%2F",
+            "/%2Fws",
+            "/%2fws",
+            "\\ws",
+            "/ws\\",
+            "/%5Cws",
+            "/%5cws%5c",
+            "/ws%3Bx=1",
+            "/ws%00.html",
+            "/w\u{17f}",
+            "/w%C5%BF",
+            "ws",
+        ] {
+            assert!(guarded(path), "{path:?} must be guarded");
+        }
+    }
+
+    #[test]
+    fn unrelated_paths_are_not_guarded() {
+        for path in [
+            "/", "", "/wsx", "/w", "/ws2", "/ws.", "/ws%20", "/xws", "/ws/x", "/x/ws", "/w/s",
+            "/ws%3Fx", "/ws..", "/.ws", "/ws/..", "/w%00s",
+        ] {
+            assert!(!guarded(path), "{path:?} must not be guarded");
+        }
+    }
+
+    #[test]
+    fn configured_paths_are_normalised_the_same_way() {
+        let configured = NormalPath::of("/Calls/Media/");
+        assert_eq!(configured, NormalPath::Normal("/calls/media".into()));
+        assert!(NormalPath::of("/calls//MEDIA").is(&configured));
+        assert!(!NormalPath::of("/calls").is(&configured));
+    }
+
+    #[test]
+    fn prefixes_use_the_same_normal_form() {
+        let prefix = NormalPath::of("/calls/");
+        for path in [
+            "/calls/1/media",
+            "/CALLS/1",
+            "//calls%2F1",
+            "/x/../calls/1",
+            "/calls",
+        ] {
+            assert!(NormalPath::of(path).starts_with(&prefix), "{path:?}");
+        }
+        for path in ["/call", "/media/calls/1", "/"] {
+            assert!(!NormalPath::of(path).starts_with(&prefix), "{path:?}");
+        }
+        assert!(NormalPath::of("/anything").starts_with(&NormalPath::of("/")));
+    }
+
+    #[test]
+    fn an_undecidable_path_matches_everything() {
+        let deep = format!("/%{}77s", "25".repeat(spelling::MAX_DECODE_ROUNDS));
+        assert_eq!(NormalPath::of(&deep), NormalPath::Undecidable);
+        assert!(NormalPath::of(&deep).is(&NormalPath::of("/ws")));
+        assert!(NormalPath::of(&deep).starts_with(&NormalPath::of("/calls/")));
+    }
+
+    #[test]
+    fn long_and_hostile_paths_are_cheap_and_safe() {
+        let long = "/%25".repeat(20_000);
+        assert!(matches!(NormalPath::of(&long), NormalPath::Normal(_)));
+        let dots = "/..".repeat(20_000) + "/ws";
+        assert!(guarded(&dots));
+        assert!(!guarded(&"/\u{ffff}".repeat(1000)));
+        assert!(!guarded("/%ff%fe"));
+    }
+}
