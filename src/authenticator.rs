@@ -80,7 +80,9 @@ mod tests {
 
     fn keys() -> KeySet {
         let doc = jwks(&[(&RSA_2048, "rsa"), (&P256, "ec"), (&ED25519, "ed")]);
-        KeySet::parse(doc.to_string().as_bytes()).unwrap().0
+        KeySet::parse(doc.to_string().as_bytes(), Default::default())
+            .unwrap()
+            .0
     }
 
     fn claims() -> Value {
@@ -119,9 +121,12 @@ mod tests {
         // kid of an EC key, but an RSA algorithm: no key fits.
         let token = RSA_2048.sign(json!({"kid": "ec"}), &claims());
         assert_eq!(check(&token).unwrap_err(), DenyReason::UnknownKey);
-        let only_ec = KeySet::parse(jwks(&[(&P256, "ec")]).to_string().as_bytes())
-            .unwrap()
-            .0;
+        let only_ec = KeySet::parse(
+            jwks(&[(&P256, "ec")]).to_string().as_bytes(),
+            Default::default(),
+        )
+        .unwrap()
+        .0;
         let token = RSA_2048.sign(json!({}), &claims());
         assert_eq!(
             authenticator()

@@ -30,13 +30,15 @@ use crate::authenticator::{Authenticator, DEFAULT_MAX_TOKEN_BYTES};
 use crate::claims::ClaimsPolicy;
 use crate::extractor::{HeaderSource, TokenSources};
 use crate::fetch::Endpoint;
-use crate::jwks::{KeySet, SkippedKey};
+use crate::jwks::{KeyLimits, KeyReport, KeySet, MAX_RSA_KEY_BITS_LIMIT};
 use crate::record::{default_correlation_headers, CorrelationHeader};
+use crate::signature::MIN_RSA_MODULUS_BITS;
+use crate::spelling;
 use crate::strict_json;
 use crate::upstream::{ClaimToHeader, UpstreamPolicy};
 
 /// Every field the configuration accepts, in documentation order.
-pub const FIELDS: [&str; 24] = [
+pub const FIELDS: [&str; 25] = [
     "paths",
     "issuer",
     "audiences",
@@ -49,6 +51,7 @@ pub const FIELDS: [&str; 24] = [
     "refresh_interval_seconds",
     "min_refresh_interval_seconds",
     "max_document_bytes",
+    "max_rsa_key_bits",
     "clock_skew_seconds",
     "max_token_bytes",
     "claim_to_headers",
@@ -164,6 +167,8 @@ pub struct Config {
     pub authenticator: Authenticator,
     /// The verification keys.
     pub keys: KeySource,
+    /// What a key set may hold (`max_rsa_key_bits`), inline or fetched.
+    pub key_limits: KeyLimits,
     /// Where tokens are looked for.
     pub sources: TokenSources,
     /// Close an accepted WebSocket when its token expires (plus skew).
@@ -174,8 +179,8 @@ pub struct Config {
     pub upstream: UpstreamPolicy,
     /// Request headers carried into logs and access logs.
     pub correlation: Vec<CorrelationHeader>,
-    /// Keys of an inline set that were left out, and why (for the start-up log).
-    pub skipped_keys: Vec<SkippedKey>,
+    /// What an inline set left out, and why: one line each, for the start-up log.
+    pub skipped_keys: Vec<String>,
 }
 
 impl Config {
@@ -212,6 +217,15 @@ impl Config {
                 ),
             ));
         }
+        if let Some(bad) = paths.iter().find(|path| !spelling::is_foldable(path)) {
+            return Err(ConfigError::new(
+                "paths",
+                format!(
+                    "{bad:?} is not ASCII once percent-decoded: wsgate compares paths ignoring \
+                     ASCII case only, so it could not guard every spelling of it"
+                ),
+            ));
+        }
         let issuer = required_string(&object, "issuer")?;
         let audiences = match object.get("audiences") {
             None => return Err(ConfigError::new("audiences", "is required")),
@@ -223,7 +237,8 @@ impl Config {
         let max_token_bytes = integer(&object, "max_token_bytes", MAX_TOKEN_BYTES_RANGE)?
             .map_or(Ok(DEFAULT_MAX_TOKEN_BYTES), usize::try_from)
             .map_err(|_| ConfigError::new("max_token_bytes", "is too large"))?;
-        let (keys, skipped_keys) = key_source(&object)?;
+        let key_limits = key_limits(&object)?;
+        let (keys, skipped_keys) = key_source(&object, key_limits)?;
         let upstream = upstream_policy(&object)?;
         let sources = token_sources(&object)?;
         let close_on_expiry = boolean(&object, "close_on_expiry")?;
@@ -246,6 +261,7 @@ impl Config {
                 max_token_bytes,
             },
             keys,
+            key_limits,
             sources,
             close_on_expiry,
             jwt_cache_size,
@@ -431,7 +447,10 @@ fn names(
     let problem = || {
         ConfigError::new(
             field,
-            format!("must be an array of non-empty names without {forbidden:?} or spaces"),
+            format!(
+                "must be an array of non-empty ASCII names without {forbidden:?}, '%' or spaces \
+                 (names are compared percent-decoded, ignoring ASCII case)"
+            ),
         )
     };
     value
@@ -442,7 +461,9 @@ fn names(
             item.as_str()
                 .filter(|name| {
                     !name.is_empty()
+                        && name.is_ascii()
                         && !name.contains(forbidden)
+                        && !name.contains(['%', '+'])
                         && !name.contains(char::is_whitespace)
                 })
                 .map(str::to_owned)
@@ -596,7 +617,20 @@ fn correlation_headers(object: &Map<String, Value>) -> Result<Vec<CorrelationHea
     Ok(correlation)
 }
 
-fn key_source(object: &Map<String, Value>) -> Result<(KeySource, Vec<SkippedKey>), ConfigError> {
+fn key_limits(object: &Map<String, Value>) -> Result<KeyLimits, ConfigError> {
+    let range = (MIN_RSA_MODULUS_BITS as u64, MAX_RSA_KEY_BITS_LIMIT as u64);
+    let mut limits = KeyLimits::default();
+    if let Some(bits) = integer(object, "max_rsa_key_bits", range)? {
+        limits.max_rsa_key_bits = usize::try_from(bits)
+            .map_err(|_| ConfigError::new("max_rsa_key_bits", "is too large"))?;
+    }
+    Ok(limits)
+}
+
+fn key_source(
+    object: &Map<String, Value>,
+    limits: KeyLimits,
+) -> Result<(KeySource, Vec<String>), ConfigError> {
     let sources: Vec<&str> = ["jwks", "jwks_uri", "openid_config_url"]
         .into_iter()
         .filter(|field| object.contains_key(*field))
@@ -616,8 +650,8 @@ fn key_source(object: &Map<String, Value>) -> Result<(KeySource, Vec<SkippedKey>
                     "only applies with \"jwks_uri\" or \"openid_config_url\"",
                 ));
             }
-            let (keys, skipped) = inline_jwks(object.get("jwks"))?;
-            Ok((KeySource::Inline(keys), skipped))
+            let (keys, report) = inline_jwks(object.get("jwks"), limits)?;
+            Ok((KeySource::Inline(keys), report.warnings().collect()))
         }
         [remote] => Ok((KeySource::Remote(remote_keys(object, remote)?), Vec::new())),
         [_, second, ..] => Err(ConfigError::new(
@@ -627,10 +661,13 @@ fn key_source(object: &Map<String, Value>) -> Result<(KeySource, Vec<SkippedKey>
     }
 }
 
-fn inline_jwks(value: Option<&Value>) -> Result<(KeySet, Vec<SkippedKey>), ConfigError> {
+fn inline_jwks(
+    value: Option<&Value>,
+    limits: KeyLimits,
+) -> Result<(KeySet, KeyReport), ConfigError> {
     let parsed = match value {
-        Some(Value::String(text)) => KeySet::parse(text.as_bytes()),
-        Some(Value::Object(jwks)) => KeySet::from_object(jwks),
+        Some(Value::String(text)) => KeySet::parse(text.as_bytes(), limits),
+        Some(Value::Object(jwks)) => KeySet::from_object(jwks, limits),
         _ => {
             return Err(ConfigError::new(
                 "jwks",
@@ -824,6 +861,12 @@ mod tests {
         assert_eq!(
             edit(&|c| {
                 c.insert("paths".into(), json!(["/ws?x=1"]));
+            }),
+            "paths"
+        );
+        assert_eq!(
+            edit(&|c| {
+                c.insert("paths".into(), json!(["/m%C3%A9dia"]));
             }),
             "paths"
         );
@@ -1107,6 +1150,8 @@ mod tests {
         assert_eq!(with("from_headers", json!({"name": "x"})), "from_headers");
         assert_eq!(with("from_params", json!(["a&b"])), "from_params");
         assert_eq!(with("from_params", json!([""])), "from_params");
+        assert_eq!(with("from_params", json!(["access%5Ftoken"])), "from_params");
+        assert_eq!(with("from_cookies", json!(["s\u{e9}ssion"])), "from_cookies");
         assert_eq!(with("from_cookies", json!(["a;b"])), "from_cookies");
         assert_eq!(
             with("from_subprotocol", json!({"prefix": ""})),
@@ -1145,6 +1190,33 @@ mod tests {
             .push(json!({"kty": "oct", "k": "AA"}));
         let config = parse(&value).unwrap();
         assert_eq!(config.skipped_keys.len(), 1);
+        assert!(
+            config.skipped_keys[0].contains("symmetric"),
+            "{:?}",
+            config.skipped_keys
+        );
+    }
+
+    #[test]
+    fn max_rsa_key_bits_bounds_the_keys() {
+        let big = testbed::keys::rsa_jwk_of_bits(6144, "big");
+        let mut value = base();
+        value["jwks"]["keys"].as_array_mut().unwrap().push(big);
+        let config = parse(&value).unwrap();
+        assert_eq!(config.key_limits.max_rsa_key_bits, 4096, "the default");
+        assert_eq!(config.skipped_keys.len(), 1);
+        assert!(
+            config.skipped_keys[0].contains("6144 bits; max_rsa_key_bits is 4096"),
+            "{:?}",
+            config.skipped_keys
+        );
+        value["max_rsa_key_bits"] = json!(8192);
+        let config = parse(&value).unwrap();
+        assert!(config.skipped_keys.is_empty(), "{:?}", config.skipped_keys);
+        for bad in [json!(2047), json!(8193), json!("4096")] {
+            value["max_rsa_key_bits"] = bad;
+            assert_eq!(error_field(&value), "max_rsa_key_bits");
+        }
     }
 
     #[test]

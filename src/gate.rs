@@ -303,6 +303,7 @@ mod tests {
             jwks(&[(&testbed::keys::P256, "other")])
                 .to_string()
                 .as_bytes(),
+            Default::default(),
         )
         .unwrap()
         .0;

@@ -9,19 +9,24 @@
 //! - `{scope}/state`: [`SharedState`], updated with compare-and-swap: the key-set version,
 //!   when the next refresh is due, consecutive failures, when the last unknown-`kid` refetch
 //!   ran, and how many fetch attempts have finished;
-//! - `{scope}/jwks`: the last good JWKS document, prefixed with its version;
+//! - `{scope}/jwks`: the last good JWKS document, prefixed with its version; written only
+//!   with compare-and-swap by the holder of a live lease, so a version never names two
+//!   documents, and a fetch whose lease lapsed (another VM has fetched since) never
+//!   overwrites a newer set;
 //! - `{scope}/version`: that version alone, the one entry read on every request, so a VM
-//!   notices a new key set cheaply and parses it once.
+//!   notices a new key set cheaply and parses it once; it only ever grows.
 //!
-//! A failed fetch keeps the last good key set and schedules a retry with capped exponential
-//! backoff and jitter. An unknown `kid` may force a refetch at most once per
-//! `min_refresh_interval` across all workers.
+//! Scheduled refreshes come after a random 90–100% of `refresh_interval`, so that proxies
+//! started together drift apart instead of asking the issuer in lockstep. A failed fetch
+//! keeps the last good key set and schedules a retry with capped exponential backoff and
+//! jitter. An unknown `kid` may force a refetch at most once per `min_refresh_interval`
+//! across all workers.
 
 use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::jwks::KeySet;
+use crate::jwks::{KeyLimits, KeySet};
 
 /// Process-wide storage shared by the VMs: proxy-wasm shared data, or a map in tests.
 pub trait SharedStore {
@@ -86,8 +91,29 @@ pub struct Ticket {
     until_ms: u64,
 }
 
+/// Why a fetched key set was not published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublishError {
+    /// The fetch outlived its lease: another VM may have fetched since, so this document
+    /// is dropped rather than risk replacing a newer one.
+    LeaseLapsed,
+    /// The shared entries kept changing under this VM; nothing was written.
+    Contended,
+}
+
+impl std::fmt::Display for PublishError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::LeaseLapsed => "the fetch outlived its lease; another fetch may be newer",
+            Self::Contended => "the shared key set kept changing while publishing",
+        })
+    }
+}
+
 /// Largest delay between retries after failures.
 pub const MAX_BACKOFF_MS: u64 = 60_000;
+/// Scheduled refreshes come up to this fraction of `refresh_interval` early, at random.
+pub const REFRESH_JITTER: f64 = 0.1;
 const FIRST_BACKOFF_MS: u64 = 1_000;
 const CAS_ATTEMPTS: usize = 16;
 
@@ -97,17 +123,20 @@ pub struct JwksCache<S: SharedStore> {
     scope: String,
     owner: u64,
     timing: Timing,
+    limits: KeyLimits,
     parsed: Option<(u64, Rc<KeySet>)>,
 }
 
 impl<S: SharedStore> JwksCache<S> {
-    /// A handle for `scope`, as VM `owner` (any number unique among the VMs).
-    pub fn new(store: S, scope: &str, owner: u64, timing: Timing) -> Self {
+    /// A handle for `scope`, as VM `owner` (any number unique among the VMs), parsing
+    /// key sets within `limits`.
+    pub fn new(store: S, scope: &str, owner: u64, timing: Timing, limits: KeyLimits) -> Self {
         JwksCache {
             store,
             scope: scope.to_owned(),
             owner,
             timing,
+            limits,
             parsed: None,
         }
     }
@@ -122,6 +151,8 @@ impl<S: SharedStore> JwksCache<S> {
         for (entry, empty) in [
             ("lease", Lease::FREE.encode()),
             ("state", encode_state(&SharedState::default())),
+            ("jwks", 0u64.to_le_bytes().to_vec()),
+            ("version", 0u64.to_le_bytes().to_vec()),
         ] {
             let name = self.name(entry);
             if self.store.get(&name).0.is_none() {
@@ -178,18 +209,37 @@ impl<S: SharedStore> JwksCache<S> {
             .get(&self.name("version"))
             .0
             .and_then(|bytes| bytes.try_into().ok())
-            .map(u64::from_le_bytes)?;
+            .map(u64::from_le_bytes)
+            .filter(|&version| version > 0)?;
         if let Some((parsed_version, keys)) = &self.parsed {
-            if *parsed_version == version {
-                return Some((version, keys.clone()));
+            if *parsed_version >= version {
+                return Some((*parsed_version, keys.clone()));
             }
         }
-        let document = self.store.get(&self.name("jwks")).0?;
-        let (prefix, jwks) = document.split_at_checked(8)?;
-        let stored_version = u64::from_le_bytes(prefix.try_into().ok()?);
-        let keys = Rc::new(KeySet::parse(jwks).ok()?.0);
+        let (stored_version, jwks) = self.read_document().0?;
+        let keys = Rc::new(KeySet::parse(&jwks, self.limits).ok()?.0);
         self.parsed = Some((stored_version, keys.clone()));
         Some((stored_version, keys))
+    }
+
+    /// The stored document with its version (`None` before the first), and the entry's
+    /// CAS token.
+    fn read_document(&self) -> (Option<(u64, Vec<u8>)>, Option<u32>) {
+        let (bytes, cas) = self.store.get(&self.name("jwks"));
+        let document = bytes.and_then(|mut bytes| {
+            let prefix: [u8; 8] = bytes.get(..8)?.try_into().ok()?;
+            let version = u64::from_le_bytes(prefix);
+            bytes.drain(..8);
+            (version > 0).then_some((version, bytes))
+        });
+        (document, cas)
+    }
+
+    /// Whether this VM still holds the lease of `ticket` at `now_ms`.
+    fn holds(&self, ticket: &Ticket, now_ms: u64) -> bool {
+        self.read_lease()
+            .0
+            .is_some_and(|lease| lease.held_at(now_ms) && lease == Lease::mine(self.owner, ticket))
     }
 
     /// The lease as stored, with its CAS token.
@@ -251,37 +301,32 @@ impl<S: SharedStore> JwksCache<S> {
         }
     }
 
-    /// Publishes a validated JWKS `document` with `keys` usable keys, fetched under `ticket`.
-    /// A document identical to the current one keeps its version, so no VM parses it again.
-    /// Returns the state before and after.
+    /// Publishes a validated JWKS `document` with `keys` usable keys, fetched under `ticket`,
+    /// and schedules the next refresh after a random 90–100% of the interval (`jitter` in
+    /// `[0, 1)` picks where). A document identical to the current one keeps its version, so
+    /// no VM parses it again. The document goes in with compare-and-swap, and only while the
+    /// lease holds: a version never names two documents, and a fetch that outlived its
+    /// lease is dropped. Returns the state before and after.
     pub fn succeed(
         &mut self,
         ticket: &Ticket,
         document: &[u8],
         keys: usize,
         now_ms: u64,
-    ) -> (SharedState, SharedState) {
+        jitter: f64,
+    ) -> Result<(SharedState, SharedState), PublishError> {
         let before = self.state();
-        let current = self.store.get(&self.name("jwks")).0;
-        let unchanged = before.version > 0
-            && current.as_deref().and_then(|stored| stored.get(8..)) == Some(document);
-        let version = if unchanged {
-            before.version
-        } else {
-            let version = before.version.saturating_add(1);
-            let mut stored = version.to_le_bytes().to_vec();
-            stored.extend_from_slice(document);
-            self.store.set(&self.name("jwks"), &stored, None);
-            self.store
-                .set(&self.name("version"), &version.to_le_bytes(), None);
-            version
-        };
+        let version = self.publish(ticket, document, now_ms)?;
+        self.raise_version(version);
         let refresh = self.timing.refresh_interval_ms;
-        let state = self
+        let early = (refresh as f64 * REFRESH_JITTER * jitter.clamp(0.0, 1.0)) as u64;
+        let after = self
             .update_state(|state| {
-                state.version = version;
-                state.keys = keys;
-                state.next_refresh_ms = now_ms.saturating_add(refresh);
+                if version >= state.version {
+                    state.version = version;
+                    state.keys = keys;
+                }
+                state.next_refresh_ms = now_ms.saturating_add(refresh.saturating_sub(early));
                 state.failures = 0;
                 state.completed = state.completed.saturating_add(1);
                 state.last_error = None;
@@ -289,7 +334,51 @@ impl<S: SharedStore> JwksCache<S> {
             })
             .unwrap_or_default();
         self.release(ticket);
-        (before, state)
+        Ok((before, after))
+    }
+
+    /// Stores `document` under the next version, or finds it already current; its version.
+    fn publish(&self, ticket: &Ticket, document: &[u8], now_ms: u64) -> Result<u64, PublishError> {
+        for _ in 0..CAS_ATTEMPTS {
+            if !self.holds(ticket, now_ms) {
+                return Err(PublishError::LeaseLapsed);
+            }
+            let (current, cas) = self.read_document();
+            let current_version = match current {
+                Some((version, stored)) if stored == document => return Ok(version),
+                Some((version, _)) => version,
+                None => 0,
+            };
+            let version = current_version.max(self.state().version).saturating_add(1);
+            let mut stored = version.to_le_bytes().to_vec();
+            stored.extend_from_slice(document);
+            if cas.is_some() && self.store.set(&self.name("jwks"), &stored, cas) {
+                return Ok(version);
+            }
+            if cas.is_none() {
+                // Entries are created by `init`; one that vanished is re-created, then
+                // taken with compare-and-swap like any other.
+                self.init();
+            }
+        }
+        Err(PublishError::Contended)
+    }
+
+    /// Raises `{scope}/version` to `version`, never lowering it.
+    fn raise_version(&self, version: u64) {
+        for _ in 0..CAS_ATTEMPTS {
+            let (bytes, cas) = self.store.get(&self.name("version"));
+            let current = bytes
+                .and_then(|bytes| bytes.try_into().ok())
+                .map_or(0, u64::from_le_bytes);
+            if current >= version
+                || self
+                    .store
+                    .set(&self.name("version"), &version.to_le_bytes(), cas)
+            {
+                return;
+            }
+        }
     }
 
     /// Records a failed attempt under `ticket`; the last good key set stays. `jitter` in
@@ -337,12 +426,7 @@ impl<S: SharedStore> JwksCache<S> {
 
     fn release(&self, ticket: &Ticket) {
         let (held, cas) = self.read_lease();
-        if held
-            == Some(Lease {
-                owner: self.owner,
-                until_ms: ticket.until_ms,
-            })
-        {
+        if held == Some(Lease::mine(self.owner, ticket)) {
             self.store
                 .set(&self.name("lease"), &Lease::FREE.encode(), cas);
         }
@@ -377,6 +461,14 @@ impl Lease {
         until_ms: 0,
     };
 
+    /// The lease that `ticket` proves VM `owner` took.
+    fn mine(owner: u64, ticket: &Ticket) -> Lease {
+        Lease {
+            owner,
+            until_ms: ticket.until_ms,
+        }
+    }
+
     /// Whether some VM holds this lease at `now_ms`.
     fn held_at(self, now_ms: u64) -> bool {
         self.owner != 0 && self.until_ms > now_ms
@@ -404,11 +496,15 @@ mod tests {
     use std::collections::HashMap;
     use testbed::keys::{jwks, P256, RSA_2048};
 
-    /// Shared data as Envoy keeps it: every set bumps a process-wide CAS counter.
+    /// Shared data as Envoy keeps it: every set bumps a process-wide CAS counter. A hook
+    /// can run once just before a set of a chosen entry, to play another VM's thread
+    /// writing between this VM's read and its write.
     #[derive(Default)]
     struct Memory {
         entries: RefCell<HashMap<String, (Vec<u8>, u32)>>,
         next_cas: RefCell<u32>,
+        #[allow(clippy::type_complexity)]
+        before_set: RefCell<Option<(String, Box<dyn FnOnce()>)>>,
     }
 
     impl SharedStore for &Memory {
@@ -420,6 +516,11 @@ mod tests {
         }
 
         fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> bool {
+            let hook = self.before_set.borrow_mut().take();
+            match hook {
+                Some((entry, hook)) if entry == key => hook(),
+                other => *self.before_set.borrow_mut() = other,
+            }
             let mut entries = self.entries.borrow_mut();
             if let (Some(expected), Some((_, current))) = (cas, entries.get(key)) {
                 if expected != *current {
@@ -439,7 +540,7 @@ mod tests {
     };
 
     fn vm(memory: &Memory, owner: u64) -> JwksCache<&Memory> {
-        let cache = JwksCache::new(memory, "wsgate/test", owner, TIMING);
+        let cache = JwksCache::new(memory, "wsgate/test", owner, TIMING, KeyLimits::default());
         cache.init();
         cache
     }
@@ -467,7 +568,7 @@ mod tests {
             two.begin(1_000, Trigger::Scheduled),
             Begin::InProgress { completed: 0 }
         );
-        let (_, state) = one.succeed(&t, &document(), 2, 1_500);
+        let (_, state) = one.succeed(&t, &document(), 2, 1_500, 0.0).unwrap();
         assert_eq!(
             (state.keys, state.completed, state.next_refresh_ms),
             (2, 1, 601_500)
@@ -487,7 +588,7 @@ mod tests {
         let memory = Memory::default();
         let mut one = vm(&memory, 1);
         let t = ticket(one.begin(0, Trigger::Scheduled));
-        one.succeed(&t, &document(), 2, 10);
+        one.succeed(&t, &document(), 2, 10, 0.0).unwrap();
         let first = one.keys().unwrap();
         assert!(
             Rc::ptr_eq(&first, &one.keys().unwrap()),
@@ -499,18 +600,23 @@ mod tests {
             &jwks(&[(&P256, "c")]).to_string().into_bytes(),
             1,
             700_000,
-        );
+            0.0,
+        )
+        .unwrap();
         let second = one.keys().unwrap();
         assert!(!Rc::ptr_eq(&first, &second));
         assert_eq!(second.len(), 1);
         // The same document again: same version, nothing to parse.
         let t = ticket(one.begin(1_400_000, Trigger::Scheduled));
-        let (before, after) = one.succeed(
-            &t,
-            &jwks(&[(&P256, "c")]).to_string().into_bytes(),
-            1,
-            1_400_000,
-        );
+        let (before, after) = one
+            .succeed(
+                &t,
+                &jwks(&[(&P256, "c")]).to_string().into_bytes(),
+                1,
+                1_400_000,
+                0.0,
+            )
+            .unwrap();
         assert_eq!(before.version, after.version);
         assert!(Rc::ptr_eq(&second, &one.keys().unwrap()));
     }
@@ -530,12 +636,112 @@ mod tests {
         ));
     }
 
+    fn other_document() -> Vec<u8> {
+        jwks(&[(&P256, "newer")]).to_string().into_bytes()
+    }
+
+    #[test]
+    fn a_fetch_that_outlived_its_lease_publishes_nothing() {
+        let memory = Memory::default();
+        let (mut one, mut two) = (vm(&memory, 1), vm(&memory, 2));
+        let slow = ticket(one.begin(0, Trigger::Scheduled));
+        // The lease lapses; VM 2 takes over and publishes a newer set.
+        let fast = ticket(two.begin(11_000, Trigger::Scheduled));
+        let (_, state) = two
+            .succeed(&fast, &other_document(), 1, 11_100, 0.0)
+            .unwrap();
+        assert_eq!(state.version, 1);
+        // VM 1's answer arrives late: dropped, and the newer set stays.
+        assert_eq!(
+            one.succeed(&slow, &document(), 2, 11_200, 0.0),
+            Err(PublishError::LeaseLapsed)
+        );
+        assert_eq!(one.state().version, 1);
+        assert_eq!(one.versioned_keys().unwrap().0, 1);
+        assert_eq!(one.keys().unwrap().len(), 1, "VM 2's document");
+        // Even when VM 1's own clock says its lease still holds, the lease is VM 2's now.
+        let slow = ticket(one.begin(700_000, Trigger::Scheduled));
+        let _fast = ticket(two.begin(711_000, Trigger::Scheduled));
+        assert_eq!(
+            one.succeed(&slow, &document(), 2, 710_999, 0.0),
+            Err(PublishError::LeaseLapsed)
+        );
+    }
+
+    /// Two VMs' threads: VM 2 takes the lapsed lease and publishes between VM 1's read of
+    /// the key set and VM 1's write. VM 1's compare-and-swap fails, it finds the lease gone,
+    /// and gives up: one document per version, and the newer one stays.
+    #[test]
+    fn racing_publishers_never_share_a_version() {
+        // The hook outlives the test body's borrows, so the store and VM 2 are leaked.
+        let memory: &'static Memory = Box::leak(Box::default());
+        let two: &'static RefCell<JwksCache<&'static Memory>> =
+            Box::leak(Box::new(RefCell::new(vm(memory, 2))));
+        let mut one = vm(memory, 1);
+        let slow = ticket(one.begin(0, Trigger::Scheduled));
+        *memory.before_set.borrow_mut() = Some((
+            "wsgate/test/jwks".to_owned(),
+            Box::new(move || {
+                let mut two = two.borrow_mut();
+                let fast = ticket(two.begin(11_000, Trigger::Scheduled));
+                two.succeed(&fast, &other_document(), 1, 11_050, 0.0)
+                    .unwrap();
+            }),
+        ));
+        // VM 1's clock still says its lease holds.
+        assert_eq!(
+            one.succeed(&slow, &document(), 2, 10_999, 0.0),
+            Err(PublishError::LeaseLapsed)
+        );
+        assert!(memory.before_set.borrow().is_none(), "the race ran");
+        let state = one.state();
+        assert_eq!((state.version, state.keys), (1, 1));
+        let (version, keys) = one.versioned_keys().unwrap();
+        assert_eq!(
+            (version, keys.len()),
+            (1, 1),
+            "version 1 is VM 2's document"
+        );
+        let es256 = crate::signature::JwsAlgorithm::Es256;
+        assert_eq!(keys.candidates(es256, Some("newer")).count(), 1);
+    }
+
+    #[test]
+    fn the_version_entry_only_grows() {
+        let memory = Memory::default();
+        let mut one = vm(&memory, 1);
+        let t = ticket(one.begin(0, Trigger::Scheduled));
+        one.succeed(&t, &document(), 2, 0, 0.0).unwrap();
+        let t = ticket(one.begin(600_000, Trigger::Scheduled));
+        one.succeed(&t, &other_document(), 1, 600_000, 0.0).unwrap();
+        one.raise_version(1);
+        assert_eq!(
+            memory.entries.borrow()["wsgate/test/version"].0,
+            2u64.to_le_bytes()
+        );
+        assert_eq!(one.versioned_keys().unwrap().0, 2);
+    }
+
+    #[test]
+    fn scheduled_refreshes_spread_over_the_last_tenth_of_the_interval() {
+        let memory = Memory::default();
+        let mut one = vm(&memory, 1);
+        let mut due = Vec::new();
+        for (step, jitter) in [0.0, 0.25, 0.5, 0.75, 0.999].into_iter().enumerate() {
+            let now = step as u64 * 1_000_000;
+            let t = ticket(one.begin(now, Trigger::Scheduled));
+            let (_, state) = one.succeed(&t, &document(), 2, now, jitter).unwrap();
+            due.push(state.next_refresh_ms - now);
+        }
+        assert_eq!(due, [600_000, 585_000, 570_000, 555_000, 540_060]);
+    }
+
     #[test]
     fn failures_keep_the_keys_and_back_off() {
         let memory = Memory::default();
         let mut one = vm(&memory, 1);
         let t = ticket(one.begin(0, Trigger::Scheduled));
-        one.succeed(&t, &document(), 2, 0);
+        one.succeed(&t, &document(), 2, 0, 0.0).unwrap();
         let t = ticket(one.begin(600_000, Trigger::Scheduled));
         let (before, after) = one.fail(&t, "HTTP status 500", 600_000, 0.0);
         assert_eq!(before.failures, 0);
@@ -552,7 +758,9 @@ mod tests {
             after.next_refresh_ms
         );
         let t = ticket(one.begin(after.next_refresh_ms, Trigger::Scheduled));
-        let (_, state) = one.succeed(&t, &document(), 2, after.next_refresh_ms);
+        let (_, state) = one
+            .succeed(&t, &document(), 2, after.next_refresh_ms, 0.0)
+            .unwrap();
         assert_eq!((state.failures, state.last_error), (0, None));
     }
 
@@ -561,14 +769,14 @@ mod tests {
         let memory = Memory::default();
         let (mut one, two) = (vm(&memory, 1), vm(&memory, 2));
         let t = ticket(one.begin(0, Trigger::Scheduled));
-        one.succeed(&t, &document(), 2, 0);
+        one.succeed(&t, &document(), 2, 0, 0.0).unwrap();
         let t = ticket(one.begin(5_000, Trigger::UnknownKey));
         // While it runs, others wait for it rather than fetching.
         assert!(matches!(
             two.begin(5_001, Trigger::UnknownKey),
             Begin::InProgress { completed: 1 }
         ));
-        one.succeed(&t, &document(), 2, 5_100);
+        one.succeed(&t, &document(), 2, 5_100, 0.0).unwrap();
         let mut fetches = 0;
         for step in 0..200u64 {
             if let Begin::Fetch(t) = two.begin(5_200 + step * 100, Trigger::UnknownKey) {
@@ -601,10 +809,10 @@ mod tests {
             "retry due"
         );
         let t = ticket(one.begin(600, Trigger::Scheduled));
-        one.succeed(&t, &document(), 2, 700);
+        one.succeed(&t, &document(), 2, 700, 0.0).unwrap();
         assert_eq!(one.worth_waiting(Trigger::UnknownKey, 800), Some(2));
         let t = ticket(one.begin(800, Trigger::UnknownKey));
-        one.succeed(&t, &document(), 2, 900);
+        one.succeed(&t, &document(), 2, 900, 0.0).unwrap();
         assert_eq!(
             one.worth_waiting(Trigger::UnknownKey, 1_000),
             None,

@@ -74,7 +74,7 @@ impl std::fmt::Display for RsaKeyError {
         match self {
             Self::EvenModulus => f.write_str("the RSA modulus is even"),
             Self::BadExponent => {
-                f.write_str("the RSA public exponent must be odd, at least 3 and below 2^33")
+                f.write_str("the RSA public exponent must be odd, at least 3 and below 2^32")
             }
         }
     }
@@ -102,8 +102,9 @@ impl std::fmt::Debug for RsaVerifier {
 }
 
 impl RsaVerifier {
-    /// A key from its big-endian modulus and exponent. The exponent must be odd, at least 3
-    /// and below 2³³ (as the `rsa` crate requires); the modulus odd.
+    /// A key from its big-endian modulus and exponent (leading zero bytes allowed). The
+    /// exponent must be odd, at least 3 and below 2³² (issuers use 65537; the `rsa` crate
+    /// stops at 2³³, BoringSSL at 33 bits); the modulus odd.
     pub fn new(modulus: &[u8], exponent: &[u8]) -> Result<Self, RsaKeyError> {
         let n = limbs_from_be(modulus);
         let bits = bit_length(&n);
@@ -115,7 +116,7 @@ impl RsaVerifier {
             .try_fold(0u64, |acc, &byte| {
                 acc.checked_mul(256).map(|acc| acc | u64::from(byte))
             })
-            .filter(|&e| e >= 3 && e & 1 == 1 && e < (1 << 33))
+            .filter(|&e| e >= 3 && e & 1 == 1 && e < (1 << 32))
             .ok_or(RsaKeyError::BadExponent)?;
         let n = trim(n);
         let n0_inv = {

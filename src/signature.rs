@@ -97,6 +97,17 @@ impl JwsAlgorithm {
 /// Smallest RSA modulus wsgate verifies with (RFC 7518 §3.3, §3.5).
 pub const MIN_RSA_MODULUS_BITS: usize = 2048;
 
+/// The length in bits of a big-endian modulus, leading zero bytes not counted.
+pub fn rsa_modulus_bits(modulus: &[u8]) -> usize {
+    let significant = modulus.iter().position(|&byte| byte != 0);
+    significant.map_or(0, |first| {
+        let leading = modulus
+            .get(first)
+            .map_or(0, |byte| byte.leading_zeros() as usize);
+        (modulus.len() - first) * 8 - leading
+    })
+}
+
 /// A public key ready to verify signatures, in the backend's own representation.
 #[derive(Clone)]
 pub enum VerifyingKey {
@@ -135,13 +146,7 @@ impl std::fmt::Display for KeyError {
 impl VerifyingKey {
     /// An RSA key from its big-endian modulus and public exponent.
     pub fn rsa(modulus: &[u8], exponent: &[u8]) -> Result<Self, KeyError> {
-        let significant = modulus.iter().position(|&byte| byte != 0);
-        let bits = significant.map_or(0, |first| {
-            let leading = modulus
-                .get(first)
-                .map_or(0, |byte| byte.leading_zeros() as usize);
-            (modulus.len() - first) * 8 - leading
-        });
+        let bits = rsa_modulus_bits(modulus);
         if bits < MIN_RSA_MODULUS_BITS {
             return Err(KeyError::WeakRsaModulus { bits });
         }

@@ -22,7 +22,7 @@ use super::{now_ms, verdict, Keys, Plugin, Waiter};
 use crate::config::{Config, KeySource, RemoteDocument, RemoteKeys};
 use crate::fetch::{self, Endpoint, FetchError};
 use crate::gate::Gate;
-use crate::jwks::KeySet;
+use crate::jwks::{KeyLimits, KeySet};
 use crate::jwks_cache::{Begin, JwksCache, SharedState, Ticket, Timing, Trigger};
 use crate::stats;
 use crate::token_cache::TokenCache;
@@ -40,6 +40,7 @@ pub(super) struct GateRoot {
 struct Remote {
     keys: RemoteKeys,
     issuer: String,
+    limits: KeyLimits,
     fetch: Option<Fetch>,
 }
 
@@ -124,7 +125,7 @@ impl RootContext for GateRoot {
             }
         };
         for skipped in &config.skipped_keys {
-            warn!("jwks: ignoring {skipped}");
+            warn!("jwks: {skipped}");
         }
         let gate = Gate::new(&config);
         let issuer = config.authenticator.policy.issuer.clone();
@@ -153,11 +154,13 @@ impl RootContext for GateRoot {
                     &scope(remote.source_url()),
                     random_u64(),
                     timing(&remote),
+                    config.key_limits,
                 );
                 cache.init();
                 self.remote = Some(Remote {
                     keys: remote,
                     issuer,
+                    limits: config.key_limits,
                     fetch: None,
                 });
                 let _ = hostcalls::set_tick_period(TICK);
@@ -320,13 +323,19 @@ impl GateRoot {
                 self.call(ticket, &endpoint, timeout, stage);
             }
             Stage::Jwks { url } => {
-                let parsed =
-                    KeySet::parse(&body).map_err(|error| FetchError::Jwks(error.to_string()));
-                let outcome = parsed.map(|(keys, skipped)| {
-                    for key in &skipped {
+                let parsed = KeySet::parse(&body, remote.limits)
+                    .map_err(|error| FetchError::Jwks(error.to_string()));
+                let outcome = parsed.map(|(keys, report)| {
+                    for key in &report.skipped {
                         debug!("jwks: {url}: ignoring {key}");
                     }
-                    (url, body, keys.len(), skipped.len())
+                    if report.beyond_limits > 0 {
+                        warn!(
+                            "jwks: {url}: {}",
+                            report.warnings().last().unwrap_or_default()
+                        );
+                    }
+                    (url, body, keys.len(), report.ignored())
                 });
                 self.finish(&ticket, outcome);
             }
@@ -350,8 +359,15 @@ impl GateRoot {
         match outcome {
             Ok((url, document, keys, skipped)) => {
                 plugin.metrics.increment(stats::JWKS_FETCH_SUCCESS);
-                plugin.metrics.set_gauge(stats::JWKS_KEYS, keys);
-                let (before, after) = cache.succeed(ticket, &document, keys, now);
+                let (before, after) =
+                    match cache.succeed(ticket, &document, keys, now, random_unit()) {
+                        Ok(states) => states,
+                        Err(why) => {
+                            warn!("jwks: {url}: not published: {why}");
+                            return;
+                        }
+                    };
+                plugin.metrics.set_gauge(stats::JWKS_KEYS, after.keys);
                 if before.failures > 0 {
                     info!(
                         "jwks: recovered after {} failed attempt(s)",

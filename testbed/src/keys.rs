@@ -158,3 +158,18 @@ impl TestKey {
 pub fn jwks(keys: &[(&TestKey, &str)]) -> Value {
     json!({ "keys": keys.iter().map(|(key, kid)| key.public_jwk(kid)).collect::<Vec<_>>() })
 }
+
+/// A public RSA JWK whose modulus has exactly `bits` bits: odd, top bit set, the rest a
+/// fixed pattern. No private key exists for it; it is for tests of key-size bounds and of
+/// what preparing a key costs, never for signatures.
+pub fn rsa_jwk_of_bits(bits: usize, kid: &str) -> Value {
+    let mut modulus = vec![0x5au8; bits.div_ceil(8)];
+    if let Some(first) = modulus.first_mut() {
+        let unused = 8 * bits.div_ceil(8) - bits;
+        *first = (0xffu8 >> unused) & !(0x7fu8 >> unused) | 0x01;
+    }
+    if let Some(last) = modulus.last_mut() {
+        *last |= 1;
+    }
+    json!({"kty": "RSA", "kid": kid, "n": URL_SAFE_NO_PAD.encode(&modulus), "e": "AQAB"})
+}
