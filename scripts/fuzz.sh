@@ -14,7 +14,7 @@ fi
 # sanitizer: the code is memory-safe Rust, and what is hunted is panics, which would kill
 # the Wasm VM.
 export RUSTC_BOOTSTRAP=1
-for target in token jwks discovery config; do
+for target in token jwks discovery config rsa_differential; do
   mkdir -p "fuzz/corpus/$target"
   log=$(mktemp)
   if ! cargo fuzz run --fuzz-dir fuzz --sanitizer none -O "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" \

@@ -43,6 +43,13 @@ impl TestKey {
         Self::Rsa(Box::new(private.into_inner()))
     }
 
+    /// A fresh RSA key whose modulus has exactly `bits` bits, any size the `rsa` crate
+    /// generates (2049, 2055, 2072: sizes that are not a multiple of 32 or 8).
+    pub fn rsa_of_bits(bits: usize) -> Self {
+        let private = RsaPrivateKey::new(&mut OsRng, bits).expect("RSA key generation");
+        Self::Rsa(Box::new(private))
+    }
+
     /// A fresh P-256 key.
     pub fn p256() -> Self {
         Self::P256(Box::new(P256Signing::random(&mut OsRng)))
