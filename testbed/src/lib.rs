@@ -36,3 +36,14 @@ pub fn now() -> u64 {
         .map(|elapsed| elapsed.as_secs())
         .unwrap_or(0)
 }
+
+/// Today's date as `YYYY-MM-DD` (from `date`), for result file names; `undated` without it.
+pub fn today() -> String {
+    std::process::Command::new("date")
+        .arg("+%Y-%m-%d")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .filter(|date| !date.is_empty())
+        .unwrap_or_else(|| "undated".into())
+}

@@ -275,7 +275,7 @@ fn main() {
     println!("{report}");
     let dir = results;
     let _ = std::fs::create_dir_all(&dir);
-    let file = dir.join(format!("{}.md", today()));
+    let file = dir.join(format!("{}.md", testbed::today()));
     match std::fs::write(&file, &report) {
         Ok(()) => eprintln!("bench: wrote {}", file.display()),
         Err(error) => eprintln!("bench: could not write {}: {error}", file.display()),
@@ -507,7 +507,7 @@ fn report(
         (!rates.is_empty()).then(|| rates.iter().map(|s| s.rate).sum::<f64>() / rates.len() as f64)
     };
     let mut out = String::new();
-    let _ = writeln!(out, "# wsgate benchmark, {}\n", today());
+    let _ = writeln!(out, "# wsgate benchmark, {}\n", testbed::today());
     let _ = writeln!(
         out,
         "- machine: {} cores, {}",
@@ -629,13 +629,4 @@ fn cpu_model() -> String {
                 .map(|m| m.trim().to_owned())
         })
         .unwrap_or_else(|| "unknown CPU".into())
-}
-
-fn today() -> String {
-    std::process::Command::new("date")
-        .arg("+%Y-%m-%d")
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_else(|| "undated".into())
 }
