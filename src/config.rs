@@ -1150,8 +1150,14 @@ mod tests {
         assert_eq!(with("from_headers", json!({"name": "x"})), "from_headers");
         assert_eq!(with("from_params", json!(["a&b"])), "from_params");
         assert_eq!(with("from_params", json!([""])), "from_params");
-        assert_eq!(with("from_params", json!(["access%5Ftoken"])), "from_params");
-        assert_eq!(with("from_cookies", json!(["s\u{e9}ssion"])), "from_cookies");
+        assert_eq!(
+            with("from_params", json!(["access%5Ftoken"])),
+            "from_params"
+        );
+        assert_eq!(
+            with("from_cookies", json!(["s\u{e9}ssion"])),
+            "from_cookies"
+        );
         assert_eq!(with("from_cookies", json!(["a;b"])), "from_cookies");
         assert_eq!(
             with("from_subprotocol", json!({"prefix": ""})),

@@ -105,10 +105,21 @@ fn every_spelling_of_a_guarded_path_is_guarded() {
 #[test]
 fn unrelated_paths_are_not_guarded() {
     let stack = start();
-    for path in ["/wsx", "/w", "/ws2", "/xws", "/ws/x", "/calls", "/calls/mediax"] {
+    for path in [
+        "/wsx",
+        "/w",
+        "/ws2",
+        "/xws",
+        "/ws/x",
+        "/calls",
+        "/calls/mediax",
+    ] {
         let response = client::raw_handshake(stack.envoy.listener(), path, &[]);
         assert_eq!(response.status, 101, "{path}: {response:?}");
-        assert!(stack.echo.last_on(path).is_some(), "{path} reached the upstream");
+        assert!(
+            stack.echo.last_on(path).is_some(),
+            "{path} reached the upstream"
+        );
     }
 }
 
@@ -131,13 +142,27 @@ fn the_upstream_gets_the_path_as_sent_less_the_token() {
 fn a_second_token_in_another_spelling_is_refused() {
     let stack = start();
     let good = token();
-    let cases: [(String, Vec<(&str, Vec<u8>)>); 5] = [
-        (format!("/ws?access_token={good}&access%5Ftoken=OTHER"), vec![]),
-        (format!("/ws?access_token={good}&ACCESS_TOKEN=OTHER"), vec![]),
-        (format!("/ws?access_token={good}&access%255Ftoken=OTHER"), vec![]),
+    // (path, extra header lines)
+    type Case<'a> = (String, Vec<(&'a str, Vec<u8>)>);
+    let cases: [Case; 5] = [
+        (
+            format!("/ws?access_token={good}&access%5Ftoken=OTHER"),
+            vec![],
+        ),
+        (
+            format!("/ws?access_token={good}&ACCESS_TOKEN=OTHER"),
+            vec![],
+        ),
+        (
+            format!("/ws?access_token={good}&access%255Ftoken=OTHER"),
+            vec![],
+        ),
         (
             "/ws".to_owned(),
-            vec![("cookie", format!("session={good}; SESSION=OTHER").into_bytes())],
+            vec![(
+                "cookie",
+                format!("session={good}; SESSION=OTHER").into_bytes(),
+            )],
         ),
         (
             format!("/ws?access_token={good}"),
@@ -149,7 +174,10 @@ fn a_second_token_in_another_spelling_is_refused() {
         let refused = client::raw_handshake(stack.envoy.listener(), path, &extra);
         assert_eq!(refused.status, 401, "{path} {headers:?}: {refused:?}");
         let challenge = refused.header("www-authenticate").unwrap();
-        assert!(challenge.contains("error=\"invalid_request\""), "{challenge}");
+        assert!(
+            challenge.contains("error=\"invalid_request\""),
+            "{challenge}"
+        );
     }
     assert!(stack.echo.seen().is_empty());
     let stats = stack.envoy.stats("wsgate");
