@@ -159,6 +159,15 @@ pub fn wasm_filter(plugin_config: &Value, module: &Path) -> Value {
     })
 }
 
+/// What Envoy logs when a Wasm VM panics, traps or fails (a panic kills the VM).
+pub const VM_FAILURE_SIGNS: [&str; 5] = [
+    "panicked",
+    "wasm trap",
+    "Function: proxy_on",
+    "VM failed",
+    "Plugin failed",
+];
+
 /// [`bootstrap`] with the built wsgate module ([`module_path`]) as its one filter,
 /// configured with `plugin_config`.
 pub fn gate_bootstrap(upstream: SocketAddr, plugin_config: &Value) -> Value {
@@ -422,6 +431,16 @@ impl Envoy {
     /// Envoy's log so far.
     pub fn log(&self) -> String {
         read_log(&self.dir)
+    }
+
+    /// How many times Envoy's log shows a Wasm VM panicking or failing
+    /// ([`VM_FAILURE_SIGNS`]); 0 for a healthy run.
+    pub fn vm_failures(&self) -> usize {
+        let log = self.log();
+        VM_FAILURE_SIGNS
+            .iter()
+            .map(|sign| log.matches(sign).count())
+            .sum()
     }
 
     /// Every stat whose name contains `filter`, as `name -> value` (counters and gauges).
