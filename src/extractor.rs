@@ -190,7 +190,10 @@ pub fn cookie_pairs(value: &str) -> impl Iterator<Item = (&str, &str)> {
         .split(';')
         .map(str::trim)
         .filter(|pair| !pair.is_empty())
-        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (name.trim(), value.trim())
+        })
 }
 
 #[cfg(test)]
@@ -364,6 +367,9 @@ mod tests {
             vec![("cookie", "session=a; SESSION=b")],
             vec![("cookie", "session=a; %73ession=b")],
             vec![("cookie", "session=a"), ("cookie", "Session=b")],
+            vec![("cookie", "session =b; session=a")],
+            vec![("cookie", "session\t= b; session=a")],
+            vec![(":path", "/ws?access_token=a&access_token%20=b")],
         ] {
             assert_eq!(
                 extract(&sources, &pairs),

@@ -96,14 +96,19 @@ pub fn is_foldable(text: &str) -> bool {
 }
 
 /// Whether `raw`, a query parameter or cookie name as the client sent it, names `configured`
-/// in any spelling: percent-decoded (`+` as a space with `plus_is_space`), then ignoring case.
-/// A name still encoded after every decoding round is taken for `configured`.
+/// in any spelling: percent-decoded (`+` as a space with `plus_is_space`), surrounding
+/// whitespace dropped (Go and Tomcat trim cookie names), then ignoring case. A name still
+/// encoded after every decoding round is taken for `configured`.
 pub fn same_name(raw: &str, configured: &str, plus_is_space: bool) -> bool {
     if raw == configured {
         return true;
     }
     match decode_fully(raw, plus_is_space) {
-        Some(decoded) => fold_case(&String::from_utf8_lossy(&decoded)) == fold_case(configured),
+        Some(decoded) => {
+            let decoded = String::from_utf8_lossy(&decoded);
+            fold_case(decoded.trim_matches(|c: char| c.is_ascii_whitespace()))
+                == fold_case(configured)
+        }
         None => true,
     }
 }
@@ -161,6 +166,11 @@ mod tests {
         ] {
             assert!(same_name(raw, "access_token", true), "{raw}");
         }
+        assert!(
+            same_name(" access_token\t", "access_token", true),
+            "whitespace around"
+        );
+        assert!(same_name("access_token%20", "access_token", true));
         for raw in ["access_tokens", "access-token", "access+token", "token", ""] {
             assert!(!same_name(raw, "access_token", true), "{raw}");
         }

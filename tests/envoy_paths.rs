@@ -53,7 +53,7 @@ fn token() -> String {
 /// The spellings of `/ws` (and `/calls/media`) from the issue and SECURITY.md: case,
 /// trailing and repeated slashes, percent-encoding (slashes and backslashes included), `;`
 /// parameters, dot segments, NUL, and the long s that .NET upper-cases to `S`.
-const VARIANTS: [&str; 22] = [
+const VARIANTS: [&str; 23] = [
     "/WS",
     "/Ws",
     "/ws/",
@@ -72,6 +72,7 @@ const VARIANTS: [&str; 22] = [
     "/%5Cws",
     "/ws%3Bx=1",
     "/ws%00.json",
+    "/ws%3Fx=1",
     "/w%C5%BF",
     "/ws/?room=1",
     "/CALLS//Media/",
