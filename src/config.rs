@@ -448,8 +448,8 @@ fn names(
         ConfigError::new(
             field,
             format!(
-                "must be an array of non-empty ASCII names without {forbidden:?}, '%' or spaces \
-                 (names are compared percent-decoded, ignoring ASCII case)"
+                "must be an array of non-empty ASCII names without {forbidden:?}, '%', '+' or \
+                 spaces (names are compared percent-decoded, ignoring ASCII case)"
             ),
         )
     };

@@ -9,8 +9,9 @@
 //! - its material is unusable: not canonical base64url, an RSA modulus under 2048 bits or
 //!   over [`KeyLimits::max_rsa_key_bits`], an exponent the backend refuses, a point not on
 //!   the curve;
-//! - its `kid` is shared with another key of the set: which of them the issuer meant is
-//!   ambiguous, so none of them is trusted;
+//! - its `kid` is shared with another entry that passes the cheap checks (members,
+//!   encodings, sizes), even one whose material later proves unusable: which of them the
+//!   issuer meant is ambiguous, so none of them is trusted;
 //! - it comes after the first [`MAX_KEYS`] usable keys, or after the first
 //!   [`MAX_KEY_ENTRIES`] entries: these are counted, not prepared.
 //!
@@ -22,7 +23,7 @@
 //! `max_document_bytes` admits costs milliseconds per VM, and no key can make a
 //! verification cost more than a [`KeyLimits::max_rsa_key_bits`] modulus does.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde_json::{Map, Value};
@@ -77,19 +78,23 @@ impl KeyReport {
         self.skipped.len() + self.beyond_limits
     }
 
-    /// One line per skipped key, then one for the keys beyond the limits.
+    /// One line per skipped key, then [`beyond_limits_warning`](Self::beyond_limits_warning).
     pub fn warnings(&self) -> impl Iterator<Item = String> + '_ {
-        let beyond = (self.beyond_limits > 0).then(|| {
+        self.skipped
+            .iter()
+            .map(|key| format!("ignoring {key}"))
+            .chain(self.beyond_limits_warning())
+    }
+
+    /// The line for the keys beyond the limits, when there are any.
+    pub fn beyond_limits_warning(&self) -> Option<String> {
+        (self.beyond_limits > 0).then(|| {
             format!(
                 "{} more key(s) beyond the limits: wsgate keeps the first {MAX_KEYS} usable \
                  keys of the first {MAX_KEY_ENTRIES} entries",
                 self.beyond_limits
             )
-        });
-        self.skipped
-            .iter()
-            .map(|key| format!("ignoring {key}"))
-            .chain(beyond)
+        })
     }
 }
 
@@ -216,7 +221,7 @@ impl KeySet {
                 *kid_count.entry(kid).or_default() += 1;
             }
         }
-        let ambiguous: Vec<String> = kid_count
+        let ambiguous: BTreeSet<String> = kid_count
             .into_iter()
             .filter(|&(_, count)| count > 1)
             .map(|(kid, _)| kid.to_owned())
@@ -226,10 +231,7 @@ impl KeySet {
         let mut keys = Vec::new();
         for (index, candidate) in candidates {
             let kid = candidate.kid.clone();
-            if kid
-                .as_ref()
-                .is_some_and(|kid| ambiguous.iter().any(|shared| shared == kid))
-            {
+            if kid.as_ref().is_some_and(|kid| ambiguous.contains(kid)) {
                 let why = "its kid is shared with another key of the set".to_owned();
                 report.skipped.push(SkippedKey { index, kid, why });
             } else if keys.len() == MAX_KEYS {
@@ -499,6 +501,23 @@ mod tests {
         let skipped = report.skipped.iter().map(|k| k.index).collect::<Vec<_>>();
         assert_eq!(skipped, [0, 1]);
         assert_eq!(set.candidates(JwsAlgorithm::Rs256, Some("same")).count(), 0);
+    }
+
+    /// Ambiguity is decided before keys are prepared: an entry with a point off its curve
+    /// still makes its `kid` ambiguous, so a good key sharing it is not trusted either.
+    #[test]
+    fn a_broken_key_sharing_a_kid_makes_it_ambiguous_too() {
+        let mut broken = P256.public_jwk("same");
+        broken["y"] = base64url::encode(&[0x01; 32]).into();
+        let doc = set_of(&[
+            RSA_2048.public_jwk("same"),
+            broken,
+            ED25519.public_jwk("other"),
+        ]);
+        let (set, report) = KeySet::parse(&doc, KeyLimits::default()).unwrap();
+        assert_eq!(set.len(), 1);
+        let skipped = report.skipped.iter().map(|k| k.index).collect::<Vec<_>>();
+        assert_eq!(skipped, [0, 1]);
     }
 
     #[test]

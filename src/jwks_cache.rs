@@ -124,7 +124,9 @@ pub struct JwksCache<S: SharedStore> {
     owner: u64,
     timing: Timing,
     limits: KeyLimits,
-    parsed: Option<(u64, Rc<KeySet>)>,
+    /// The version this VM parsed last, and its keys (`None`: that version's document did
+    /// not parse within this VM's limits, and is not parsed again).
+    parsed: Option<(u64, Option<Rc<KeySet>>)>,
 }
 
 impl<S: SharedStore> JwksCache<S> {
@@ -204,22 +206,27 @@ impl<S: SharedStore> JwksCache<S> {
 
     /// The current key set with its version.
     pub fn versioned_keys(&mut self) -> Option<(u64, Rc<KeySet>)> {
-        let version = self
-            .store
-            .get(&self.name("version"))
-            .0
-            .and_then(|bytes| bytes.try_into().ok())
-            .map(u64::from_le_bytes)
-            .filter(|&version| version > 0)?;
+        let version = self.read_version().0.filter(|&version| version > 0)?;
         if let Some((parsed_version, keys)) = &self.parsed {
             if *parsed_version >= version {
-                return Some((*parsed_version, keys.clone()));
+                return Some((*parsed_version, keys.clone()?));
             }
         }
         let (stored_version, jwks) = self.read_document().0?;
-        let keys = Rc::new(KeySet::parse(&jwks, self.limits).ok()?.0);
+        let keys = KeySet::parse(&jwks, self.limits)
+            .ok()
+            .map(|(keys, _)| Rc::new(keys));
         self.parsed = Some((stored_version, keys.clone()));
-        Some((stored_version, keys))
+        Some((stored_version, keys?))
+    }
+
+    /// `{scope}/version` as stored (`None` when absent or corrupt), with its CAS token.
+    fn read_version(&self) -> (Option<u64>, Option<u32>) {
+        let (bytes, cas) = self.store.get(&self.name("version"));
+        let version = bytes
+            .and_then(|bytes| bytes.try_into().ok())
+            .map(u64::from_le_bytes);
+        (version, cas)
     }
 
     /// The stored document with its version (`None` before the first), and the entry's
@@ -235,11 +242,10 @@ impl<S: SharedStore> JwksCache<S> {
         (document, cas)
     }
 
-    /// Whether this VM still holds the lease of `ticket` at `now_ms`.
-    fn holds(&self, ticket: &Ticket, now_ms: u64) -> bool {
-        self.read_lease()
-            .0
-            .is_some_and(|lease| lease.held_at(now_ms) && lease == Lease::mine(self.owner, ticket))
+    /// Whether the lease is still the one `ticket` proves this VM took: no other VM has
+    /// taken it over since (even past its time, a lease nobody took is still this VM's).
+    fn holds(&self, ticket: &Ticket) -> bool {
+        self.read_lease().0 == Some(Lease::mine(self.owner, ticket))
     }
 
     /// The lease as stored, with its CAS token.
@@ -316,7 +322,7 @@ impl<S: SharedStore> JwksCache<S> {
         jitter: f64,
     ) -> Result<(SharedState, SharedState), PublishError> {
         let before = self.state();
-        let version = self.publish(ticket, document, now_ms)?;
+        let version = self.publish(ticket, document)?;
         self.raise_version(version);
         let refresh = self.timing.refresh_interval_ms;
         let early = (refresh as f64 * REFRESH_JITTER * jitter.clamp(0.0, 1.0)) as u64;
@@ -332,15 +338,30 @@ impl<S: SharedStore> JwksCache<S> {
                 state.last_error = None;
                 true
             })
-            .unwrap_or_default();
+            .unwrap_or_else(|| self.state());
         self.release(ticket);
         Ok((before, after))
     }
 
+    /// Ends an attempt under `ticket` whose document was not published ([`PublishError`]):
+    /// counts it as finished, so requests waiting on it are decided with the keys there are,
+    /// and frees the lease if it is still this VM's. The schedule is left as it is: after a
+    /// lapse, the VM that took over has set it; after contention, a retry is due at once.
+    pub fn abandon(&self, ticket: &Ticket) -> SharedState {
+        let after = self
+            .update_state(|state| {
+                state.completed = state.completed.saturating_add(1);
+                true
+            })
+            .unwrap_or_else(|| self.state());
+        self.release(ticket);
+        after
+    }
+
     /// Stores `document` under the next version, or finds it already current; its version.
-    fn publish(&self, ticket: &Ticket, document: &[u8], now_ms: u64) -> Result<u64, PublishError> {
+    fn publish(&self, ticket: &Ticket, document: &[u8]) -> Result<u64, PublishError> {
         for _ in 0..CAS_ATTEMPTS {
-            if !self.holds(ticket, now_ms) {
+            if !self.holds(ticket) {
                 return Err(PublishError::LeaseLapsed);
             }
             let (current, cas) = self.read_document();
@@ -367,11 +388,8 @@ impl<S: SharedStore> JwksCache<S> {
     /// Raises `{scope}/version` to `version`, never lowering it.
     fn raise_version(&self, version: u64) {
         for _ in 0..CAS_ATTEMPTS {
-            let (bytes, cas) = self.store.get(&self.name("version"));
-            let current = bytes
-                .and_then(|bytes| bytes.try_into().ok())
-                .map_or(0, u64::from_le_bytes);
-            if current >= version
+            let (current, cas) = self.read_version();
+            if current.unwrap_or(0) >= version
                 || self
                     .store
                     .set(&self.name("version"), &version.to_le_bytes(), cas)
@@ -401,7 +419,7 @@ impl<S: SharedStore> JwksCache<S> {
                 state.last_error = Some(error.to_owned());
                 true
             })
-            .unwrap_or_default();
+            .unwrap_or_else(|| self.state());
         self.release(ticket);
         (before, after)
     }
@@ -666,6 +684,44 @@ mod tests {
             one.succeed(&slow, &document(), 2, 710_999, 0.0),
             Err(PublishError::LeaseLapsed)
         );
+        // VM 1 gives the attempt up: requests waiting on it are woken, VM 2's lease stays.
+        let completed = one.state().completed;
+        assert_eq!(one.abandon(&slow).completed, completed + 1);
+        assert!(matches!(
+            one.begin(711_001, Trigger::Scheduled),
+            Begin::InProgress { .. }
+        ));
+    }
+
+    #[test]
+    fn a_slow_fetch_nobody_took_over_still_publishes() {
+        let memory = Memory::default();
+        let mut one = vm(&memory, 1);
+        let slow = ticket(one.begin(0, Trigger::Scheduled));
+        // Past the lease's time, but no other VM has taken it: the document is the newest.
+        let (_, state) = one.succeed(&slow, &document(), 2, 20_000, 0.0).unwrap();
+        assert_eq!((state.version, state.keys), (1, 2));
+        assert!(
+            matches!(one.begin(20_001, Trigger::UnknownKey), Begin::Fetch(_)),
+            "released"
+        );
+    }
+
+    #[test]
+    fn a_version_that_does_not_parse_here_is_not_parsed_again() {
+        let memory = Memory::default();
+        let mut one = vm(&memory, 1);
+        let t = ticket(one.begin(0, Trigger::Scheduled));
+        // Published by a VM with laxer limits: an 8192-bit key this VM skips.
+        let big = serde_json::json!({"keys": [testbed::keys::rsa_jwk_of_bits(8192, "big")]});
+        one.succeed(&t, big.to_string().as_bytes(), 1, 0, 0.0)
+            .unwrap();
+        assert!(one.versioned_keys().is_none());
+        assert!(
+            matches!(one.parsed, Some((1, None))),
+            "remembered as unusable"
+        );
+        assert!(one.versioned_keys().is_none());
     }
 
     /// Two VMs' threads: VM 2 takes the lapsed lease and publishes between VM 1's read of

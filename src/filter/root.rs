@@ -329,11 +329,8 @@ impl GateRoot {
                     for key in &report.skipped {
                         debug!("jwks: {url}: ignoring {key}");
                     }
-                    if report.beyond_limits > 0 {
-                        warn!(
-                            "jwks: {url}: {}",
-                            report.warnings().last().unwrap_or_default()
-                        );
+                    if let Some(warning) = report.beyond_limits_warning() {
+                        warn!("jwks: {url}: {warning}");
                     }
                     (url, body, keys.len(), report.ignored())
                 });
@@ -358,15 +355,16 @@ impl GateRoot {
         };
         match outcome {
             Ok((url, document, keys, skipped)) => {
-                plugin.metrics.increment(stats::JWKS_FETCH_SUCCESS);
                 let (before, after) =
                     match cache.succeed(ticket, &document, keys, now, random_unit()) {
                         Ok(states) => states,
                         Err(why) => {
+                            cache.abandon(ticket);
                             warn!("jwks: {url}: not published: {why}");
                             return;
                         }
                     };
+                plugin.metrics.increment(stats::JWKS_FETCH_SUCCESS);
                 plugin.metrics.set_gauge(stats::JWKS_KEYS, after.keys);
                 if before.failures > 0 {
                     info!(
