@@ -335,3 +335,45 @@ fn the_attack_catalogue_through_envoy() {
         expected_lines.len()
     );
 }
+
+/// Key bounds through Envoy: an RSA key over `max_rsa_key_bits` and keys past the first
+/// 100 usable ones are skipped with a warning naming why, and the keys kept still verify.
+#[test]
+fn oversized_and_surplus_keys_are_skipped_with_a_warning() {
+    let mut keys = vec![
+        RSA_2048.public_jwk("rsa"),
+        testbed::keys::rsa_jwk_of_bits(6144, "big"),
+    ];
+    keys.extend((0..120).map(|i| P256.public_jwk(&format!("ec-{i}"))));
+    let config = json!({
+        "issuer": ISSUER,
+        "audiences": [AUDIENCE],
+        "jwks": json!({ "keys": keys }).to_string(),
+    });
+    let stack = start(&config);
+    let log = stack.envoy.log();
+    assert!(
+        log.contains("RSA modulus has 6144 bits; max_rsa_key_bits is 4096"),
+        "{log}"
+    );
+    assert!(
+        log.contains("21 more key(s) beyond the limits: wsgate keeps the first 100 usable keys"),
+        "{log}"
+    );
+    let (mut socket, _) = upgrade(&stack, Some(&token(&RSA_2048, "rsa"))).unwrap();
+    assert_eq!(client::echo(&mut socket, "kept"), "kept");
+    let (mut socket, _) = upgrade(&stack, Some(&token(&P256, "ec-98"))).unwrap();
+    assert_eq!(client::echo(&mut socket, "kept"), "kept");
+    let refused = upgrade(&stack, Some(&token(&P256, "ec-99"))).unwrap_err();
+    assert_unauthorized(&refused, Some("invalid_token"));
+
+    // Raised to 8192, the big key is kept (it is a fake modulus: nothing verifies with it).
+    let mut raised = config.clone();
+    raised["max_rsa_key_bits"] = json!(8192);
+    let stack = start(&raised);
+    assert!(
+        !stack.envoy.log().contains("6144 bits"),
+        "{}",
+        stack.envoy.log()
+    );
+}
