@@ -10,15 +10,16 @@
 //! - a pure core that knows nothing of the host and is tested natively with `cargo test`:
 //!   [`config`] (the plugin configuration), [`request`] (the request as the core sees it),
 //!   [`path`] (which paths are guarded, normalised to fail closed), [`spelling`] (the
-//!   spellings a backend takes for one name), [`upgrade`] (WebSocket upgrade detection), [`extractor`] (where the token is),
-//!   [`jws`] (compact JWS parsing), [`claims`] (`iss`/`aud`/`exp`/`nbf`), [`jwks`] (key sets),
-//!   [`fetch`] (issuer endpoints and documents), [`jwks_cache`] (the key set shared by
-//!   Envoy's worker VMs), [`signature`] (the one seam to the signature backends) and
-//!   [`rsa_verify`] (RS*/PS* arithmetic), [`strict_json`] and [`base64url`] (canonical
-//!   encodings), [`authenticator`] (the verification pipeline), [`token_cache`] (verified
-//!   tokens), [`decision`] (allow/deny and the deny reasons), [`gate`] (the per-request
-//!   decision), [`upstream`] (what the upstream receives), [`record`] (the log line and
-//!   access-log fields) and [`stats`] (stat names);
+//!   spellings a backend takes for one name), [`upgrade`] (WebSocket upgrade detection),
+//!   [`extractor`] (where the token is), [`jws`] (compact JWS parsing), [`claims`]
+//!   (`iss`/`aud`/`exp`/`nbf`), [`jwks`] (key sets and their bounds), [`fetch`] (issuer
+//!   endpoints and documents), [`jwks_cache`] (the key set shared by Envoy's worker VMs),
+//!   [`parked`] (requests waiting for a key fetch), [`signature`] (the one seam to the
+//!   signature backends) and [`rsa_verify`] (RS*/PS* arithmetic), [`strict_json`] and
+//!   [`base64url`] (canonical encodings), [`authenticator`] (the verification pipeline),
+//!   [`token_cache`] (verified tokens), [`decision`] (allow/deny and the deny reasons),
+//!   [`gate`] (the per-request decision), [`upstream`] (what the upstream receives),
+//!   [`record`] (the log line and access-log fields) and [`stats`] (stat names);
 //! - `filter`, the thin proxy-wasm glue that reads the request, asks the [`gate::Gate`] and
 //!   applies its [`decision::Decision`], and fetches keys for [`jwks_cache`]. Host calls live
 //!   only there.
@@ -34,6 +35,7 @@ pub mod gate;
 pub mod jwks;
 pub mod jwks_cache;
 pub mod jws;
+pub mod parked;
 pub mod path;
 pub mod record;
 pub mod request;

@@ -30,7 +30,8 @@ use proxy_wasm::types::LogLevel;
 use crate::decision::Decision;
 use crate::gate::{CacheUse, Gate};
 use crate::jwks::KeySet;
-use crate::jwks_cache::{JwksCache, Trigger};
+use crate::jwks_cache::JwksCache;
+use crate::parked::Parked;
 use crate::record::CorrelationHeader;
 use crate::request::RequestHead;
 use crate::stats;
@@ -56,7 +57,7 @@ struct Plugin {
     correlation: Vec<CorrelationHeader>,
     metrics: Metrics,
     /// Requests paused until a key fetch finishes.
-    waiters: RefCell<Vec<Waiter>>,
+    waiters: RefCell<Parked<RequestHead>>,
     /// With `close_on_expiry`: accepted streams and when their token expires (ms).
     open_sockets: Option<RefCell<Vec<(u32, u64)>>>,
     /// `clock_skew_seconds`, for expiry deadlines.
@@ -68,16 +69,6 @@ struct Plugin {
 enum Keys {
     Inline(Rc<KeySet>),
     Remote(RefCell<JwksCache<HostSharedData>>),
-}
-
-/// A request paused until a fetch attempt finishes or its deadline passes.
-struct Waiter {
-    context_id: u32,
-    head: RequestHead,
-    trigger: Trigger,
-    /// Fetch attempts finished when it started waiting.
-    completed: u64,
-    deadline_ms: u64,
 }
 
 impl Plugin {
@@ -114,7 +105,7 @@ impl Plugin {
     /// Forgets a request that has ended.
     fn forget(&self, context_id: u32) {
         if let Ok(mut waiters) = self.waiters.try_borrow_mut() {
-            waiters.retain(|waiter| waiter.context_id != context_id);
+            waiters.forget(context_id);
         }
         if let Some(Ok(mut open)) = self.open_sockets.as_ref().map(RefCell::try_borrow_mut) {
             open.retain(|(id, _)| *id != context_id);

@@ -18,7 +18,7 @@ use proxy_wasm::types::{BufferType, ContextType, MapType};
 use super::metrics::Metrics;
 use super::shared_data::HostSharedData;
 use super::stream::GateStream;
-use super::{now_ms, verdict, Keys, Plugin, Waiter};
+use super::{now_ms, verdict, Keys, Plugin};
 use crate::config::{Config, KeySource, RemoteDocument, RemoteKeys};
 use crate::fetch::{self, Endpoint, FetchError};
 use crate::gate::Gate;
@@ -225,11 +225,10 @@ impl GateRoot {
             return;
         };
         let Some(cache) = self.cache() else { return };
-        let wants_refetch = plugin.waiters.try_borrow().is_ok_and(|waiters| {
-            waiters
-                .iter()
-                .any(|waiter| waiter.trigger == Trigger::UnknownKey)
-        });
+        let wants_refetch = plugin
+            .waiters
+            .try_borrow()
+            .is_ok_and(|waiters| waiters.wants_refetch());
         let begin = {
             let Ok(cache) = cache.try_borrow() else {
                 return;
@@ -239,12 +238,7 @@ impl GateRoot {
                 Some(Begin::Idle) => {
                     // Rate-limited: the waiting unknown-kid requests are decided now.
                     if let Ok(mut waiters) = plugin.waiters.try_borrow_mut() {
-                        for waiter in waiters
-                            .iter_mut()
-                            .filter(|w| w.trigger == Trigger::UnknownKey)
-                        {
-                            waiter.deadline_ms = now;
-                        }
+                        waiters.release_unknown_keys();
                     }
                     cache.begin(now, Trigger::Scheduled)
                 }
@@ -409,28 +403,20 @@ impl GateRoot {
             Ok(cache) => cache.state().completed,
             Err(_) => return,
         };
-        let keys = plugin.current_keys();
-        let ready: Vec<Waiter> = match plugin.waiters.try_borrow_mut() {
-            Ok(mut waiters) => {
-                let (ready, waiting) = waiters.drain(..).partition(|waiter: &Waiter| {
-                    completed > waiter.completed
-                        || now >= waiter.deadline_ms
-                        || (waiter.trigger == Trigger::Scheduled && keys.is_some())
-                });
-                *waiters = waiting;
-                ready
-            }
+        let have_keys = plugin.current_keys().is_some();
+        let ready = match plugin.waiters.try_borrow_mut() {
+            Ok(mut waiters) => waiters.take_ready(completed, have_keys, now),
             Err(_) => return,
         };
         if ready.is_empty() {
             return;
         }
-        for waiter in ready {
-            if hostcalls::set_effective_context(waiter.context_id).is_err() {
+        for (context_id, head) in ready {
+            if hostcalls::set_effective_context(context_id).is_err() {
                 continue; // the request is gone
             }
-            let decision = plugin.decide(&waiter.head, now);
-            if verdict::enforce(&plugin, &decision, &waiter.head, waiter.context_id) {
+            let decision = plugin.decide(&head, now);
+            if verdict::enforce(&plugin, &decision, &head, context_id) {
                 let _ = hostcalls::resume_http_request();
             }
         }

@@ -6,7 +6,7 @@ use log::error;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
-use super::{now_ms, verdict, Keys, Plugin, Waiter};
+use super::{now_ms, verdict, Keys, Plugin};
 use crate::decision::{Decision, Denial, DenyReason};
 use crate::jwks_cache::Trigger;
 use crate::request::RequestHead;
@@ -60,9 +60,9 @@ impl HttpContext for GateStream {
         let now = now_ms();
         let decision = plugin.decide(&head, now);
 
-        if let Some(waiter) = wait_for_keys(&plugin, &decision, &head, now, self.context_id) {
+        if let Some((trigger, completed, deadline_ms)) = wait_for_keys(&plugin, &decision, now) {
             if let Ok(mut waiters) = plugin.waiters.try_borrow_mut() {
-                waiters.push(waiter);
+                waiters.park(self.context_id, head, trigger, completed, deadline_ms);
                 return Action::Pause;
             }
         }
@@ -80,14 +80,9 @@ fn text(value: Vec<u8>) -> String {
         .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
 }
 
-/// A waiter when `decision` lacks keys that a fetch may bring.
-fn wait_for_keys(
-    plugin: &Plugin,
-    decision: &Decision,
-    head: &RequestHead,
-    now: u64,
-    context_id: u32,
-) -> Option<Waiter> {
+/// When `decision` lacks keys that a fetch may bring: what to wait for, the fetch attempts
+/// finished so far and the deadline, for [`Parked::park`](crate::parked::Parked::park).
+fn wait_for_keys(plugin: &Plugin, decision: &Decision, now: u64) -> Option<(Trigger, u64, u64)> {
     let trigger = match decision {
         Decision::Deny(Denial {
             reason: DenyReason::KeysUnavailable,
@@ -104,11 +99,5 @@ fn wait_for_keys(
     };
     let cache = cache.try_borrow().ok()?;
     let completed = cache.worth_waiting(trigger, now)?;
-    Some(Waiter {
-        context_id,
-        head: head.clone(),
-        trigger,
-        completed,
-        deadline_ms: now.saturating_add(cache.lease_ms()),
-    })
+    Some((trigger, completed, now.saturating_add(cache.lease_ms())))
 }

@@ -1,0 +1,192 @@
+//! Requests parked until a key fetch finishes, and the rule for when each is ready.
+//!
+//! A request that finds no usable key may wait for a fetch instead of being refused at once:
+//! before the first key set ([`Trigger::Scheduled`]), or when its token names a `kid` the
+//! set lacks ([`Trigger::UnknownKey`]). It is parked with the number of fetch attempts
+//! finished so far and a deadline, and is ready to be decided again when:
+//! - a fetch attempt has finished since it was parked (in any VM: the count is shared);
+//! - its deadline has passed;
+//! - it waited for a first key set and one is there now;
+//! - it waited for an unknown `kid` and no refetch will run (rate-limited): see
+//!   [`Parked::release_unknown_keys`].
+//!
+//! Plain data: the glue parks, forgets ended requests and resumes what [`Parked::take_ready`]
+//! hands back, with the time and fetch count it reads from the host.
+
+use crate::jwks_cache::Trigger;
+
+/// Parked requests of one VM, each a `T` (the request's head) under its context id.
+#[derive(Debug)]
+pub struct Parked<T> {
+    entries: Vec<Entry<T>>,
+}
+
+#[derive(Debug)]
+struct Entry<T> {
+    id: u32,
+    request: T,
+    trigger: Trigger,
+    /// Fetch attempts finished when it was parked.
+    completed: u64,
+    deadline_ms: u64,
+    /// No fetch will come for it: decide it at the next look.
+    released: bool,
+}
+
+impl<T> Default for Parked<T> {
+    fn default() -> Self {
+        Parked {
+            entries: Vec::new(),
+        }
+    }
+}
+
+impl<T> Parked<T> {
+    /// Parks `request` (context `id`), waiting for `trigger`'s fetch: ready once more than
+    /// `completed` attempts have finished, or at `deadline_ms`.
+    pub fn park(
+        &mut self,
+        id: u32,
+        request: T,
+        trigger: Trigger,
+        completed: u64,
+        deadline_ms: u64,
+    ) {
+        self.entries.push(Entry {
+            id,
+            request,
+            trigger,
+            completed,
+            deadline_ms,
+            released: false,
+        });
+    }
+
+    /// Forgets request `id` (it ended while parked).
+    pub fn forget(&mut self, id: u32) {
+        self.entries.retain(|entry| entry.id != id);
+    }
+
+    /// Whether a parked request waits for a refetch of an unknown `kid`.
+    pub fn wants_refetch(&self) -> bool {
+        self.entries
+            .iter()
+            .any(|entry| entry.trigger == Trigger::UnknownKey && !entry.released)
+    }
+
+    /// No refetch will run for the requests waiting on an unknown `kid` (rate-limited):
+    /// they are ready at the next [`take_ready`](Self::take_ready).
+    pub fn release_unknown_keys(&mut self) {
+        for entry in &mut self.entries {
+            if entry.trigger == Trigger::UnknownKey {
+                entry.released = true;
+            }
+        }
+    }
+
+    /// Takes out, in the order they were parked, the requests that are ready at `now_ms`
+    /// when `completed` fetch attempts have finished and a key set is there or not
+    /// (`have_keys`).
+    pub fn take_ready(&mut self, completed: u64, have_keys: bool, now_ms: u64) -> Vec<(u32, T)> {
+        let (ready, waiting): (Vec<Entry<T>>, Vec<Entry<T>>) =
+            self.entries.drain(..).partition(|entry| {
+                entry.released
+                    || completed > entry.completed
+                    || now_ms >= entry.deadline_ms
+                    || (entry.trigger == Trigger::Scheduled && have_keys)
+            });
+        self.entries = waiting;
+        ready
+            .into_iter()
+            .map(|entry| (entry.id, entry.request))
+            .collect()
+    }
+
+    /// How many requests are parked.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(ready: Vec<(u32, &str)>) -> Vec<u32> {
+        ready.into_iter().map(|(id, _)| id).collect()
+    }
+
+    #[test]
+    fn a_finished_attempt_readies_those_parked_before_it() {
+        let mut parked = Parked::default();
+        parked.park(1, "a", Trigger::Scheduled, 0, 5_000);
+        parked.park(2, "b", Trigger::UnknownKey, 0, 5_000);
+        parked.park(3, "c", Trigger::UnknownKey, 1, 5_000);
+        assert!(parked.take_ready(0, false, 100).is_empty());
+        assert_eq!(ids(parked.take_ready(1, false, 200)), [1, 2]);
+        assert_eq!(
+            parked.len(),
+            1,
+            "parked after the first attempt: waits for the next"
+        );
+        assert_eq!(ids(parked.take_ready(2, false, 300)), [3]);
+        assert!(parked.is_empty());
+    }
+
+    #[test]
+    fn deadlines_ready_what_no_fetch_answered() {
+        let mut parked = Parked::default();
+        parked.park(1, "a", Trigger::UnknownKey, 4, 1_000);
+        parked.park(2, "b", Trigger::UnknownKey, 4, 2_000);
+        assert!(parked.take_ready(4, true, 999).is_empty());
+        assert_eq!(ids(parked.take_ready(4, true, 1_000)), [1]);
+        assert_eq!(ids(parked.take_ready(4, true, 5_000)), [2]);
+    }
+
+    /// A first key set readies those that had none; an unknown `kid` needs a fetch that
+    /// finished, since the set that was there lacked it.
+    #[test]
+    fn keys_arriving_ready_only_those_that_had_none() {
+        let mut parked = Parked::default();
+        parked.park(1, "first", Trigger::Scheduled, 0, 9_000);
+        parked.park(2, "kid", Trigger::UnknownKey, 0, 9_000);
+        assert_eq!(ids(parked.take_ready(0, true, 10)), [1]);
+        assert_eq!(parked.len(), 1);
+    }
+
+    #[test]
+    fn a_refused_refetch_releases_the_unknown_kid_waiters_only() {
+        let mut parked = Parked::default();
+        parked.park(1, "kid", Trigger::UnknownKey, 0, 9_000);
+        parked.park(2, "first", Trigger::Scheduled, 0, 9_000);
+        assert!(parked.wants_refetch());
+        parked.release_unknown_keys();
+        assert!(
+            !parked.wants_refetch(),
+            "released: no refetch is asked for them"
+        );
+        assert_eq!(ids(parked.take_ready(0, false, 10)), [1]);
+        assert_eq!(ids(parked.take_ready(0, false, 9_000)), [2]);
+    }
+
+    /// A flood of unknown kids parks many requests; one finished attempt readies all of
+    /// them, in order, and requests that ended meanwhile are not resumed.
+    #[test]
+    fn a_flood_is_decided_by_one_attempt_without_the_ended_ones() {
+        let mut parked = Parked::default();
+        for id in 0..1_000 {
+            parked.park(id, "kid", Trigger::UnknownKey, 7, 60_000);
+        }
+        for id in (0..1_000).step_by(2) {
+            parked.forget(id);
+        }
+        assert!(parked.take_ready(7, true, 100).is_empty());
+        let ready = ids(parked.take_ready(8, true, 200));
+        assert_eq!(ready, (1..1_000).step_by(2).collect::<Vec<_>>());
+    }
+}
