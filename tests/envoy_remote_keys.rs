@@ -167,6 +167,13 @@ fn rotation_new_key_at_once_removed_key_after_refresh() {
     assert!(accepted(&stack, &old));
 
     // The issuer adds k2; its first token triggers a refetch and is accepted without restart.
+    // Right after a scheduled refresh, so that the next one (1.8-2 s away, with jitter)
+    // cannot land in the same window and be counted as the refetch.
+    let scheduled = issuer.hits(JWKS_PATH);
+    wait_until("a scheduled refresh", Duration::from_secs(10), || {
+        issuer.hits(JWKS_PATH) > scheduled
+    });
+    std::thread::sleep(Duration::from_millis(200)); // that refresh is published
     issuer.set_keys(&[(&RSA_2048, "k1"), (&RSA_2048_OTHER, "k2")]);
     let fetches = issuer.hits(JWKS_PATH);
     assert!(
