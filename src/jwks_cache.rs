@@ -508,7 +508,7 @@ impl Lease {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::cell::RefCell;
     use std::collections::HashMap;
@@ -518,7 +518,7 @@ mod tests {
     /// can run once just before a set of a chosen entry, to play another VM's thread
     /// writing between this VM's read and its write.
     #[derive(Default)]
-    struct Memory {
+    pub(crate) struct Memory {
         entries: RefCell<HashMap<String, (Vec<u8>, u32)>>,
         next_cas: RefCell<u32>,
         #[allow(clippy::type_complexity)]

@@ -13,7 +13,7 @@
 //!   spellings a backend takes for one name), [`upgrade`] (WebSocket upgrade detection),
 //!   [`extractor`] (where the token is), [`jws`] (compact JWS parsing), [`claims`]
 //!   (`iss`/`aud`/`exp`/`nbf`), [`jwks`] (key sets and their bounds), [`fetch`] (issuer
-//!   endpoints and documents), [`jwks_cache`] (the key set shared by Envoy's worker VMs),
+//!   endpoints and documents), [`fetcher`] (when to fetch keys, and what came of it), [`jwks_cache`] (the key set shared by Envoy's worker VMs),
 //!   [`parked`] (requests waiting for a key fetch), [`signature`] (the one seam to the
 //!   signature backends) and [`rsa_verify`] (RS*/PS* arithmetic), [`strict_json`] and
 //!   [`base64url`] (canonical encodings), [`authenticator`] (the verification pipeline),
@@ -31,6 +31,7 @@ pub mod config;
 pub mod decision;
 pub mod extractor;
 pub mod fetch;
+pub mod fetcher;
 pub mod gate;
 pub mod jwks;
 pub mod jwks_cache;

@@ -1,10 +1,11 @@
 //! One root context per VM: configuration, key fetching, and the requests waiting for keys.
 //!
-//! With remote keys the root ticks every [`TICK`]. Each tick it asks the shared
-//! [`JwksCache`](crate::jwks_cache::JwksCache) whether to fetch (scheduled refresh, retry, or
-//! an unknown `kid` a waiting request brought), and only the VM that wins the lease
-//! dispatches the calls: discovery when configured, then the JWKS. When an attempt finishes,
-//! here or in another VM, waiting requests are decided with whatever keys there are then.
+//! With remote keys the root ticks every [`TICK`] and hands each tick and each call's answer
+//! to the pure [`KeyFetcher`], which decides (against the shared
+//! [`JwksCache`](crate::jwks_cache::JwksCache)) whether this VM fetches and which document
+//! comes next; the root only dispatches what it asks for, and logs and counts how each
+//! attempt finished. When an attempt finishes, here or in another VM, waiting requests are
+//! decided with whatever keys there are then.
 
 use std::hash::{BuildHasher, RandomState};
 use std::rc::Rc;
@@ -20,10 +21,10 @@ use super::shared_data::HostSharedData;
 use super::stream::GateStream;
 use super::{now_ms, verdict, Keys, Plugin};
 use crate::config::{Config, KeySource, RemoteDocument, RemoteKeys};
-use crate::fetch::{self, Endpoint, FetchError};
+use crate::fetch::{self, FetchError};
+use crate::fetcher::{Dispatch, Finished, KeyFetcher, Step};
 use crate::gate::Gate;
-use crate::jwks::{KeyLimits, KeySet};
-use crate::jwks_cache::{Begin, JwksCache, SharedState, Ticket, Timing, Trigger};
+use crate::jwks_cache::{JwksCache, SharedState, Timing};
 use crate::stats;
 use crate::token_cache::TokenCache;
 
@@ -33,26 +34,8 @@ const TICK: Duration = Duration::from_millis(100);
 pub(super) struct GateRoot {
     context_id: u32,
     plugin: Option<Rc<Plugin>>,
-    remote: Option<Remote>,
-}
-
-/// Remote-key settings and this VM's fetch in flight, if any.
-struct Remote {
-    keys: RemoteKeys,
-    issuer: String,
-    limits: KeyLimits,
-    fetch: Option<Fetch>,
-}
-
-struct Fetch {
-    ticket: Ticket,
-    call: u32,
-    stage: Stage,
-}
-
-enum Stage {
-    Discovery { jwks_cluster: String },
-    Jwks { url: String },
+    /// With remote keys: this VM's fetcher.
+    fetcher: Option<KeyFetcher>,
 }
 
 impl GateRoot {
@@ -60,7 +43,7 @@ impl GateRoot {
         GateRoot {
             context_id,
             plugin: None,
-            remote: None,
+            fetcher: None,
         }
     }
 }
@@ -73,39 +56,53 @@ impl Context for GateRoot {
         body_size: usize,
         _num_trailers: usize,
     ) {
-        let Some(remote) = self.remote.as_mut() else {
+        let Some(limit) = self
+            .fetcher
+            .as_ref()
+            .filter(|fetcher| fetcher.expects(call))
+            .map(KeyFetcher::max_document_bytes)
+        else {
             return;
         };
-        let Some(fetch) = remote.fetch.take_if(|fetch| fetch.call == call) else {
-            return;
-        };
-        let limit = remote.keys.max_document_bytes;
         // A call that failed (reset, or timed out after its headers arrived) is reported with
         // no headers, and Envoy then has no response maps at all: asking for one returns
         // BadArgument, on which the SDK panics. So nothing is read from a failed call.
-        if num_headers == 0 {
-            self.advance(fetch, Err(FetchError::NoResponse));
-            self.resolve_waiters(now_ms());
-            return;
-        }
-        let status = hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
-            .ok()
-            .flatten()
-            .map(|status| String::from_utf8_lossy(&status).into_owned());
-        let body = if body_size == 0 {
-            Vec::new()
+        let answer = if num_headers == 0 {
+            Err(FetchError::NoResponse)
         } else {
-            hostcalls::get_buffer(
-                BufferType::HttpCallResponseBody,
-                0,
-                body_size.min(limit.saturating_add(1)),
-            )
-            .ok()
-            .flatten()
-            .unwrap_or_default()
+            let status =
+                hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
+                    .ok()
+                    .flatten()
+                    .map(|status| String::from_utf8_lossy(&status).into_owned());
+            let body = if body_size == 0 {
+                Vec::new()
+            } else {
+                hostcalls::get_buffer(
+                    BufferType::HttpCallResponseBody,
+                    0,
+                    body_size.min(limit.saturating_add(1)),
+                )
+                .ok()
+                .flatten()
+                .unwrap_or_default()
+            };
+            fetch::judge(status.as_deref(), body_size, &body, limit).map(|()| body)
         };
-        let outcome = fetch::judge(status.as_deref(), body_size, &body, limit);
-        self.advance(fetch, outcome.map(|()| body));
+        let now = now_ms();
+        let step = match (self.fetcher.as_mut(), self.plugin.clone()) {
+            (Some(fetcher), Some(plugin)) => match &plugin.keys {
+                Keys::Remote(cache) => match cache.try_borrow_mut() {
+                    Ok(mut cache) => {
+                        fetcher.on_answer(&mut cache, call, answer, now, random_unit())
+                    }
+                    Err(_) => Step::Ignored,
+                },
+                Keys::Inline(_) => Step::Ignored,
+            },
+            _ => Step::Ignored,
+        };
+        self.take_step(step, now);
         self.resolve_waiters(now_ms());
     }
 }
@@ -136,7 +133,7 @@ impl RootContext for GateRoot {
                     config.paths,
                     keys.len()
                 );
-                self.remote = None;
+                self.fetcher = None;
                 Keys::Inline(Rc::new(keys))
             }
             KeySource::Remote(remote) => {
@@ -157,12 +154,7 @@ impl RootContext for GateRoot {
                     config.key_limits,
                 );
                 cache.init();
-                self.remote = Some(Remote {
-                    keys: remote,
-                    issuer,
-                    limits: config.key_limits,
-                    fetch: None,
-                });
+                self.fetcher = Some(KeyFetcher::new(remote, issuer, config.key_limits));
                 let _ = hostcalls::set_tick_period(TICK);
                 Keys::Remote(cache.into())
             }
@@ -217,179 +209,59 @@ impl GateRoot {
 
     /// Starts a fetch when this VM wins the lease for a due refresh or a forced refetch.
     fn maybe_fetch(&mut self, now: u64) {
-        let Some(remote) = &self.remote else { return };
-        if remote.fetch.is_some() {
-            return;
-        }
         let Some(plugin) = self.plugin.clone() else {
             return;
         };
-        let Some(cache) = self.cache() else { return };
+        let (Some(fetcher), Keys::Remote(cache)) = (self.fetcher.as_mut(), &plugin.keys) else {
+            return;
+        };
         let wants_refetch = plugin
             .waiters
             .try_borrow()
             .is_ok_and(|waiters| waiters.wants_refetch());
-        let begin = {
-            let Ok(cache) = cache.try_borrow() else {
-                return;
-            };
-            match wants_refetch.then(|| cache.begin(now, Trigger::UnknownKey)) {
-                Some(Begin::Fetch(ticket)) => Begin::Fetch(ticket),
-                Some(Begin::Idle) => {
-                    // Rate-limited: the waiting unknown-kid requests are decided now.
-                    if let Ok(mut waiters) = plugin.waiters.try_borrow_mut() {
-                        waiters.release_unknown_keys();
-                    }
-                    cache.begin(now, Trigger::Scheduled)
-                }
-                _ => cache.begin(now, Trigger::Scheduled),
-            }
+        let outcome = match cache.try_borrow() {
+            Ok(cache) => fetcher.on_tick(&cache, now, wants_refetch),
+            Err(_) => return,
         };
-        if let Begin::Fetch(ticket) = begin {
-            self.start(ticket);
+        if outcome.release_unknown_keys {
+            if let Ok(mut waiters) = plugin.waiters.try_borrow_mut() {
+                waiters.release_unknown_keys();
+            }
+        }
+        if let Some(dispatch) = outcome.dispatch {
+            self.take_step(Step::Dispatch(dispatch), now);
         }
     }
 
-    /// Dispatches the first call of a fetch.
-    fn start(&mut self, ticket: Ticket) {
-        let Some(remote) = &self.remote else { return };
-        let timeout = remote.keys.fetch_timeout_ms;
-        let (endpoint, stage) = match &remote.keys.document {
-            RemoteDocument::Discovery {
-                discovery,
-                jwks_cluster,
-            } => (
-                discovery.clone(),
-                Stage::Discovery {
-                    jwks_cluster: jwks_cluster.clone(),
-                },
-            ),
-            RemoteDocument::Jwks(jwks) => (
-                jwks.clone(),
-                Stage::Jwks {
-                    url: jwks.url.clone(),
-                },
-            ),
-        };
-        debug!("jwks: fetching {}", endpoint.url);
-        self.call(ticket, &endpoint, timeout, stage);
-    }
-
-    /// Dispatches one call of a fetch and remembers it, or finishes the fetch with the
-    /// dispatch error.
-    fn call(&mut self, ticket: Ticket, endpoint: &Endpoint, timeout_ms: u64, stage: Stage) {
-        match dispatch(endpoint, timeout_ms) {
-            Ok(call) => {
-                if let Some(remote) = self.remote.as_mut() {
-                    remote.fetch = Some(Fetch {
-                        ticket,
-                        call,
-                        stage,
-                    });
-                }
-            }
-            Err(error) => self.finish(&ticket, Err(error)),
-        }
-    }
-
-    /// Takes a fetch one step further with the body of the call that just answered.
-    fn advance(&mut self, fetch: Fetch, answer: Result<Vec<u8>, FetchError>) {
-        let Some(remote) = &self.remote else { return };
-        let Fetch { ticket, stage, .. } = fetch;
-        let body = match answer {
-            Ok(body) => body,
-            Err(error) => return self.finish(&ticket, Err(error)),
-        };
-        match stage {
-            Stage::Discovery { jwks_cluster } => {
-                let next = fetch::jwks_uri_from_discovery(&body, &remote.issuer).and_then(|uri| {
-                    Endpoint::parse(&uri, &jwks_cluster)
-                        .map_err(|why| FetchError::Discovery(format!("jwks_uri: {why}")))
-                });
-                let endpoint = match next {
-                    Ok(endpoint) => endpoint,
-                    Err(error) => return self.finish(&ticket, Err(error)),
-                };
-                let timeout = remote.keys.fetch_timeout_ms;
-                let stage = Stage::Jwks {
-                    url: endpoint.url.clone(),
-                };
-                self.call(ticket, &endpoint, timeout, stage);
-            }
-            Stage::Jwks { url } => {
-                let parsed = KeySet::parse(&body, remote.limits)
-                    .map_err(|error| FetchError::Jwks(error.to_string()));
-                let outcome = parsed.map(|(keys, report)| {
-                    for key in &report.skipped {
-                        debug!("jwks: {url}: ignoring {key}");
-                    }
-                    if let Some(warning) = report.beyond_limits_warning() {
-                        warn!("jwks: {url}: {warning}");
-                    }
-                    (url, body, keys.len(), report.ignored())
-                });
-                self.finish(&ticket, outcome);
-            }
-        }
-    }
-
-    /// Publishes the outcome of a fetch and logs it when the state changes.
-    fn finish(
-        &mut self,
-        ticket: &Ticket,
-        outcome: Result<(String, Vec<u8>, usize, usize), FetchError>,
-    ) {
-        let now = now_ms();
+    /// Does what the fetcher asked: dispatches its next call (a refused dispatch finishes
+    /// the attempt), or logs and counts how an attempt finished.
+    fn take_step(&mut self, step: Step, now: u64) {
         let Some(plugin) = self.plugin.clone() else {
             return;
         };
-        let Some(cache) = self.cache() else { return };
-        let Ok(mut cache) = cache.try_borrow_mut() else {
+        let (Some(fetcher), Keys::Remote(cache)) = (self.fetcher.as_mut(), &plugin.keys) else {
             return;
         };
-        match outcome {
-            Ok((url, document, keys, skipped)) => {
-                let (before, after) =
-                    match cache.succeed(ticket, &document, keys, now, random_unit()) {
-                        Ok(states) => states,
-                        Err(why) => {
-                            cache.abandon(ticket);
-                            warn!("jwks: {url}: not published: {why}");
+        let finished = match step {
+            Step::Ignored => return,
+            Step::Finished(finished) => finished,
+            Step::Dispatch(dispatch) => {
+                debug!("jwks: fetching {}", dispatch.endpoint.url);
+                match dispatch_call(&dispatch) {
+                    Ok(call) => return fetcher.dispatched(call),
+                    Err(error) => {
+                        let Ok(mut cache) = cache.try_borrow_mut() else {
                             return;
-                        }
-                    };
-                plugin.metrics.increment(stats::JWKS_FETCH_SUCCESS);
-                plugin.metrics.set_gauge(stats::JWKS_KEYS, after.keys);
-                if before.failures > 0 {
-                    info!(
-                        "jwks: recovered after {} failed attempt(s)",
-                        before.failures
-                    );
-                }
-                if before.version != after.version {
-                    info!(
-                        "jwks: {keys} usable key(s) from {url} ({skipped} ignored), version {}",
-                        after.version
-                    );
-                } else {
-                    debug!("jwks: {url} unchanged");
+                        };
+                        let finished =
+                            fetcher.failed_to_dispatch(&mut cache, error, now, random_unit());
+                        let Some(finished) = finished else { return };
+                        finished
+                    }
                 }
             }
-            Err(error) => {
-                plugin.metrics.increment(stats::JWKS_FETCH_FAILED);
-                let message = error.to_string();
-                let (before, after) = cache.fail(ticket, &message, now, random_unit());
-                if before.last_error.as_deref() != Some(message.as_str()) {
-                    warn!(
-                        "jwks: fetch failed: {message}; {}; retrying in {} ms",
-                        kept(&after),
-                        after.next_refresh_ms.saturating_sub(now)
-                    );
-                } else {
-                    debug!("jwks: fetch failed again: {message}");
-                }
-            }
-        }
+        };
+        report(&plugin, finished, now);
     }
 
     /// Decides every waiting request whose fetch attempt has finished or whose deadline has
@@ -460,7 +332,65 @@ impl GateRoot {
     }
 }
 
-fn dispatch(endpoint: &Endpoint, timeout_ms: u64) -> Result<u32, FetchError> {
+/// Logs and counts how a fetch attempt finished.
+fn report(plugin: &Plugin, finished: Finished, now: u64) {
+    match finished {
+        Finished::Published {
+            url,
+            keys,
+            report,
+            before,
+            after,
+        } => {
+            for key in &report.skipped {
+                debug!("jwks: {url}: ignoring {key}");
+            }
+            if let Some(warning) = report.beyond_limits_warning() {
+                warn!("jwks: {url}: {warning}");
+            }
+            plugin.metrics.increment(stats::JWKS_FETCH_SUCCESS);
+            plugin.metrics.set_gauge(stats::JWKS_KEYS, after.keys);
+            if before.failures > 0 {
+                info!(
+                    "jwks: recovered after {} failed attempt(s)",
+                    before.failures
+                );
+            }
+            if before.version != after.version {
+                info!(
+                    "jwks: {keys} usable key(s) from {url} ({} ignored), version {}",
+                    report.ignored(),
+                    after.version
+                );
+            } else {
+                debug!("jwks: {url} unchanged");
+            }
+        }
+        Finished::NotPublished { url, why } => warn!("jwks: {url}: not published: {why}"),
+        Finished::Failed {
+            error,
+            before,
+            after,
+        } => {
+            plugin.metrics.increment(stats::JWKS_FETCH_FAILED);
+            let message = error.to_string();
+            if before.last_error.as_deref() != Some(message.as_str()) {
+                warn!(
+                    "jwks: fetch failed: {message}; {}; retrying in {} ms",
+                    kept(&after),
+                    after.next_refresh_ms.saturating_sub(now)
+                );
+            } else {
+                debug!("jwks: fetch failed again: {message}");
+            }
+        }
+    }
+}
+
+/// Dispatches `dispatch`: the host's call id, or why it was refused.
+fn dispatch_call(dispatch: &Dispatch) -> Result<u32, FetchError> {
+    let endpoint = &dispatch.endpoint;
+    let timeout_ms = dispatch.timeout_ms;
     hostcalls::dispatch_http_call(
         &endpoint.cluster,
         vec![
