@@ -2,8 +2,9 @@
 //!
 //! [`DenyReason`] is the one status enum: each variant has one HTTP status, one name (used in
 //! the log line and as the stat counter suffix) and one RFC 6750 `WWW-Authenticate`
-//! challenge. The body is always one of the two fixed strings of the ASP.NET middleware
-//! wsgate replaces; no token byte is ever echoed.
+//! challenge. The body is one of the two fixed strings of the ASP.NET middleware wsgate
+//! replaces, or for a failure inside the proxy a third fixed sentence; no token byte is ever
+//! echoed.
 
 use serde_json::{Map, Value};
 
@@ -13,6 +14,8 @@ use crate::extractor::TokenLocation;
 pub const NOT_WEBSOCKET_BODY: &str = "WebSocket connection expected.";
 /// Body of every 401.
 pub const UNAUTHORIZED_BODY: &str = "Unauthorized WebSocket connection.";
+/// Body of the 500 sent when the proxy could not make the request safe to forward.
+pub const EDIT_FAILED_BODY: &str = "WebSocket connection could not be forwarded safely.";
 
 /// Why a request on a guarded path was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -45,11 +48,15 @@ pub enum DenyReason {
     WrongAudience,
     /// There is no key set to verify with.
     KeysUnavailable,
+    /// The token was valid, but the host refused to remove the token or a client copy of
+    /// an identity header, or to set one: forwarding could leak the token or a forged
+    /// identity, so the request fails closed with a 500.
+    UpstreamEditFailed,
 }
 
 impl DenyReason {
     /// Every reason, in the order stats and docs list them.
-    pub const ALL: [DenyReason; 14] = [
+    pub const ALL: [DenyReason; 15] = [
         Self::NotWebSocket,
         Self::MissingToken,
         Self::MultipleTokens,
@@ -64,6 +71,7 @@ impl DenyReason {
         Self::WrongIssuer,
         Self::WrongAudience,
         Self::KeysUnavailable,
+        Self::UpstreamEditFailed,
     ];
 
     /// The snake_case name used in logs and stats.
@@ -83,6 +91,7 @@ impl DenyReason {
             Self::WrongIssuer => "wrong_issuer",
             Self::WrongAudience => "wrong_audience",
             Self::KeysUnavailable => "keys_unavailable",
+            Self::UpstreamEditFailed => "upstream_edit_failed",
         }
     }
 
@@ -103,11 +112,19 @@ impl DenyReason {
             Self::WrongIssuer => "the token's issuer is not accepted",
             Self::WrongAudience => "the token's audience is not accepted",
             Self::KeysUnavailable => "signing keys are unavailable",
+            Self::UpstreamEditFailed => "the request could not be made safe to forward",
         }
     }
 
     /// The local reply for this reason.
     pub fn reply(self) -> LocalReply {
+        if self == Self::UpstreamEditFailed {
+            return LocalReply {
+                status: 500,
+                body: EDIT_FAILED_BODY,
+                www_authenticate: None,
+            };
+        }
         let challenge = match self {
             Self::NotWebSocket => None,
             // RFC 6750 §3.1: no error code when the request carried no credentials.
@@ -257,9 +274,27 @@ mod tests {
         assert_eq!(reply.www_authenticate, None);
     }
 
+    /// Not the client's fault, and no challenge would help: a 500 with a fixed body.
+    #[test]
+    fn a_refused_header_edit_is_a_500() {
+        let reply = DenyReason::UpstreamEditFailed.reply();
+        assert_eq!(reply.status, 500);
+        assert_eq!(
+            reply.body,
+            "WebSocket connection could not be forwarded safely."
+        );
+        assert_eq!(reply.www_authenticate, None);
+    }
+
     #[test]
     fn every_auth_failure_is_a_401_with_a_challenge() {
-        for reason in DenyReason::ALL.into_iter().skip(1) {
+        let auth_failures = DenyReason::ALL.into_iter().filter(|reason| {
+            !matches!(
+                reason,
+                DenyReason::NotWebSocket | DenyReason::UpstreamEditFailed
+            )
+        });
+        for reason in auth_failures {
             let reply = reason.reply();
             assert_eq!(reply.status, 401, "{reason}");
             assert_eq!(reply.body, "Unauthorized WebSocket connection.");

@@ -46,6 +46,39 @@ pub struct HeaderEdits {
     pub unset: Vec<String>,
 }
 
+/// A header change the host refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EditFailed {
+    /// The header that could not be removed or set.
+    pub header: String,
+}
+
+impl HeaderEdits {
+    /// Applies every edit through `apply` (`(name, None)` removes, `(name, Some(value))`
+    /// sets; it returns whether the host did it), in order: removals, then sets. Stops at
+    /// the first refusal: a header that could not be removed may still hold the token or a
+    /// forged identity, and one that could not be set leaves the upstream without the
+    /// verified one, so the request must not go on.
+    pub fn apply(
+        &self,
+        mut apply: impl FnMut(&str, Option<&str>) -> bool,
+    ) -> Result<(), EditFailed> {
+        let removals = self.remove.iter().map(|name| (name.as_str(), None));
+        let sets = self
+            .set
+            .iter()
+            .map(|(name, value)| (name.as_str(), Some(value.as_str())));
+        for (name, value) in removals.chain(sets) {
+            if !apply(name, value) {
+                return Err(EditFailed {
+                    header: name.to_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 impl UpstreamPolicy {
     /// The header changes `decision` calls for.
     pub fn edits(&self, decision: &Decision, head: &RequestHead) -> HeaderEdits {
@@ -371,6 +404,41 @@ mod tests {
             &RequestHead::new([(":path", "/ws?access_token=t")]),
         );
         assert_eq!(kept, HeaderEdits::default());
+    }
+
+    #[test]
+    fn edits_apply_in_order_and_stop_at_the_first_refusal() {
+        let edits = HeaderEdits {
+            remove: vec!["x-jwt-sub".into(), "authorization".into()],
+            set: vec![("x-jwt-sub".into(), "alice".into())],
+            unset: vec![],
+        };
+        let mut seen = Vec::new();
+        let all = edits.apply(|name, value| {
+            seen.push((name.to_owned(), value.map(str::to_owned)));
+            true
+        });
+        assert_eq!(all, Ok(()));
+        assert_eq!(
+            seen,
+            [
+                ("x-jwt-sub".to_owned(), None),
+                ("authorization".to_owned(), None),
+                ("x-jwt-sub".to_owned(), Some("alice".to_owned())),
+            ]
+        );
+        let mut tried = 0;
+        let refused = edits.apply(|name, _| {
+            tried += 1;
+            name != "authorization"
+        });
+        assert_eq!(
+            refused,
+            Err(EditFailed {
+                header: "authorization".into()
+            })
+        );
+        assert_eq!(tried, 2, "nothing is set after a refused removal");
     }
 
     #[test]

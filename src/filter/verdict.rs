@@ -1,7 +1,7 @@
 //! Applying a decision: its log line, access-log fields, stats, upstream headers and, for a
 //! refusal, the local reply. Call with the request's context effective.
 
-use log::{debug, info, warn};
+use log::{debug, error, info, warn};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MapType;
 
@@ -19,6 +19,31 @@ pub(super) fn enforce(
     head: &RequestHead,
     context_id: u32,
 ) -> bool {
+    // Header edits come first: an accepted request whose edits the host refused is
+    // refused instead (upstream_edit_failed), and logged and counted as such. On a
+    // refused request the local reply goes out whatever the edits did.
+    let edits = plugin.upstream.edits(decision, head);
+    let applied = edits.apply(|name, value| {
+        hostcalls::set_map_value(MapType::HttpRequestHeaders, name, value).is_ok()
+    });
+    if !edits.unset.is_empty() {
+        debug!(
+            "claim_to_headers: not set (claim absent or not a plain value): {:?}",
+            edits.unset
+        );
+    }
+    let failed;
+    let decision = match (applied, decision) {
+        (Err(failure), Decision::Allow(_)) => {
+            error!(
+                "could not edit header {:?} of an accepted request; refusing it",
+                failure.header
+            );
+            failed = Decision::Deny(DenyReason::UpstreamEditFailed.into());
+            &failed
+        }
+        _ => decision,
+    };
     if let Some(record) = Record::of(decision, head, &plugin.correlation) {
         if record.allowed() {
             info!("{}", record.log_line());
@@ -33,19 +58,6 @@ pub(super) fn enforce(
     }
     for name in stats::moved_by(decision) {
         plugin.metrics.increment(&name);
-    }
-    let edits = plugin.upstream.edits(decision, head);
-    for name in &edits.remove {
-        let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None);
-    }
-    for (name, value) in &edits.set {
-        let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value));
-    }
-    if !edits.unset.is_empty() {
-        debug!(
-            "claim_to_headers: not set (claim absent or not a plain value): {:?}",
-            edits.unset
-        );
     }
     match decision {
         Decision::Unguarded => true,
