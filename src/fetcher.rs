@@ -389,7 +389,7 @@ mod tests {
         );
         let call = one.take();
         let after = published(one.answer(call, &jwks_document(), 20));
-        assert_eq!((after.version, after.keys, after.completed), (1, 2, 1));
+        assert_eq!((after.version, after.key_count, after.completed), (1, 2, 1));
         assert_eq!(two.cache.keys().unwrap().len(), 2);
         assert_eq!(two.tick(1_000, false).0, None, "not due for anyone");
     }
@@ -438,7 +438,7 @@ mod tests {
             })
         );
         let state = one.cache.state();
-        assert_eq!((state.version, state.keys, state.completed), (1, 1, 2));
+        assert_eq!((state.version, state.key_count, state.completed), (1, 1, 2));
         assert_eq!(one.cache.keys().unwrap().len(), 1, "VM 2's set stays");
         assert!(
             one.tick(11_300, false).0.is_none(),

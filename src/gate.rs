@@ -8,7 +8,7 @@ use crate::authenticator::Authenticator;
 use crate::config::Config;
 use crate::decision::{Decision, Denial, DenyReason, Identity};
 use crate::extractor::TokenSources;
-use crate::jwks::KeySet;
+use crate::jwks::{KeySet, VersionedKeys};
 use crate::path::NormalPath;
 use crate::request::RequestHead;
 use crate::token_cache::TokenCache;
@@ -37,6 +37,11 @@ impl Gate {
         }
     }
 
+    /// `clock_skew_seconds`: how long past `exp` a token still counts.
+    pub fn clock_skew_seconds(&self) -> u64 {
+        self.authenticator.policy.clock_skew_seconds
+    }
+
     /// Whether the request `head` is to a guarded path (see [`guards_path`](Self::guards_path)).
     pub fn guards(&self, head: &RequestHead) -> bool {
         self.guards_path(head.first(":path").unwrap_or_default())
@@ -50,20 +55,28 @@ impl Gate {
         self.paths.iter().any(|guarded| path.is(guarded))
     }
 
-    /// Decides `head` with `keys` at `now` (seconds since the epoch), without a cache.
-    pub fn decide(&self, head: &RequestHead, keys: Option<&KeySet>, now: u64) -> Decision {
-        self.decide_cached(
-            head,
-            keys.map(|keys| (keys, 0)),
-            now.saturating_mul(1000),
-            None,
-        )
-        .0
+    /// Decides `head` with `keys` at `now_ms` (milliseconds since the epoch), without a
+    /// cache.
+    pub fn decide(&self, head: &RequestHead, keys: Option<&KeySet>, now_ms: u64) -> Decision {
+        let keys = keys.map(|keys| (keys, 0));
+        self.decide_with(head, keys, now_ms, None).0
     }
 
-    /// Decides `head` with `keys` (and their key-set version) at `now_ms`, answering from
-    /// `cache` when it holds the token and filling it when a token verifies.
+    /// Decides `head` with `keys` at `now_ms` (milliseconds since the epoch), answering
+    /// from `cache` when it holds the token and filling it, tied to the key-set version,
+    /// when a token verifies.
     pub fn decide_cached(
+        &self,
+        head: &RequestHead,
+        keys: Option<&VersionedKeys>,
+        now_ms: u64,
+        cache: Option<&mut TokenCache>,
+    ) -> (Decision, CacheUse) {
+        let keys = keys.map(|current| (current.keys.as_ref(), current.version));
+        self.decide_with(head, keys, now_ms, cache)
+    }
+
+    fn decide_with(
         &self,
         head: &RequestHead,
         keys: Option<(&KeySet, u64)>,
@@ -151,6 +164,7 @@ mod tests {
     use testbed::keys::{jwks, RSA_2048};
 
     const NOW: u64 = 1_800_000_000;
+    const NOW_MS: u64 = NOW * 1000;
 
     fn setup() -> (Gate, KeySet) {
         let config = json!({
@@ -164,6 +178,13 @@ mod tests {
             panic!("inline keys")
         };
         (Gate::new(&config), keys)
+    }
+
+    fn versioned(keys: &KeySet, version: u64) -> VersionedKeys {
+        VersionedKeys {
+            version,
+            keys: std::rc::Rc::new(keys.clone()),
+        }
     }
 
     fn token() -> String {
@@ -190,7 +211,7 @@ mod tests {
         for path in ["/", "/wsx", "/ws2", "/w", "/api", "/media/x"] {
             let head = RequestHead::new([(":method", "GET"), (":path", path)]);
             assert_eq!(
-                gate.decide(&head, Some(&keys), NOW),
+                gate.decide(&head, Some(&keys), NOW_MS),
                 Decision::Unguarded,
                 "{path}"
             );
@@ -205,7 +226,7 @@ mod tests {
         ] {
             let head = upgrade(path, &[]);
             assert_eq!(
-                gate.decide(&head, Some(&keys), NOW).deny_reason(),
+                gate.decide(&head, Some(&keys), NOW_MS).deny_reason(),
                 Some(DenyReason::MissingToken),
                 "{path}"
             );
@@ -219,7 +240,7 @@ mod tests {
         assert!(!gate.guards_path("/wsx?/ws") && !gate.guards_path(""));
         let head = RequestHead::new([(":method", "GET"), (":path", "/media?x=1")]);
         assert_eq!(
-            gate.decide(&head, Some(&keys), NOW).deny_reason(),
+            gate.decide(&head, Some(&keys), NOW_MS).deny_reason(),
             Some(DenyReason::NotWebSocket)
         );
     }
@@ -234,7 +255,7 @@ mod tests {
             ("authorization", bearer.as_str()),
         ]);
         assert_eq!(
-            gate.decide(&head, Some(&keys), NOW).deny_reason(),
+            gate.decide(&head, Some(&keys), NOW_MS).deny_reason(),
             Some(DenyReason::NotWebSocket)
         );
     }
@@ -243,7 +264,7 @@ mod tests {
     fn missing_and_multiple_tokens() {
         let (gate, keys) = setup();
         assert_eq!(
-            gate.decide(&upgrade("/ws", &[]), Some(&keys), NOW)
+            gate.decide(&upgrade("/ws", &[]), Some(&keys), NOW_MS)
                 .deny_reason(),
             Some(DenyReason::MissingToken)
         );
@@ -253,12 +274,12 @@ mod tests {
             &[("authorization", &bearer), ("authorization", &bearer)],
         );
         assert_eq!(
-            gate.decide(&two, Some(&keys), NOW).deny_reason(),
+            gate.decide(&two, Some(&keys), NOW_MS).deny_reason(),
             Some(DenyReason::MultipleTokens)
         );
         let empty = upgrade("/ws", &[("authorization", "Bearer ")]);
         assert_eq!(
-            gate.decide(&empty, Some(&keys), NOW).deny_reason(),
+            gate.decide(&empty, Some(&keys), NOW_MS).deny_reason(),
             Some(DenyReason::Malformed)
         );
     }
@@ -269,7 +290,7 @@ mod tests {
         let bearer = format!("Bearer {}", token());
         let head = upgrade("/ws", &[("authorization", &bearer)]);
         assert_eq!(
-            gate.decide(&head, None, NOW).deny_reason(),
+            gate.decide(&head, None, NOW_MS).deny_reason(),
             Some(DenyReason::KeysUnavailable)
         );
     }
@@ -280,11 +301,19 @@ mod tests {
         let bearer = format!("Bearer {}", token());
         let head = upgrade("/ws", &[("authorization", &bearer)]);
         let mut cache = TokenCache::new(16, crate::token_cache::MAX_CACHE_BYTES);
-        let (first, used) =
-            gate.decide_cached(&head, Some((&keys, 1)), NOW * 1000, Some(&mut cache));
+        let (first, used) = gate.decide_cached(
+            &head,
+            Some(&versioned(&keys, 1)),
+            NOW * 1000,
+            Some(&mut cache),
+        );
         assert_eq!(used, CacheUse::Miss);
-        let (second, used) =
-            gate.decide_cached(&head, Some((&keys, 1)), NOW * 1000, Some(&mut cache));
+        let (second, used) = gate.decide_cached(
+            &head,
+            Some(&versioned(&keys, 1)),
+            NOW * 1000,
+            Some(&mut cache),
+        );
         assert_eq!(used, CacheUse::Hit);
         assert_eq!(first, second);
         assert!(matches!(first, Decision::Allow(_)));
@@ -296,7 +325,12 @@ mod tests {
         let bearer = format!("Bearer {}", token());
         let head = upgrade("/ws", &[("authorization", &bearer)]);
         let mut cache = TokenCache::new(16, crate::token_cache::MAX_CACHE_BYTES);
-        let (first, _) = gate.decide_cached(&head, Some((&keys, 1)), NOW * 1000, Some(&mut cache));
+        let (first, _) = gate.decide_cached(
+            &head,
+            Some(&versioned(&keys, 1)),
+            NOW * 1000,
+            Some(&mut cache),
+        );
         assert!(matches!(first, Decision::Allow(_)));
         // The issuer rotates: version 2 no longer holds the key.
         let rotated = KeySet::parse(
@@ -307,8 +341,12 @@ mod tests {
         )
         .unwrap()
         .0;
-        let (after, used) =
-            gate.decide_cached(&head, Some((&rotated, 2)), NOW * 1000, Some(&mut cache));
+        let (after, used) = gate.decide_cached(
+            &head,
+            Some(&versioned(&rotated, 2)),
+            NOW * 1000,
+            Some(&mut cache),
+        );
         assert_eq!(used, CacheUse::Miss);
         assert_eq!(after.deny_reason(), Some(DenyReason::UnknownKey));
     }
@@ -319,10 +357,16 @@ mod tests {
         let bearer = format!("Bearer {}", token()); // exp = NOW + 60, skew 60
         let head = upgrade("/ws", &[("authorization", &bearer)]);
         let mut cache = TokenCache::new(16, crate::token_cache::MAX_CACHE_BYTES);
-        let (first, _) = gate.decide_cached(&head, Some((&keys, 1)), NOW * 1000, Some(&mut cache));
+        let (first, _) = gate.decide_cached(
+            &head,
+            Some(&versioned(&keys, 1)),
+            NOW * 1000,
+            Some(&mut cache),
+        );
         assert!(matches!(first, Decision::Allow(_)));
         let later = (NOW + 121) * 1000;
-        let (after, used) = gate.decide_cached(&head, Some((&keys, 1)), later, Some(&mut cache));
+        let (after, used) =
+            gate.decide_cached(&head, Some(&versioned(&keys, 1)), later, Some(&mut cache));
         assert_eq!(used, CacheUse::Miss, "the entry is past its deadline");
         assert_eq!(after.deny_reason(), Some(DenyReason::Expired));
     }
@@ -332,7 +376,7 @@ mod tests {
         let (gate, keys) = setup();
         let bearer = format!("Bearer {}", token());
         let head = upgrade("/ws?room=1", &[("authorization", &bearer)]);
-        match gate.decide(&head, Some(&keys), NOW) {
+        match gate.decide(&head, Some(&keys), NOW_MS) {
             Decision::Allow(identity) => assert_eq!(identity.claim_str("sub"), Some("s")),
             other => panic!("expected Allow, got {other:?}"),
         }

@@ -178,6 +178,14 @@ impl fmt::Display for JwksError {
     }
 }
 
+/// A key set with the version it was published under ([`crate::jwks_cache`]; 0 for an
+/// inline set), so that what was verified with it can be tied to it (the token cache).
+#[derive(Debug, Clone)]
+pub struct VersionedKeys {
+    pub version: u64,
+    pub keys: std::rc::Rc<KeySet>,
+}
+
 /// The usable keys of one JWKS document.
 #[derive(Debug, Clone, Default)]
 pub struct KeySet {

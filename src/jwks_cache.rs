@@ -26,7 +26,7 @@ use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::jwks::{KeyLimits, KeySet};
+use crate::jwks::{KeyLimits, KeySet, VersionedKeys};
 
 /// Process-wide storage shared by the VMs: proxy-wasm shared data, or a map in tests.
 pub trait SharedStore {
@@ -42,8 +42,9 @@ pub trait SharedStore {
 pub struct SharedState {
     /// Version of the key set in `{scope}/jwks`; 0 before the first success.
     pub version: u64,
-    /// Usable keys in that set.
-    pub keys: usize,
+    /// How many usable keys that set has.
+    #[serde(alias = "keys")]
+    pub key_count: usize,
     /// When (ms since the epoch) the next scheduled fetch is due.
     pub next_refresh_ms: u64,
     /// Consecutive failed attempts.
@@ -198,18 +199,22 @@ impl<S: SharedStore> JwksCache<S> {
         None
     }
 
-    /// The current key set, parsed once per version by this VM; `None` before the first
-    /// successful fetch.
+    /// [`current`](Self::current)'s keys alone, for tests.
+    #[cfg(test)]
     pub fn keys(&mut self) -> Option<Rc<KeySet>> {
-        self.versioned_keys().map(|(_, keys)| keys)
+        self.current().map(|current| current.keys)
     }
 
-    /// The current key set with its version.
-    pub fn versioned_keys(&mut self) -> Option<(u64, Rc<KeySet>)> {
+    /// The current key set with its version, parsed once per version by this VM; `None`
+    /// before the first successful fetch, or when that version does not parse here.
+    pub fn current(&mut self) -> Option<VersionedKeys> {
         let version = self.read_version().0.filter(|&version| version > 0)?;
         if let Some((parsed_version, keys)) = &self.parsed {
             if *parsed_version >= version {
-                return Some((*parsed_version, keys.clone()?));
+                return Some(VersionedKeys {
+                    version: *parsed_version,
+                    keys: keys.clone()?,
+                });
             }
         }
         let (stored_version, jwks) = self.read_document().0?;
@@ -217,7 +222,10 @@ impl<S: SharedStore> JwksCache<S> {
             .ok()
             .map(|(keys, _)| Rc::new(keys));
         self.parsed = Some((stored_version, keys.clone()));
-        Some((stored_version, keys?))
+        Some(VersionedKeys {
+            version: stored_version,
+            keys: keys?,
+        })
     }
 
     /// `{scope}/version` as stored (`None` when absent or corrupt), with its CAS token.
@@ -330,7 +338,7 @@ impl<S: SharedStore> JwksCache<S> {
             .update_state(|state| {
                 if version >= state.version {
                     state.version = version;
-                    state.keys = keys;
+                    state.key_count = keys;
                 }
                 state.next_refresh_ms = now_ms.saturating_add(refresh.saturating_sub(early));
                 state.failures = 0;
@@ -588,7 +596,7 @@ pub(crate) mod tests {
         );
         let (_, state) = one.succeed(&t, &document(), 2, 1_500, 0.0).unwrap();
         assert_eq!(
-            (state.keys, state.completed, state.next_refresh_ms),
+            (state.key_count, state.completed, state.next_refresh_ms),
             (2, 1, 601_500)
         );
         assert_eq!(two.keys().unwrap().len(), 2);
@@ -675,7 +683,7 @@ pub(crate) mod tests {
             Err(PublishError::LeaseLapsed)
         );
         assert_eq!(one.state().version, 1);
-        assert_eq!(one.versioned_keys().unwrap().0, 1);
+        assert_eq!(one.current().unwrap().version, 1);
         assert_eq!(one.keys().unwrap().len(), 1, "VM 2's document");
         // Even when VM 1's own clock says its lease still holds, the lease is VM 2's now.
         let slow = ticket(one.begin(700_000, Trigger::Scheduled));
@@ -700,7 +708,7 @@ pub(crate) mod tests {
         let slow = ticket(one.begin(0, Trigger::Scheduled));
         // Past the lease's time, but no other VM has taken it: the document is the newest.
         let (_, state) = one.succeed(&slow, &document(), 2, 20_000, 0.0).unwrap();
-        assert_eq!((state.version, state.keys), (1, 2));
+        assert_eq!((state.version, state.key_count), (1, 2));
         assert!(
             matches!(one.begin(20_001, Trigger::UnknownKey), Begin::Fetch(_)),
             "released"
@@ -716,12 +724,12 @@ pub(crate) mod tests {
         let big = serde_json::json!({"keys": [testbed::keys::rsa_jwk_of_bits(8192, "big")]});
         one.succeed(&t, big.to_string().as_bytes(), 1, 0, 0.0)
             .unwrap();
-        assert!(one.versioned_keys().is_none());
+        assert!(one.current().is_none());
         assert!(
             matches!(one.parsed, Some((1, None))),
             "remembered as unusable"
         );
-        assert!(one.versioned_keys().is_none());
+        assert!(one.current().is_none());
     }
 
     /// Two VMs' threads: VM 2 takes the lapsed lease and publishes between VM 1's read of
@@ -751,8 +759,8 @@ pub(crate) mod tests {
         );
         assert!(memory.before_set.borrow().is_none(), "the race ran");
         let state = one.state();
-        assert_eq!((state.version, state.keys), (1, 1));
-        let (version, keys) = one.versioned_keys().unwrap();
+        assert_eq!((state.version, state.key_count), (1, 1));
+        let VersionedKeys { version, keys } = one.current().unwrap();
         assert_eq!(
             (version, keys.len()),
             (1, 1),
@@ -775,7 +783,7 @@ pub(crate) mod tests {
             memory.entries.borrow()["wsgate/test/version"].0,
             2u64.to_le_bytes()
         );
-        assert_eq!(one.versioned_keys().unwrap().0, 2);
+        assert_eq!(one.current().unwrap().version, 2);
     }
 
     #[test]

@@ -58,7 +58,7 @@ fn every_attack_is_refused_with_its_reason() {
                 .iter()
                 .map(|value| ("authorization".to_owned(), value.clone())),
         );
-        let decision = gate.decide(&RequestHead::new(headers), Some(keys), now);
+        let decision = gate.decide(&RequestHead::new(headers), Some(keys), now * 1000);
         let Decision::Deny(denial) = decision else {
             panic!("{}: not refused: {decision:?}", attack.name)
         };
@@ -97,7 +97,7 @@ fn the_catalogue_control_token_is_accepted() {
         ("authorization", &format!("Bearer {token}")),
     ]);
     assert!(matches!(
-        Gate::new(&config).decide(&head, Some(keys), now),
+        Gate::new(&config).decide(&head, Some(keys), now * 1000),
         Decision::Allow(_)
     ));
 }

@@ -21,7 +21,6 @@ mod stream;
 mod verdict;
 
 use std::cell::RefCell;
-use std::rc::Rc;
 use std::time::UNIX_EPOCH;
 
 use proxy_wasm::traits::RootContext;
@@ -29,7 +28,7 @@ use proxy_wasm::types::LogLevel;
 
 use crate::decision::Decision;
 use crate::gate::{CacheUse, Gate};
-use crate::jwks::KeySet;
+use crate::jwks::VersionedKeys;
 use crate::jwks_cache::JwksCache;
 use crate::parked::Parked;
 use crate::record::CorrelationHeader;
@@ -60,23 +59,22 @@ struct Plugin {
     waiters: RefCell<Parked<RequestHead>>,
     /// With `close_on_expiry`: accepted streams and when their token expires (ms).
     open_sockets: Option<RefCell<Vec<(u32, u64)>>>,
-    /// `clock_skew_seconds`, for expiry deadlines.
-    skew_seconds: u64,
     /// Verified tokens, unless `jwt_cache_size` is 0.
     token_cache: Option<RefCell<TokenCache>>,
 }
 
 enum Keys {
-    Inline(Rc<KeySet>),
+    /// An inline set, version 0.
+    Inline(VersionedKeys),
     Remote(RefCell<JwksCache<HostSharedData>>),
 }
 
 impl Plugin {
     /// The key set to verify with now, if there is one.
-    fn current_keys(&self) -> Option<(u64, Rc<KeySet>)> {
+    fn current_keys(&self) -> Option<VersionedKeys> {
         match &self.keys {
-            Keys::Inline(keys) => Some((0, keys.clone())),
-            Keys::Remote(cache) => cache.try_borrow_mut().ok()?.versioned_keys(),
+            Keys::Inline(keys) => Some(keys.clone()),
+            Keys::Remote(cache) => cache.try_borrow_mut().ok()?.current(),
         }
     }
 
@@ -84,16 +82,13 @@ impl Plugin {
     /// hits and misses.
     fn decide(&self, head: &RequestHead, now_ms: u64) -> Decision {
         let keys = self.current_keys();
-        let keys = keys
-            .as_ref()
-            .map(|(version, keys)| (keys.as_ref(), *version));
         let mut cache = self
             .token_cache
             .as_ref()
             .and_then(|cache| cache.try_borrow_mut().ok());
-        let (decision, used) = self
-            .gate
-            .decide_cached(head, keys, now_ms, cache.as_deref_mut());
+        let (decision, used) =
+            self.gate
+                .decide_cached(head, keys.as_ref(), now_ms, cache.as_deref_mut());
         match used {
             CacheUse::Hit => self.metrics.increment(stats::JWT_CACHE_HIT),
             CacheUse::Miss => self.metrics.increment(stats::JWT_CACHE_MISS),

@@ -24,6 +24,7 @@ use crate::config::{Config, KeySource, RemoteDocument, RemoteKeys};
 use crate::fetch::{self, FetchError};
 use crate::fetcher::{Dispatch, Finished, KeyFetcher, Step};
 use crate::gate::Gate;
+use crate::jwks::VersionedKeys;
 use crate::jwks_cache::{JwksCache, SharedState, Timing};
 use crate::stats;
 use crate::token_cache::TokenCache;
@@ -134,7 +135,10 @@ impl RootContext for GateRoot {
                     keys.len()
                 );
                 self.fetcher = None;
-                Keys::Inline(Rc::new(keys))
+                Keys::Inline(VersionedKeys {
+                    version: 0,
+                    keys: Rc::new(keys),
+                })
             }
             KeySource::Remote(remote) => {
                 info!(
@@ -161,7 +165,7 @@ impl RootContext for GateRoot {
         };
         let metrics = Metrics::define();
         if let Keys::Inline(inline) = &keys {
-            metrics.set_gauge(stats::JWKS_KEYS, inline.len());
+            metrics.set_gauge(stats::JWKS_KEYS, inline.keys.len());
         }
         if config.close_on_expiry {
             let _ = hostcalls::set_tick_period(TICK);
@@ -177,7 +181,6 @@ impl RootContext for GateRoot {
             token_cache: (config.jwt_cache_size > 0).then(|| {
                 TokenCache::new(config.jwt_cache_size, crate::token_cache::MAX_CACHE_BYTES).into()
             }),
-            skew_seconds: config.authenticator.policy.clock_skew_seconds,
         }));
         true
     }
@@ -349,7 +352,7 @@ fn report(plugin: &Plugin, finished: Finished, now: u64) {
                 warn!("jwks: {url}: {warning}");
             }
             plugin.metrics.increment(stats::JWKS_FETCH_SUCCESS);
-            plugin.metrics.set_gauge(stats::JWKS_KEYS, after.keys);
+            plugin.metrics.set_gauge(stats::JWKS_KEYS, after.key_count);
             if before.failures > 0 {
                 info!(
                     "jwks: recovered after {} failed attempt(s)",
@@ -437,7 +440,7 @@ fn kept(state: &SharedState) -> String {
     if state.version == 0 {
         "no keys yet".to_owned()
     } else {
-        format!("keeping the last {} key(s)", state.keys)
+        format!("keeping the last {} key(s)", state.key_count)
     }
 }
 

@@ -62,7 +62,7 @@ pub(super) fn enforce(
     match decision {
         Decision::Unguarded => true,
         Decision::Allow(identity) => {
-            let deadline = identity.expires_at_ms(plugin.skew_seconds);
+            let deadline = identity.expires_at_ms(plugin.gate.clock_skew_seconds());
             if let (Some(open), Some(deadline)) = (&plugin.open_sockets, deadline) {
                 if let Ok(mut open) = open.try_borrow_mut() {
                     open.push((context_id, deadline));
