@@ -10,9 +10,9 @@
 //!   when the next refresh is due, consecutive failures, when the last unknown-`kid` refetch
 //!   ran, and how many fetch attempts have finished;
 //! - `{scope}/jwks`: the last good JWKS document, prefixed with its version; written only
-//!   with compare-and-swap by the holder of a live lease, so a version never names two
-//!   documents, and a fetch whose lease lapsed (another VM has fetched since) never
-//!   overwrites a newer set;
+//!   with compare-and-swap by the VM whose lease no other VM has taken over, so a version
+//!   never names two documents, and a fetch whose lease was taken over (another VM has
+//!   fetched since) never overwrites a newer set;
 //! - `{scope}/version`: that version alone, the one entry read on every request, so a VM
 //!   notices a new key set cheaply and parses it once; it only ever grows.
 //!
@@ -95,8 +95,8 @@ pub struct Ticket {
 /// Why a fetched key set was not published.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PublishError {
-    /// The fetch outlived its lease: another VM may have fetched since, so this document
-    /// is dropped rather than risk replacing a newer one.
+    /// The fetch outlived its lease and another VM took the lease over, so it may have
+    /// fetched something newer: this document is dropped rather than risk replacing it.
     LeaseLapsed,
     /// The shared entries kept changing under this VM; nothing was written.
     Contended,
@@ -319,8 +319,9 @@ impl<S: SharedStore> JwksCache<S> {
     /// and schedules the next refresh after a random 90–100% of the interval (`jitter` in
     /// `[0, 1)` picks where). A document identical to the current one keeps its version, so
     /// no VM parses it again. The document goes in with compare-and-swap, and only while the
-    /// lease holds: a version never names two documents, and a fetch that outlived its
-    /// lease is dropped. Returns the state before and after.
+    /// lease is still this VM's (even past its time, if no other VM took it over): a
+    /// version never names two documents, and a fetch whose lease was taken over is
+    /// dropped. Returns the state before and after.
     pub fn succeed(
         &mut self,
         ticket: &Ticket,
