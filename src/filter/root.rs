@@ -91,18 +91,11 @@ impl Context for GateRoot {
             fetch::judge(status.as_deref(), body_size, &body, limit).map(|()| body)
         };
         let now = now_ms();
-        let step = match (self.fetcher.as_mut(), self.plugin.clone()) {
-            (Some(fetcher), Some(plugin)) => match &plugin.keys {
-                Keys::Remote(cache) => match cache.try_borrow_mut() {
-                    Ok(mut cache) => {
-                        fetcher.on_answer(&mut cache, call, answer, now, random_unit())
-                    }
-                    Err(_) => Step::Ignored,
-                },
-                Keys::Inline(_) => Step::Ignored,
-            },
-            _ => Step::Ignored,
-        };
+        let step = self
+            .fetching(|fetcher, cache, _| {
+                fetcher.on_answer(cache, call, answer, now, random_unit())
+            })
+            .unwrap_or(Step::Ignored);
         self.take_step(step, now);
         self.resolve_waiters(now_ms());
     }
@@ -210,28 +203,38 @@ impl GateRoot {
         }
     }
 
+    /// Runs one step of fetching with this VM's fetcher, the shared key cache and the
+    /// plugin; `None` with inline keys, before a configuration, or if the cache were
+    /// already borrowed (a single-threaded callback never has it so).
+    fn fetching<T>(
+        &mut self,
+        step: impl FnOnce(&mut KeyFetcher, &mut JwksCache<HostSharedData>, &Plugin) -> T,
+    ) -> Option<T> {
+        let plugin = self.plugin.clone()?;
+        let fetcher = self.fetcher.as_mut()?;
+        let Keys::Remote(cache) = &plugin.keys else {
+            return None;
+        };
+        let mut cache = cache.try_borrow_mut().ok()?;
+        Some(step(fetcher, &mut cache, &plugin))
+    }
+
     /// Starts a fetch when this VM wins the lease for a due refresh or a forced refetch.
     fn maybe_fetch(&mut self, now: u64) {
-        let Some(plugin) = self.plugin.clone() else {
-            return;
-        };
-        let (Some(fetcher), Keys::Remote(cache)) = (self.fetcher.as_mut(), &plugin.keys) else {
-            return;
-        };
-        let wants_refetch = plugin
-            .waiters
-            .try_borrow()
-            .is_ok_and(|waiters| waiters.wants_refetch());
-        let outcome = match cache.try_borrow() {
-            Ok(cache) => fetcher.on_tick(&cache, now, wants_refetch),
-            Err(_) => return,
-        };
-        if outcome.release_unknown_keys {
-            if let Ok(mut waiters) = plugin.waiters.try_borrow_mut() {
-                waiters.release_unknown_keys();
+        let dispatch = self.fetching(|fetcher, cache, plugin| {
+            let wants_refetch = plugin
+                .waiters
+                .try_borrow()
+                .is_ok_and(|waiters| waiters.wants_refetch());
+            let outcome = fetcher.on_tick(cache, now, wants_refetch);
+            if outcome.release_unknown_keys {
+                if let Ok(mut waiters) = plugin.waiters.try_borrow_mut() {
+                    waiters.release_unknown_keys();
+                }
             }
-        }
-        if let Some(dispatch) = outcome.dispatch {
+            outcome.dispatch
+        });
+        if let Some(Some(dispatch)) = dispatch {
             self.take_step(Step::Dispatch(dispatch), now);
         }
     }
@@ -239,32 +242,32 @@ impl GateRoot {
     /// Does what the fetcher asked: dispatches its next call (a refused dispatch finishes
     /// the attempt), or logs and counts how an attempt finished.
     fn take_step(&mut self, step: Step, now: u64) {
-        let Some(plugin) = self.plugin.clone() else {
-            return;
-        };
-        let (Some(fetcher), Keys::Remote(cache)) = (self.fetcher.as_mut(), &plugin.keys) else {
-            return;
-        };
         let finished = match step {
             Step::Ignored => return,
             Step::Finished(finished) => finished,
             Step::Dispatch(dispatch) => {
                 debug!("jwks: fetching {}", dispatch.endpoint.url);
-                match dispatch_call(&dispatch) {
-                    Ok(call) => return fetcher.dispatched(call),
-                    Err(error) => {
-                        let Ok(mut cache) = cache.try_borrow_mut() else {
-                            return;
-                        };
-                        let finished =
-                            fetcher.failed_to_dispatch(&mut cache, error, now, random_unit());
-                        let Some(finished) = finished else { return };
-                        finished
+                let error = match dispatch_call(&dispatch) {
+                    Ok(call) => {
+                        if let Some(fetcher) = self.fetcher.as_mut() {
+                            fetcher.dispatched(call);
+                        }
+                        return;
                     }
-                }
+                    Err(error) => error,
+                };
+                let finished = self.fetching(|fetcher, cache, _| {
+                    fetcher.failed_to_dispatch(cache, error, now, random_unit())
+                });
+                let Some(Some(finished)) = finished else {
+                    return;
+                };
+                finished
             }
         };
-        report(&plugin, finished, now);
+        if let Some(plugin) = self.plugin.clone() {
+            report(&plugin, finished, now);
+        }
     }
 
     /// Decides every waiting request whose fetch attempt has finished or whose deadline has
