@@ -20,7 +20,8 @@ use wsgate::signature::{JwsAlgorithm, VerifyingKey};
 fn key_of(key: &TestKey) -> VerifyingKey {
     let jwk = key.public_jwk("k");
     let field = |name: &str| {
-        wsgate::base64url::decode(jwk[name].as_str().unwrap_or_default()).unwrap_or_default()
+        wsgate::encoding::base64url::decode(jwk[name].as_str().unwrap_or_default())
+            .unwrap_or_default()
     };
     match key {
         TestKey::Rsa(_) => VerifyingKey::rsa(&field("n"), &field("e")),

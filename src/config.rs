@@ -26,16 +26,16 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use crate::authenticator::{Authenticator, DEFAULT_MAX_TOKEN_BYTES};
-use crate::claims::ClaimsPolicy;
-use crate::extractor::{HeaderSource, TokenSources};
-use crate::fetch::Endpoint;
-use crate::jwks::{KeyLimits, KeyReport, KeySet, MAX_RSA_KEY_BITS_LIMIT};
-use crate::record::{default_correlation_headers, CorrelationHeader};
+use crate::decision::record::{default_correlation_headers, CorrelationHeader};
+use crate::decision::upstream::{ClaimToHeader, UpstreamPolicy};
+use crate::encoding::strict_json;
+use crate::keys::fetch::Endpoint;
+use crate::keys::jwks::{KeyLimits, KeyReport, KeySet, MAX_RSA_KEY_BITS_LIMIT};
+use crate::request::spelling;
 use crate::signature::MIN_RSA_MODULUS_BITS;
-use crate::spelling;
-use crate::strict_json;
-use crate::upstream::{ClaimToHeader, UpstreamPolicy};
+use crate::token::authenticator::{Authenticator, DEFAULT_MAX_TOKEN_BYTES};
+use crate::token::claims::ClaimsPolicy;
+use crate::token::extractor::{HeaderSource, TokenSources};
 
 /// Every field the configuration accepts, in documentation order.
 pub const FIELDS: [&str; 25] = [
@@ -244,7 +244,7 @@ impl Config {
         let close_on_expiry = boolean(&object, "close_on_expiry")?;
         let jwt_cache_size = integer(&object, "jwt_cache_size", (0, 1_000_000))?
             .map_or(
-                Ok(crate::token_cache::DEFAULT_JWT_CACHE_SIZE),
+                Ok(crate::token::token_cache::DEFAULT_JWT_CACHE_SIZE),
                 usize::try_from,
             )
             .map_err(|_| ConfigError::new("jwt_cache_size", "is too large"))?;

@@ -11,8 +11,8 @@
 use serde_json::json;
 use testbed::attacks::catalogue;
 use wsgate::config::{Config, KeySource};
+use wsgate::decision::gate::Gate;
 use wsgate::decision::Decision;
-use wsgate::gate::Gate;
 use wsgate::request::RequestHead;
 
 const ISSUER: &str = "https://issuer.example";

@@ -54,9 +54,9 @@ fn every_deny_reason_and_stat_is_documented() {
             reason.name()
         );
     }
-    for stat in wsgate::stats::counters()
+    for stat in wsgate::decision::stats::counters()
         .into_iter()
-        .chain([wsgate::stats::JWKS_KEYS.to_owned()])
+        .chain([wsgate::decision::stats::JWKS_KEYS.to_owned()])
     {
         let covered = documented.contains(&format!("wasmcustom.{stat}"))
             || (stat.starts_with("wsgate.denied.")

@@ -1,4 +1,4 @@
-//! wsgate's RSA backend (src/rsa_verify.rs) against the `rsa` crate that jwt-compact uses:
+//! wsgate's RSA backend (src/signature/rsa.rs) against the `rsa` crate that jwt-compact uses:
 //! the same verdict on signatures by fresh keys of each size and every RS*/PS* algorithm, on
 //! tampered messages and on corrupted signatures, including moduli whose size is not a
 //! multiple of 32 or 8 bits (PSS with bits = 1 mod 8 has an encoded message a byte shorter
@@ -27,7 +27,8 @@ fn rsa_algs() -> impl Iterator<Item = JwsAlgorithm> {
 
 fn n_and_e(key: &TestKey) -> (Vec<u8>, Vec<u8>) {
     let jwk = key.public_jwk("k");
-    let decode = |name: &str| wsgate::base64url::decode(jwk[name].as_str().unwrap()).unwrap();
+    let decode =
+        |name: &str| wsgate::encoding::base64url::decode(jwk[name].as_str().unwrap()).unwrap();
     (decode("n"), decode("e"))
 }
 
@@ -114,11 +115,11 @@ fn leading_zero_bytes_in_n_and_e_are_the_same_key() {
             assert!(!ours.verify(alg, message, &wrong_length), "{}", alg.name());
         }
     }
-    let b64 = wsgate::base64url::encode;
+    let b64 = wsgate::encoding::base64url::encode;
     let jwks = serde_json::json!({"keys": [{"kty": "RSA", "kid": "z",
         "n": b64(&[&[0u8][..], &n].concat()), "e": b64(&[0, 1, 0, 1])}]});
     let (set, report) =
-        wsgate::jwks::KeySet::parse(jwks.to_string().as_bytes(), Default::default()).unwrap();
+        wsgate::keys::jwks::KeySet::parse(jwks.to_string().as_bytes(), Default::default()).unwrap();
     assert!(report.skipped.is_empty(), "{report:?}");
     let signature = key.signature("RS256", message);
     let jwk = set

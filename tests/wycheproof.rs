@@ -16,10 +16,10 @@
 use std::path::PathBuf;
 
 use serde_json::{json, Value};
-use wsgate::authenticator::verify_signature;
-use wsgate::jwks::KeySet;
-use wsgate::jws::CompactJws;
+use wsgate::keys::jwks::KeySet;
 use wsgate::signature::{JwsAlgorithm, VerifyingKey};
+use wsgate::token::authenticator::verify_signature;
+use wsgate::token::jws::CompactJws;
 
 fn vectors() -> PathBuf {
     let dir = std::env::var_os("WSGATE_VECTORS")
@@ -267,7 +267,7 @@ fn rsa_parts(group: &Value) -> Option<(Vec<u8>, Vec<u8>)> {
     }
 }
 
-/// wsgate's RSA backend (src/rsa_verify.rs), through the signature seam.
+/// wsgate's RSA backend (src/signature/rsa.rs), through the signature seam.
 fn wsgate_rsa(group: &Value, alg: JwsAlgorithm, message: &[u8], sig: &[u8]) -> Option<bool> {
     let (n, e) = rsa_parts(group)?;
     Some(VerifyingKey::rsa(&n, &e).ok()?.verify(alg, message, sig))

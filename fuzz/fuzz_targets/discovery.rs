@@ -5,8 +5,8 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(uri) = wsgate::fetch::jwks_uri_from_discovery(data, "https://issuer.example") {
-        let _ = wsgate::fetch::Endpoint::parse(&uri, "issuer");
+    if let Ok(uri) = wsgate::keys::fetch::jwks_uri_from_discovery(data, "https://issuer.example") {
+        let _ = wsgate::keys::fetch::Endpoint::parse(&uri, "issuer");
     }
-    let _ = wsgate::fetch::judge(Some("200"), data.len(), data, 1024);
+    let _ = wsgate::keys::fetch::judge(Some("200"), data.len(), data, 1024);
 });

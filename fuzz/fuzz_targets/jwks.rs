@@ -4,7 +4,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok((keys, _skipped)) = wsgate::jwks::KeySet::parse(data, Default::default()) {
+    if let Ok((keys, _skipped)) = wsgate::keys::jwks::KeySet::parse(data, Default::default()) {
         assert!(!keys.is_empty());
     }
 });

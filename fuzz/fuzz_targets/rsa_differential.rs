@@ -1,4 +1,4 @@
-//! wsgate's RSA verifier (src/rsa_verify.rs) against the `rsa` crate, on fuzzed keys and
+//! wsgate's RSA verifier (src/signature/rsa.rs) against the `rsa` crate, on fuzzed keys and
 //! signatures. Each input picks one of the six RS*/PS* algorithms and edits a valid
 //! (key, message, signature) triple of the demo key: XOR a byte of `n`, `e`, the signature
 //! or the message, or add or drop a leading byte. Where both implementations accept the key,

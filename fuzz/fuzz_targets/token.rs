@@ -7,8 +7,8 @@ use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 use wsgate::config::{Config, KeySource};
 use wsgate::decision::Decision;
-use wsgate::gate::Gate;
-use wsgate::jwks::KeySet;
+use wsgate::decision::gate::Gate;
+use wsgate::keys::jwks::KeySet;
 use wsgate::request::RequestHead;
 
 fn setup() -> &'static (Gate, KeySet) {

@@ -1,4 +1,4 @@
-//! The stats of [`crate::stats`] as proxy-wasm metrics, defined once per VM (Envoy gives
+//! The stats of [`crate::decision::stats`] as proxy-wasm metrics, defined once per VM (Envoy gives
 //! every VM the same metric for the same name).
 
 use std::collections::HashMap;
@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
 
-use crate::stats;
+use crate::decision::stats;
 
 #[derive(Default)]
 pub(super) struct Metrics {

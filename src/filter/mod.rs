@@ -5,7 +5,7 @@
 //!   the requests that wait for keys.
 //! - [`stream`]: one context per request. Reads the request head, asks the gate, and applies
 //!   the decision, or parks the request when keys are being fetched.
-//! - [`shared_data`]: the [`SharedStore`](crate::jwks_cache::SharedStore) over proxy-wasm
+//! - [`shared_data`]: the [`SharedStore`](crate::keys::jwks_cache::SharedStore) over proxy-wasm
 //!   shared data.
 //! - [`verdict`]: applying a decision: log line, access-log fields, stats, upstream headers,
 //!   local reply.
@@ -26,16 +26,16 @@ use std::time::UNIX_EPOCH;
 use proxy_wasm::traits::RootContext;
 use proxy_wasm::types::LogLevel;
 
+use crate::decision::gate::{CacheUse, Gate};
+use crate::decision::record::CorrelationHeader;
+use crate::decision::stats;
+use crate::decision::upstream::UpstreamPolicy;
 use crate::decision::Decision;
-use crate::gate::{CacheUse, Gate};
-use crate::jwks::VersionedKeys;
-use crate::jwks_cache::JwksCache;
-use crate::parked::Parked;
-use crate::record::CorrelationHeader;
+use crate::keys::jwks::VersionedKeys;
+use crate::keys::jwks_cache::JwksCache;
+use crate::keys::parked::Parked;
 use crate::request::RequestHead;
-use crate::stats;
-use crate::token_cache::TokenCache;
-use crate::upstream::UpstreamPolicy;
+use crate::token::token_cache::TokenCache;
 
 use metrics::Metrics;
 use shared_data::HostSharedData;

@@ -2,7 +2,7 @@
 //!
 //! With remote keys the root ticks every [`TICK`] and hands each tick and each call's answer
 //! to the pure [`KeyFetcher`], which decides (against the shared
-//! [`JwksCache`](crate::jwks_cache::JwksCache)) whether this VM fetches and which document
+//! [`JwksCache`](crate::keys::jwks_cache::JwksCache)) whether this VM fetches and which document
 //! comes next; the root only dispatches what it asks for, and logs and counts how each
 //! attempt finished. When an attempt finishes, here or in another VM, waiting requests are
 //! decided with whatever keys there are then.
@@ -21,13 +21,13 @@ use super::shared_data::HostSharedData;
 use super::stream::GateStream;
 use super::{now_ms, verdict, Keys, Plugin};
 use crate::config::{Config, KeySource, RemoteDocument, RemoteKeys};
-use crate::fetch::{self, FetchError};
-use crate::fetcher::{Dispatch, Finished, KeyFetcher, Step};
-use crate::gate::Gate;
-use crate::jwks::VersionedKeys;
-use crate::jwks_cache::{JwksCache, SharedState, Timing};
-use crate::stats;
-use crate::token_cache::TokenCache;
+use crate::decision::gate::Gate;
+use crate::decision::stats;
+use crate::keys::fetch::{self, FetchError};
+use crate::keys::fetcher::{Dispatch, Finished, KeyFetcher, Step};
+use crate::keys::jwks::VersionedKeys;
+use crate::keys::jwks_cache::{JwksCache, SharedState, Timing};
+use crate::token::token_cache::TokenCache;
 
 /// How often a VM with remote keys looks at the shared fetch state.
 const TICK: Duration = Duration::from_millis(100);
@@ -172,7 +172,11 @@ impl RootContext for GateRoot {
             waiters: Default::default(),
             open_sockets: config.close_on_expiry.then(Default::default),
             token_cache: (config.jwt_cache_size > 0).then(|| {
-                TokenCache::new(config.jwt_cache_size, crate::token_cache::MAX_CACHE_BYTES).into()
+                TokenCache::new(
+                    config.jwt_cache_size,
+                    crate::token::token_cache::MAX_CACHE_BYTES,
+                )
+                .into()
             }),
         }));
         true

@@ -2,7 +2,7 @@
 
 use proxy_wasm::hostcalls;
 
-use crate::jwks_cache::SharedStore;
+use crate::keys::jwks_cache::SharedStore;
 
 /// Proxy-wasm shared data.
 pub(super) struct HostSharedData;

@@ -8,7 +8,7 @@ use proxy_wasm::types::Action;
 
 use super::{now_ms, verdict, Keys, Plugin};
 use crate::decision::{Decision, Denial, DenyReason};
-use crate::jwks_cache::Trigger;
+use crate::keys::jwks_cache::Trigger;
 use crate::request::RequestHead;
 
 pub(super) struct GateStream {
@@ -81,7 +81,7 @@ fn text(value: Vec<u8>) -> String {
 }
 
 /// When `decision` lacks keys that a fetch may bring: what to wait for, the fetch attempts
-/// finished so far and the deadline, for [`Parked::park`](crate::parked::Parked::park).
+/// finished so far and the deadline, for [`Parked::park`](crate::keys::parked::Parked::park).
 fn wait_for_keys(plugin: &Plugin, decision: &Decision, now: u64) -> Option<(Trigger, u64, u64)> {
     let trigger = match decision {
         Decision::Deny(Denial {

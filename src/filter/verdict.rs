@@ -6,10 +6,10 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::types::MapType;
 
 use super::Plugin;
+use crate::decision::record::Record;
+use crate::decision::stats;
 use crate::decision::{Decision, DenyReason};
-use crate::record::Record;
 use crate::request::RequestHead;
-use crate::stats;
 
 /// Applies `decision` to the request `head` of stream `context_id`. Returns whether it may
 /// go on upstream.

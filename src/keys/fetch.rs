@@ -10,7 +10,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::strict_json;
+use crate::encoding::strict_json;
 
 /// A document's location, as `dispatch_http_call` needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]

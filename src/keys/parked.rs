@@ -13,7 +13,7 @@
 //! Plain data: the glue parks, forgets ended requests and resumes what [`Parked::take_ready`]
 //! hands back, with the time and fetch count it reads from the host.
 
-use crate::jwks_cache::Trigger;
+use crate::keys::jwks_cache::Trigger;
 
 /// Parked requests of one VM, each a `T` (the request's head) under its context id.
 #[derive(Debug)]

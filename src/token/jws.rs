@@ -12,10 +12,10 @@
 
 use serde_json::{Map, Value};
 
-use crate::base64url;
 use crate::decision::DenyReason;
+use crate::encoding::base64url;
+use crate::encoding::strict_json;
 use crate::signature::JwsAlgorithm;
-use crate::strict_json;
 
 /// A syntactically valid compact JWS whose algorithm is on the allowlist.
 #[derive(Debug, Clone)]
@@ -130,7 +130,7 @@ fn decode_object(segment: &str) -> Result<Map<String, Value>, DenyReason> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::base64url::encode;
+    use crate::encoding::base64url::encode;
 
     fn token(header: &str, payload: &str) -> String {
         format!(

@@ -298,7 +298,7 @@ fn product(a: &[u32], b: &[u32]) -> Vec<u32> {
     out
 }
 
-/// a², 2·len limbs: the cross products a[i]·a[j] (i < j) once, doubled, plus the squares.
+/// a², 2·len limbs: the cross products a\[i\]·a\[j\] (i < j) once, doubled, plus the squares.
 #[allow(clippy::indexing_slicing)] // every index is below 2·len, the length of out
 fn square(a: &[u32]) -> Vec<u32> {
     let len = a.len();

@@ -2,19 +2,21 @@
 //!
 //! Everything above this module speaks of [`JwsAlgorithm`] and [`VerifyingKey`]; only this
 //! module knows which code does the arithmetic for each algorithm family: RS*/PS* use
-//! [`crate::rsa_verify`] (32-bit-limb Montgomery arithmetic, fast in WebAssembly), ES256 and
+//! [`crate::signature::rsa`] (32-bit-limb Montgomery arithmetic, fast in WebAssembly), ES256 and
 //! EdDSA jwt-compact's backends for `p256` and `ed25519-dalek`. Replacing one family's
 //! backend means changing its variant of [`VerifyingKey`], its constructor and its arm of
 //! [`VerifyingKey::verify`], nothing else.
 //!
 //! Only asymmetric algorithms exist here: there is no way to express HS* or `none`.
 
+pub mod rsa;
+
 use jwt_compact::alg::{Ed25519, Es256};
 use jwt_compact::jwk::JsonWebKey;
 use jwt_compact::{Algorithm, AlgorithmSignature};
 use std::borrow::Cow;
 
-use crate::rsa_verify::{Hash, RsaVerifier};
+use crate::signature::rsa::{Hash, RsaVerifier};
 
 /// The JWS algorithms wsgate accepts (RFC 7518 §3 and RFC 8037 §3.1 names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -274,7 +276,7 @@ mod tests {
         use testbed::keys::{ED25519, P256, RSA_2048};
         let jwk = |key: &testbed::keys::TestKey| key.public_jwk("k");
         let b = |v: &serde_json::Value, name: &str| {
-            crate::base64url::decode(v[name].as_str().unwrap()).unwrap()
+            crate::encoding::base64url::decode(v[name].as_str().unwrap()).unwrap()
         };
         let rsa = jwk(&RSA_2048);
         let ec = jwk(&P256);

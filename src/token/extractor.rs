@@ -16,8 +16,8 @@
 //! token, and alone they are the token.
 
 use crate::decision::DenyReason;
+use crate::request::spelling;
 use crate::request::RequestHead;
-use crate::spelling;
 
 /// A header that may carry the token after a prefix (`jwt_authn`'s `JwtHeader`).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -24,7 +24,7 @@
 //! [`NormalPath::Undecidable`], which every guarded path and every prefix matches.
 
 use crate::request::path_only;
-use crate::spelling;
+use crate::request::spelling;
 
 /// A path as the gate compares it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,9 +14,9 @@
 //! gave up) is ignored.
 
 use crate::config::{RemoteDocument, RemoteKeys};
-use crate::fetch::{self, Endpoint, FetchError};
-use crate::jwks::{KeyLimits, KeyReport, KeySet};
-use crate::jwks_cache::{
+use crate::keys::fetch::{self, Endpoint, FetchError};
+use crate::keys::jwks::{KeyLimits, KeyReport, KeySet};
+use crate::keys::jwks_cache::{
     Begin, JwksCache, PublishError, SharedState, SharedStore, Ticket, Trigger,
 };
 
@@ -283,8 +283,8 @@ fn finish<S: SharedStore>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jwks_cache::tests::Memory;
-    use crate::jwks_cache::Timing;
+    use crate::keys::jwks_cache::tests::Memory;
+    use crate::keys::jwks_cache::Timing;
     use testbed::keys::{jwks, P256, RSA_2048};
 
     const ISSUER: &str = "https://issuer.example";

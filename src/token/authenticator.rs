@@ -1,14 +1,14 @@
 //! The verification pipeline: one token in, a verified identity or one deny reason out.
 //!
 //! Cheap checks come first so that malformed or mis-addressed tokens cost microseconds and
-//! never reach signature arithmetic: size and shape ([`jws`](crate::jws)), the algorithm
-//! allowlist, the claims ([`claims`](crate::claims)), then the key lookup. Only a token that
+//! never reach signature arithmetic: size and shape ([`jws`](crate::token::jws)), the algorithm
+//! allowlist, the claims ([`claims`](crate::token::claims)), then the key lookup. Only a token that
 //! passes all of them is verified, against each key that fits its `kid` and `alg`.
 
-use crate::claims::ClaimsPolicy;
 use crate::decision::{Claimed, Denial, DenyReason, Identity};
-use crate::jwks::KeySet;
-use crate::jws::CompactJws;
+use crate::keys::jwks::KeySet;
+use crate::token::claims::ClaimsPolicy;
+use crate::token::jws::CompactJws;
 
 /// Default cap on a token's length in bytes, checked before any decoding.
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -150,7 +150,7 @@ mod tests {
         let token = RSA_2048.sign(json!({"kid": "rsa"}), &claims());
         let mut forged = claims();
         forged["sub"] = "admin".into();
-        let forged_payload = crate::base64url::encode(forged.to_string().as_bytes());
+        let forged_payload = crate::encoding::base64url::encode(forged.to_string().as_bytes());
         let parts: Vec<&str> = token.split('.').collect();
         let tampered = format!("{}.{}.{}", parts[0], forged_payload, parts[2]);
         assert_eq!(check(&tampered).unwrap_err(), DenyReason::BadSignature);
@@ -160,14 +160,14 @@ mod tests {
     fn ecdsa_zero_signature_is_bad() {
         let token = P256.sign(json!({"kid": "ec"}), &claims());
         let (input, _) = token.rsplit_once('.').unwrap();
-        let zero = format!("{input}.{}", crate::base64url::encode(&[0u8; 64]));
+        let zero = format!("{input}.{}", crate::encoding::base64url::encode(&[0u8; 64]));
         assert_eq!(check(&zero).unwrap_err(), DenyReason::BadSignature);
     }
 
     #[test]
     fn hs256_with_the_rsa_public_key_as_secret_is_refused_before_any_key_is_used() {
-        let header = crate::base64url::encode(br#"{"alg":"HS256","kid":"rsa"}"#);
-        let payload = crate::base64url::encode(claims().to_string().as_bytes());
+        let header = crate::encoding::base64url::encode(br#"{"alg":"HS256","kid":"rsa"}"#);
+        let payload = crate::encoding::base64url::encode(claims().to_string().as_bytes());
         let token = format!("{header}.{payload}.c2lnbmF0dXJl");
         assert_eq!(check(&token).unwrap_err(), DenyReason::UnsupportedAlgorithm);
     }

@@ -6,9 +6,14 @@
 //! replaces, or for a failure inside the proxy a third fixed sentence; no token byte is ever
 //! echoed.
 
+pub mod gate;
+pub mod record;
+pub mod stats;
+pub mod upstream;
+
 use serde_json::{Map, Value};
 
-use crate::extractor::TokenLocation;
+use crate::token::extractor::TokenLocation;
 
 /// Body of the 400 sent for a request that is not a WebSocket upgrade.
 pub const NOT_WEBSOCKET_BODY: &str = "WebSocket connection expected.";

@@ -4,15 +4,15 @@
 //! The gate is pure: the glue hands it the request, the current key set (or none, when keys
 //! are not available yet) and the host's time, and applies the [`Decision`].
 
-use crate::authenticator::Authenticator;
 use crate::config::Config;
 use crate::decision::{Decision, Denial, DenyReason, Identity};
-use crate::extractor::TokenSources;
-use crate::jwks::{KeySet, VersionedKeys};
-use crate::path::NormalPath;
+use crate::keys::jwks::{KeySet, VersionedKeys};
+use crate::request::path::NormalPath;
+use crate::request::upgrade;
 use crate::request::RequestHead;
-use crate::token_cache::TokenCache;
-use crate::upgrade;
+use crate::token::authenticator::Authenticator;
+use crate::token::extractor::TokenSources;
+use crate::token::token_cache::TokenCache;
 
 /// Decides requests for one plugin configuration.
 #[derive(Debug, Clone)]
@@ -48,7 +48,7 @@ impl Gate {
     }
 
     /// Whether requests to `path`, a `:path` value, are guarded: whether its normal form
-    /// (query and fragment ignored, see [`crate::path`]) is that of a guarded path. Lets the
+    /// (query and fragment ignored, see [`crate::request::path`]) is that of a guarded path. Lets the
     /// glue pass unguarded requests on after reading one header instead of all.
     pub fn guards_path(&self, path: &str) -> bool {
         let path = NormalPath::of(path);
@@ -151,7 +151,7 @@ pub enum CacheUse {
     Off,
 }
 
-fn located(mut identity: Identity, location: crate::extractor::TokenLocation) -> Identity {
+fn located(mut identity: Identity, location: crate::token::extractor::TokenLocation) -> Identity {
     identity.location = Some(location);
     identity
 }
@@ -300,7 +300,7 @@ mod tests {
         let (gate, keys) = setup();
         let bearer = format!("Bearer {}", token());
         let head = upgrade("/ws", &[("authorization", &bearer)]);
-        let mut cache = TokenCache::new(16, crate::token_cache::MAX_CACHE_BYTES);
+        let mut cache = TokenCache::new(16, crate::token::token_cache::MAX_CACHE_BYTES);
         let (first, used) = gate.decide_cached(
             &head,
             Some(&versioned(&keys, 1)),
@@ -324,7 +324,7 @@ mod tests {
         let (gate, keys) = setup();
         let bearer = format!("Bearer {}", token());
         let head = upgrade("/ws", &[("authorization", &bearer)]);
-        let mut cache = TokenCache::new(16, crate::token_cache::MAX_CACHE_BYTES);
+        let mut cache = TokenCache::new(16, crate::token::token_cache::MAX_CACHE_BYTES);
         let (first, _) = gate.decide_cached(
             &head,
             Some(&versioned(&keys, 1)),
@@ -356,7 +356,7 @@ mod tests {
         let (gate, keys) = setup();
         let bearer = format!("Bearer {}", token()); // exp = NOW + 60, skew 60
         let head = upgrade("/ws", &[("authorization", &bearer)]);
-        let mut cache = TokenCache::new(16, crate::token_cache::MAX_CACHE_BYTES);
+        let mut cache = TokenCache::new(16, crate::token::token_cache::MAX_CACHE_BYTES);
         let (first, _) = gate.decide_cached(
             &head,
             Some(&versioned(&keys, 1)),

@@ -28,11 +28,11 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use crate::base64url;
+use crate::encoding::base64url;
+use crate::encoding::strict_json;
 use crate::signature::{
     rsa_modulus_bits, JwsAlgorithm, KeyFamily, VerifyingKey, MIN_RSA_MODULUS_BITS,
 };
-use crate::strict_json;
 
 /// Most usable keys kept from one document; later ones are counted in
 /// [`KeyReport::beyond_limits`].
@@ -178,7 +178,7 @@ impl fmt::Display for JwksError {
     }
 }
 
-/// A key set with the version it was published under ([`crate::jwks_cache`]; 0 for an
+/// A key set with the version it was published under ([`crate::keys::jwks_cache`]; 0 for an
 /// inline set), so that what was verified with it can be tied to it (the token cache).
 #[derive(Debug, Clone)]
 pub struct VersionedKeys {

@@ -26,7 +26,7 @@ use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::jwks::{KeyLimits, KeySet, VersionedKeys};
+use crate::keys::jwks::{KeyLimits, KeySet, VersionedKeys};
 
 /// Process-wide storage shared by the VMs: proxy-wasm shared data, or a map in tests.
 pub trait SharedStore {

@@ -13,8 +13,8 @@
 use serde_json::Value;
 
 use crate::decision::{Decision, Identity};
-use crate::extractor::{cookie_pairs, is_cookie, is_param, query_pairs, TokenLocation};
 use crate::request::RequestHead;
+use crate::token::extractor::{cookie_pairs, is_cookie, is_param, query_pairs, TokenLocation};
 
 /// One claim copied into one request header (`jwt_authn`'s `claim_to_headers` entry).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,6 +3,10 @@
 //! The glue builds a [`RequestHead`] from the host's header map (pseudo-headers included);
 //! header names are compared lower-case, as HTTP/2 and Envoy carry them.
 
+pub mod path;
+pub mod spelling;
+pub mod upgrade;
+
 /// Method, path and every header of a request, in arrival order.
 #[derive(Debug, Clone, Default)]
 pub struct RequestHead {

@@ -1,0 +1,9 @@
+//! The bearer token: where it is ([`extractor`]), its compact JWS form ([`jws`]), the
+//! claims it must carry ([`claims`]), the pipeline that verifies it ([`authenticator`]) and
+//! the per-VM cache of tokens already verified ([`token_cache`]).
+
+pub mod authenticator;
+pub mod claims;
+pub mod extractor;
+pub mod jws;
+pub mod token_cache;
