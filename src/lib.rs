@@ -33,9 +33,12 @@ pub mod request;
 pub mod signature;
 pub mod token;
 
-// Only the wasm build registers the glue; natively it is compiled (and linted) but unused.
+// Natively the glue is compiled, linted and tested against the recording host, but never
+// registered.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 mod filter;
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+mod host;
 
 #[cfg(target_arch = "wasm32")]
 proxy_wasm::main! {{

@@ -43,7 +43,7 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let head = RequestHead::new(headers);
-    if let Decision::Allow(identity) = gate.decide(&head, Some(keys), 1_800_000_000_000) {
+    if let Some(Decision::Allow(identity)) = gate.decide(&head, Some(keys), 1_800_000_000_000) {
         assert!(!identity.payload.is_empty());
     }
 });

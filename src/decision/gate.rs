@@ -56,10 +56,16 @@ impl Gate {
     }
 
     /// Decides `head` with `keys` at `now_ms` (milliseconds since the epoch), without a
-    /// cache.
-    pub fn decide(&self, head: &RequestHead, keys: Option<&KeySet>, now_ms: u64) -> Decision {
+    /// cache; `None` when its path is not guarded (it passes untouched).
+    pub fn decide(
+        &self,
+        head: &RequestHead,
+        keys: Option<&KeySet>,
+        now_ms: u64,
+    ) -> Option<Decision> {
         let keys = keys.map(|keys| (keys, 0));
-        self.decide_with(head, keys, now_ms, None).0
+        self.decide_with(head, keys, now_ms, None)
+            .map(|(decision, _)| decision)
     }
 
     /// Decides `head` with `keys` at `now_ms` (milliseconds since the epoch), answering
@@ -71,7 +77,7 @@ impl Gate {
         keys: Option<&VersionedKeys>,
         now_ms: u64,
         cache: Option<&mut TokenCache>,
-    ) -> (Decision, CacheUse) {
+    ) -> Option<(Decision, CacheUse)> {
         let keys = keys.map(|current| (current.keys.as_ref(), current.version));
         self.decide_with(head, keys, now_ms, cache)
     }
@@ -82,14 +88,14 @@ impl Gate {
         keys: Option<(&KeySet, u64)>,
         now_ms: u64,
         cache: Option<&mut TokenCache>,
-    ) -> (Decision, CacheUse) {
+    ) -> Option<(Decision, CacheUse)> {
         if !self.guards(head) {
-            return (Decision::Unguarded, CacheUse::Off);
+            return None;
         }
-        match self.authorize(head, keys, now_ms, cache) {
+        Some(match self.authorize(head, keys, now_ms, cache) {
             (Ok(identity), used) => (Decision::Allow(identity), used),
             (Err(denial), used) => (Decision::Deny(denial), used),
-        }
+        })
     }
 
     fn authorize(
@@ -210,11 +216,7 @@ mod tests {
         let (gate, keys) = setup();
         for path in ["/", "/wsx", "/ws2", "/w", "/api", "/media/x"] {
             let head = RequestHead::new([(":method", "GET"), (":path", path)]);
-            assert_eq!(
-                gate.decide(&head, Some(&keys), NOW_MS),
-                Decision::Unguarded,
-                "{path}"
-            );
+            assert_eq!(gate.decide(&head, Some(&keys), NOW_MS), None, "{path}");
         }
     }
 
@@ -226,7 +228,9 @@ mod tests {
         ] {
             let head = upgrade(path, &[]);
             assert_eq!(
-                gate.decide(&head, Some(&keys), NOW_MS).deny_reason(),
+                gate.decide(&head, Some(&keys), NOW_MS)
+                    .unwrap()
+                    .deny_reason(),
                 Some(DenyReason::MissingToken),
                 "{path}"
             );
@@ -240,7 +244,9 @@ mod tests {
         assert!(!gate.guards_path("/wsx?/ws") && !gate.guards_path(""));
         let head = RequestHead::new([(":method", "GET"), (":path", "/media?x=1")]);
         assert_eq!(
-            gate.decide(&head, Some(&keys), NOW_MS).deny_reason(),
+            gate.decide(&head, Some(&keys), NOW_MS)
+                .unwrap()
+                .deny_reason(),
             Some(DenyReason::NotWebSocket)
         );
     }
@@ -255,7 +261,9 @@ mod tests {
             ("authorization", bearer.as_str()),
         ]);
         assert_eq!(
-            gate.decide(&head, Some(&keys), NOW_MS).deny_reason(),
+            gate.decide(&head, Some(&keys), NOW_MS)
+                .unwrap()
+                .deny_reason(),
             Some(DenyReason::NotWebSocket)
         );
     }
@@ -265,6 +273,7 @@ mod tests {
         let (gate, keys) = setup();
         assert_eq!(
             gate.decide(&upgrade("/ws", &[]), Some(&keys), NOW_MS)
+                .unwrap()
                 .deny_reason(),
             Some(DenyReason::MissingToken)
         );
@@ -274,12 +283,16 @@ mod tests {
             &[("authorization", &bearer), ("authorization", &bearer)],
         );
         assert_eq!(
-            gate.decide(&two, Some(&keys), NOW_MS).deny_reason(),
+            gate.decide(&two, Some(&keys), NOW_MS)
+                .unwrap()
+                .deny_reason(),
             Some(DenyReason::MultipleTokens)
         );
         let empty = upgrade("/ws", &[("authorization", "Bearer ")]);
         assert_eq!(
-            gate.decide(&empty, Some(&keys), NOW_MS).deny_reason(),
+            gate.decide(&empty, Some(&keys), NOW_MS)
+                .unwrap()
+                .deny_reason(),
             Some(DenyReason::Malformed)
         );
     }
@@ -290,7 +303,7 @@ mod tests {
         let bearer = format!("Bearer {}", token());
         let head = upgrade("/ws", &[("authorization", &bearer)]);
         assert_eq!(
-            gate.decide(&head, None, NOW_MS).deny_reason(),
+            gate.decide(&head, None, NOW_MS).unwrap().deny_reason(),
             Some(DenyReason::KeysUnavailable)
         );
     }
@@ -301,19 +314,23 @@ mod tests {
         let bearer = format!("Bearer {}", token());
         let head = upgrade("/ws", &[("authorization", &bearer)]);
         let mut cache = TokenCache::new(16, crate::token::token_cache::MAX_CACHE_BYTES);
-        let (first, used) = gate.decide_cached(
-            &head,
-            Some(&versioned(&keys, 1)),
-            NOW * 1000,
-            Some(&mut cache),
-        );
+        let (first, used) = gate
+            .decide_cached(
+                &head,
+                Some(&versioned(&keys, 1)),
+                NOW * 1000,
+                Some(&mut cache),
+            )
+            .unwrap();
         assert_eq!(used, CacheUse::Miss);
-        let (second, used) = gate.decide_cached(
-            &head,
-            Some(&versioned(&keys, 1)),
-            NOW * 1000,
-            Some(&mut cache),
-        );
+        let (second, used) = gate
+            .decide_cached(
+                &head,
+                Some(&versioned(&keys, 1)),
+                NOW * 1000,
+                Some(&mut cache),
+            )
+            .unwrap();
         assert_eq!(used, CacheUse::Hit);
         assert_eq!(first, second);
         assert!(matches!(first, Decision::Allow(_)));
@@ -325,12 +342,14 @@ mod tests {
         let bearer = format!("Bearer {}", token());
         let head = upgrade("/ws", &[("authorization", &bearer)]);
         let mut cache = TokenCache::new(16, crate::token::token_cache::MAX_CACHE_BYTES);
-        let (first, _) = gate.decide_cached(
-            &head,
-            Some(&versioned(&keys, 1)),
-            NOW * 1000,
-            Some(&mut cache),
-        );
+        let (first, _) = gate
+            .decide_cached(
+                &head,
+                Some(&versioned(&keys, 1)),
+                NOW * 1000,
+                Some(&mut cache),
+            )
+            .unwrap();
         assert!(matches!(first, Decision::Allow(_)));
         // The issuer rotates: version 2 no longer holds the key.
         let rotated = KeySet::parse(
@@ -341,12 +360,14 @@ mod tests {
         )
         .unwrap()
         .0;
-        let (after, used) = gate.decide_cached(
-            &head,
-            Some(&versioned(&rotated, 2)),
-            NOW * 1000,
-            Some(&mut cache),
-        );
+        let (after, used) = gate
+            .decide_cached(
+                &head,
+                Some(&versioned(&rotated, 2)),
+                NOW * 1000,
+                Some(&mut cache),
+            )
+            .unwrap();
         assert_eq!(used, CacheUse::Miss);
         assert_eq!(after.deny_reason(), Some(DenyReason::UnknownKey));
     }
@@ -357,16 +378,19 @@ mod tests {
         let bearer = format!("Bearer {}", token()); // exp = NOW + 60, skew 60
         let head = upgrade("/ws", &[("authorization", &bearer)]);
         let mut cache = TokenCache::new(16, crate::token::token_cache::MAX_CACHE_BYTES);
-        let (first, _) = gate.decide_cached(
-            &head,
-            Some(&versioned(&keys, 1)),
-            NOW * 1000,
-            Some(&mut cache),
-        );
+        let (first, _) = gate
+            .decide_cached(
+                &head,
+                Some(&versioned(&keys, 1)),
+                NOW * 1000,
+                Some(&mut cache),
+            )
+            .unwrap();
         assert!(matches!(first, Decision::Allow(_)));
         let later = (NOW + 121) * 1000;
-        let (after, used) =
-            gate.decide_cached(&head, Some(&versioned(&keys, 1)), later, Some(&mut cache));
+        let (after, used) = gate
+            .decide_cached(&head, Some(&versioned(&keys, 1)), later, Some(&mut cache))
+            .unwrap();
         assert_eq!(used, CacheUse::Miss, "the entry is past its deadline");
         assert_eq!(after.deny_reason(), Some(DenyReason::Expired));
     }
@@ -376,7 +400,7 @@ mod tests {
         let (gate, keys) = setup();
         let bearer = format!("Bearer {}", token());
         let head = upgrade("/ws?room=1", &[("authorization", &bearer)]);
-        match gate.decide(&head, Some(&keys), NOW_MS) {
+        match gate.decide(&head, Some(&keys), NOW_MS).unwrap() {
             Decision::Allow(identity) => assert_eq!(identity.claim_str("sub"), Some("s")),
             other => panic!("expected Allow, got {other:?}"),
         }

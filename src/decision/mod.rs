@@ -238,8 +238,6 @@ impl From<DenyReason> for Denial {
 /// What to do with a request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
-    /// Not on a guarded path: pass untouched.
-    Unguarded,
     /// Guarded and accepted.
     Allow(Identity),
     /// Guarded and refused.

@@ -45,16 +45,15 @@ pub struct Record {
 }
 
 impl Record {
-    /// The record of `decision` on `head`, or `None` for an unguarded request.
+    /// The record of `decision` on `head`.
     pub fn of(
         decision: &Decision,
         head: &RequestHead,
         correlation: &[CorrelationHeader],
-    ) -> Option<Record> {
+    ) -> Record {
         let mut fields: Vec<(String, String)> = Vec::new();
         let mut add = |name: &str, value: &str| fields.push((name.to_owned(), sanitize(value)));
         let allowed = match decision {
-            Decision::Unguarded => return None,
             Decision::Allow(identity) => {
                 add("decision", "allow");
                 add("path", head.path());
@@ -82,7 +81,7 @@ impl Record {
                 head.first(&entry.header).unwrap_or(NOT_PROVIDED),
             );
         }
-        Some(Record { allowed, fields })
+        Record { allowed, fields }
     }
 
     /// Whether the request was accepted.
@@ -169,8 +168,7 @@ mod tests {
                 ("x-ms-call-connection-id", "conn-1"),
             ]),
             &default_correlation_headers(),
-        )
-        .unwrap();
+        );
         assert!(record.allowed());
         assert_eq!(
             record.log_line(),
@@ -202,8 +200,7 @@ mod tests {
             &Decision::Deny(denial),
             &head(&[]),
             &default_correlation_headers(),
-        )
-        .unwrap();
+        );
         assert!(!record.allowed());
         assert_eq!(
             record.log_line(),
@@ -221,8 +218,7 @@ mod tests {
                 ("x-ms-call-connection-id", &long),
             ]),
             &default_correlation_headers(),
-        )
-        .unwrap();
+        );
         let line = record.log_line();
         assert!(!line.chars().any(char::is_control), "{line:?}");
         assert!(
@@ -232,17 +228,5 @@ mod tests {
         let connection = &record.access_log_fields()[3];
         assert_eq!(connection.0, "connection_id");
         assert_eq!(connection.1.chars().count(), MAX_VALUE_CHARS + 1);
-    }
-
-    #[test]
-    fn unguarded_requests_have_no_record() {
-        assert_eq!(
-            Record::of(
-                &Decision::Unguarded,
-                &head(&[]),
-                &default_correlation_headers()
-            ),
-            None
-        );
     }
 }

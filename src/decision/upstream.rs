@@ -83,9 +83,6 @@ impl UpstreamPolicy {
     /// The header changes `decision` calls for.
     pub fn edits(&self, decision: &Decision, head: &RequestHead) -> HeaderEdits {
         let mut edits = HeaderEdits::default();
-        if matches!(decision, Decision::Unguarded) {
-            return edits;
-        }
         let owned = self
             .claim_to_headers
             .iter()
@@ -439,13 +436,5 @@ mod tests {
             })
         );
         assert_eq!(tried, 2, "nothing is set after a refused removal");
-    }
-
-    #[test]
-    fn other_paths_are_untouched() {
-        assert_eq!(
-            policy(false).edits(&Decision::Unguarded, &head()),
-            HeaderEdits::default()
-        );
     }
 }

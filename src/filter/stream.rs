@@ -1,4 +1,5 @@
-//! One context per request: read the head, ask the gate, apply or park.
+//! One context per request: read the head, ask the gate, apply the decision or park the
+//! request until a key fetch ends.
 
 use std::rc::Rc;
 
@@ -6,31 +7,30 @@ use log::error;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
-use super::{now_ms, verdict, Keys, Plugin};
+use super::plugin::{Keys, Plugin, VmState};
+use super::verdict;
 use crate::decision::{Decision, Denial, DenyReason};
+use crate::host::Host;
 use crate::keys::jwks_cache::Trigger;
 use crate::request::RequestHead;
 
-pub(super) struct GateStream {
+pub(super) struct GateStream<H: Host> {
     context_id: u32,
-    plugin: Option<Rc<Plugin>>,
+    host: H,
+    plugin: Option<Rc<Plugin<H>>>,
 }
 
-impl GateStream {
-    pub(super) fn new(context_id: u32, plugin: Option<Rc<Plugin>>) -> Self {
-        GateStream { context_id, plugin }
-    }
-
-    fn head(&self) -> RequestHead {
-        RequestHead::new(
-            self.get_http_request_headers_bytes()
-                .into_iter()
-                .map(|(name, value)| (name, text(value))),
-        )
+impl<H: Host> GateStream<H> {
+    pub(super) fn new(context_id: u32, host: H, plugin: Option<Rc<Plugin<H>>>) -> Self {
+        GateStream {
+            context_id,
+            host,
+            plugin,
+        }
     }
 }
 
-impl Context for GateStream {
+impl<H: Host> Context for GateStream<H> {
     fn on_done(&mut self) -> bool {
         if let Some(plugin) = &self.plugin {
             plugin.forget(self.context_id);
@@ -39,34 +39,55 @@ impl Context for GateStream {
     }
 }
 
-impl HttpContext for GateStream {
+impl<H: Host> HttpContext for GateStream<H> {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let Some(plugin) = self.plugin.clone() else {
             // The host does not route traffic to a plugin whose configuration failed; if it
             // ever does, fail closed.
             error!("request before a valid configuration; refusing");
-            verdict::reply(DenyReason::KeysUnavailable);
+            verdict::reply(&self.host, DenyReason::KeysUnavailable);
             return Action::Pause;
         };
         // Most traffic through a listener is not to a guarded path: one header decides that.
         let path = self
-            .get_http_request_header_bytes(":path")
+            .host
+            .request_header(":path")
             .map(text)
             .unwrap_or_default();
-        if !plugin.gate.guards_path(&path) {
+        if !plugin.settings.gate.guards_path(&path) {
             return Action::Continue;
         }
-        let head = self.head();
-        let now = now_ms();
-        let decision = plugin.decide(&head, now);
-
-        if let Some((trigger, completed, deadline_ms)) = wait_for_keys(&plugin, &decision, now) {
-            if let Ok(mut waiters) = plugin.waiters.try_borrow_mut() {
-                waiters.park(self.context_id, head, trigger, completed, deadline_ms);
+        let context_id = self.context_id;
+        let head = match self.host.request_headers() {
+            Ok(headers) => {
+                RequestHead::new(headers.into_iter().map(|(name, value)| (name, text(value))))
+            }
+            Err(refusal) => {
+                // Without the head no decision can be trusted: refused, logged, counted.
+                error!("request headers unreadable: {refusal}");
+                let refused = Decision::Deny(DenyReason::UpstreamEditFailed.into());
+                verdict::enforce(&plugin, refused, &RequestHead::default(), context_id);
                 return Action::Pause;
             }
+        };
+        let now = self.host.now_ms();
+        let Some(decision) = plugin.decide(&head, now) else {
+            return Action::Continue;
+        };
+        let parked = plugin.with_state(|state| {
+            let Some((trigger, completed, deadline_ms)) = wait_for_keys(state, &decision, now)
+            else {
+                return false;
+            };
+            state
+                .waiters
+                .park(context_id, head.clone(), trigger, completed, deadline_ms);
+            true
+        });
+        if parked == Some(true) {
+            return Action::Pause;
         }
-        if verdict::enforce(&plugin, &decision, &head, self.context_id) {
+        if verdict::enforce(&plugin, decision, &head, context_id) {
             Action::Continue
         } else {
             Action::Pause
@@ -82,7 +103,11 @@ fn text(value: Vec<u8>) -> String {
 
 /// When `decision` lacks keys that a fetch may bring: what to wait for, the fetch attempts
 /// finished so far and the deadline, for [`Parked::park`](crate::keys::parked::Parked::park).
-fn wait_for_keys(plugin: &Plugin, decision: &Decision, now: u64) -> Option<(Trigger, u64, u64)> {
+fn wait_for_keys<H: Host>(
+    state: &VmState<H>,
+    decision: &Decision,
+    now: u64,
+) -> Option<(Trigger, u64, u64)> {
     let trigger = match decision {
         Decision::Deny(Denial {
             reason: DenyReason::KeysUnavailable,
@@ -94,10 +119,9 @@ fn wait_for_keys(plugin: &Plugin, decision: &Decision, now: u64) -> Option<(Trig
         }) => Trigger::UnknownKey,
         _ => return None,
     };
-    let Keys::Remote(cache) = &plugin.keys else {
+    let Keys::Remote { cache, .. } = &state.keys else {
         return None;
     };
-    let cache = cache.try_borrow().ok()?;
     let completed = cache.worth_waiting(trigger, now)?;
     Some((trigger, completed, now.saturating_add(cache.lease_ms())))
 }

@@ -1,30 +1,34 @@
-//! Applying a decision: its log line, access-log fields, stats, upstream headers and, for a
-//! refusal, the local reply. Call with the request's context effective.
+//! Applying a decision to the effective request: upstream headers first, then the log line,
+//! access-log fields and stats, then for a refusal the local reply.
 
 use log::{debug, error, info, warn};
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::MapType;
 
-use super::Plugin;
+use super::plugin::Plugin;
 use crate::decision::record::Record;
 use crate::decision::stats;
 use crate::decision::{Decision, DenyReason};
+use crate::host::Host;
 use crate::request::RequestHead;
 
-/// Applies `decision` to the request `head` of stream `context_id`. Returns whether it may
-/// go on upstream.
-pub(super) fn enforce(
-    plugin: &Plugin,
-    decision: &Decision,
+/// Applies `decision` to the request `head` of stream `context_id`, which must be the
+/// effective context. Returns whether it may go on upstream.
+pub(super) fn enforce<H: Host>(
+    plugin: &Plugin<H>,
+    decision: Decision,
     head: &RequestHead,
     context_id: u32,
 ) -> bool {
+    let host = &plugin.host;
     // Header edits come first: an accepted request whose edits the host refused is
     // refused instead (upstream_edit_failed), and logged and counted as such. On a
     // refused request the local reply goes out whatever the edits did.
-    let edits = plugin.upstream.edits(decision, head);
-    let applied = edits.apply(|name, value| {
-        hostcalls::set_map_value(MapType::HttpRequestHeaders, name, value).is_ok()
+    let edits = plugin.settings.upstream.edits(&decision, head);
+    let applied = edits.apply(|name, value| match host.set_request_header(name, value) {
+        Ok(()) => true,
+        Err(refusal) => {
+            error!("could not edit header {name:?}: {refusal}");
+            false
+        }
     });
     if !edits.unset.is_empty() {
         debug!(
@@ -32,58 +36,54 @@ pub(super) fn enforce(
             edits.unset
         );
     }
-    let failed;
     let decision = match (applied, decision) {
-        (Err(failure), Decision::Allow(_)) => {
-            error!(
-                "could not edit header {:?} of an accepted request; refusing it",
-                failure.header
-            );
-            failed = Decision::Deny(DenyReason::UpstreamEditFailed.into());
-            &failed
-        }
-        _ => decision,
+        (Err(_), Decision::Allow(_)) => Decision::Deny(DenyReason::UpstreamEditFailed.into()),
+        (_, decision) => decision,
     };
-    if let Some(record) = Record::of(decision, head, &plugin.correlation) {
-        if record.allowed() {
-            info!("{}", record.log_line());
-        } else {
-            warn!("{}", record.log_line());
-        }
-        for (name, value) in record.access_log_fields() {
-            // Envoy keeps it as filter state `wasm.wsgate.<name>`.
-            let _ =
-                hostcalls::set_property(vec![&format!("wsgate.{name}")], Some(value.as_bytes()));
+    let record = Record::of(&decision, head, &plugin.settings.correlation);
+    if record.allowed() {
+        info!("{}", record.log_line());
+    } else {
+        warn!("{}", record.log_line());
+    }
+    for (name, value) in record.access_log_fields() {
+        // Envoy keeps it as filter state `wasm.wsgate.<name>`.
+        if let Err(refusal) = host.set_property(&format!("wsgate.{name}"), value.as_bytes()) {
+            warn!("access-log field {name} not set: {refusal}");
         }
     }
-    for name in stats::moved_by(decision) {
+    for name in stats::moved_by(&decision) {
         plugin.metrics.increment(&name);
     }
     match decision {
-        Decision::Unguarded => true,
         Decision::Allow(identity) => {
-            let deadline = identity.expires_at_ms(plugin.gate.clock_skew_seconds());
-            if let (Some(open), Some(deadline)) = (&plugin.open_sockets, deadline) {
-                if let Ok(mut open) = open.try_borrow_mut() {
-                    open.push((context_id, deadline));
+            if plugin.settings.close_on_expiry {
+                let skew = plugin.settings.gate.clock_skew_seconds();
+                if let Some(deadline) = identity.expires_at_ms(skew) {
+                    plugin.with_state(|state| state.open_sockets.push((context_id, deadline)));
                 }
             }
             true
         }
         Decision::Deny(denial) => {
-            reply(denial.reason);
+            reply(host, denial.reason);
             false
         }
     }
 }
 
-/// Sends the local reply for `reason`.
-pub(super) fn reply(reason: DenyReason) {
+/// Sends the local reply for `reason`. If the host refuses it, the stream is reset: a
+/// refused request must not stay paused, nor go on.
+pub(super) fn reply<H: Host>(host: &H, reason: DenyReason) {
     let reply = reason.reply();
     let mut headers = vec![("content-type", "text/plain; charset=utf-8")];
     if let Some(challenge) = reply.www_authenticate.as_deref() {
         headers.push(("www-authenticate", challenge));
     }
-    // The SDK only returns Ok here; anything else it treats as a host bug.
-    let _ = hostcalls::send_http_response(reply.status, headers, Some(reply.body.as_bytes()));
+    if let Err(refusal) = host.send_response(reply.status, &headers, reply.body.as_bytes()) {
+        error!("local reply not sent ({refusal}); resetting the stream");
+        if let Err(refusal) = host.reset_request() {
+            error!("stream not reset either: {refusal}");
+        }
+    }
 }

@@ -1,0 +1,230 @@
+//! What every context of one VM shares: the [`Settings`] the configuration fixed, and the
+//! one mutable [`VmState`], reached only through [`Plugin::with_state`].
+//!
+//! Host calls never run while the state is borrowed: a callback takes what it needs, lets go,
+//! then calls the host (which may end a stream and so call back into `on_done`).
+
+use std::cell::RefCell;
+use std::hash::{BuildHasher, RandomState};
+use std::rc::Rc;
+use std::time::Duration;
+
+use log::{error, info, warn};
+
+use super::metrics::Metrics;
+use crate::config::{Config, KeySource, RemoteDocument, RemoteKeys};
+use crate::decision::gate::{CacheUse, Gate};
+use crate::decision::record::CorrelationHeader;
+use crate::decision::stats;
+use crate::decision::upstream::UpstreamPolicy;
+use crate::decision::Decision;
+use crate::host::Host;
+use crate::keys::fetcher::KeyFetcher;
+use crate::keys::jwks::VersionedKeys;
+use crate::keys::jwks_cache::{JwksCache, SharedStore, Timing};
+use crate::keys::parked::Parked;
+use crate::request::RequestHead;
+use crate::token::token_cache::{TokenCache, MAX_CACHE_BYTES};
+
+/// How often the root context ticks, when it has anything to do on a tick.
+pub(super) const TICK: Duration = Duration::from_millis(100);
+
+/// What the configuration fixed: read by every request, never changed.
+pub(super) struct Settings {
+    pub gate: Gate,
+    pub upstream: UpstreamPolicy,
+    pub correlation: Vec<CorrelationHeader>,
+    pub close_on_expiry: bool,
+}
+
+/// What changes while the VM runs.
+pub(super) struct VmState<H: Host> {
+    pub keys: Keys<H>,
+    /// Requests paused until a key fetch finishes.
+    pub waiters: Parked<RequestHead>,
+    /// With `close_on_expiry`: accepted streams and when their token expires (ms).
+    pub open_sockets: Vec<(u32, u64)>,
+    /// Verified tokens, unless `jwt_cache_size` is 0.
+    pub token_cache: Option<TokenCache>,
+}
+
+/// Where this VM's keys come from.
+#[allow(clippy::large_enum_variant)] // one per VM
+pub(super) enum Keys<H: Host> {
+    /// An inline set, version 0.
+    Inline(VersionedKeys),
+    /// Fetched: the shared key set, and this VM's fetcher.
+    Remote {
+        cache: JwksCache<SharedData<H>>,
+        fetcher: KeyFetcher,
+    },
+}
+
+impl<H: Host> VmState<H> {
+    /// The key set to verify with now, if there is one.
+    pub fn current_keys(&mut self) -> Option<VersionedKeys> {
+        match &mut self.keys {
+            Keys::Inline(keys) => Some(keys.clone()),
+            Keys::Remote { cache, .. } => cache.current(),
+        }
+    }
+}
+
+/// The host's shared data as the key cache's store.
+pub(super) struct SharedData<H: Host>(H);
+
+impl<H: Host> SharedStore for SharedData<H> {
+    fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+        self.0.get_shared_data(key)
+    }
+
+    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> bool {
+        self.0.set_shared_data(key, value, cas).is_ok()
+    }
+}
+
+/// One VM's plugin: the host, the settings, the stats and the state.
+pub(super) struct Plugin<H: Host> {
+    pub host: H,
+    pub settings: Settings,
+    pub metrics: Metrics<H>,
+    state: RefCell<VmState<H>>,
+}
+
+impl<H: Host + Clone> Plugin<H> {
+    /// Reads and checks the configuration, logs what it configured, and asks for ticks
+    /// when there is work for them. The error is the reason the plugin must not start.
+    pub fn configure(host: H) -> Result<Rc<Plugin<H>>, String> {
+        let config = Config::parse(&host.plugin_configuration())
+            .map_err(|problem| format!("invalid plugin configuration: {problem}"))?;
+        for skipped in &config.skipped_keys {
+            warn!("jwks: {skipped}");
+        }
+        let issuer = &config.authenticator.policy.issuer;
+        let metrics = Metrics::define(host.clone());
+        let keys = match &config.keys {
+            KeySource::Inline(keys) => {
+                info!(
+                    "configured: paths={:?} issuer={issuer:?} keys={} (inline)",
+                    config.paths,
+                    keys.len()
+                );
+                metrics.set_gauge(stats::JWKS_KEYS, keys.len());
+                Keys::Inline(VersionedKeys {
+                    version: 0,
+                    keys: Rc::new(keys.clone()),
+                })
+            }
+            KeySource::Remote(remote) => {
+                info!(
+                    "configured: paths={:?} issuer={issuer:?} keys from {} via cluster {:?}",
+                    config.paths,
+                    remote.source_url(),
+                    match &remote.document {
+                        RemoteDocument::Discovery { discovery, .. } => &discovery.cluster,
+                        RemoteDocument::Jwks(jwks) => &jwks.cluster,
+                    }
+                );
+                let scope = format!("wsgate/{}/{}", host.plugin_name(), remote.source_url());
+                let cache = JwksCache::new(
+                    SharedData(host.clone()),
+                    &scope,
+                    random_u64(host.now_ms()),
+                    timing(remote),
+                    config.key_limits,
+                );
+                cache.init();
+                Keys::Remote {
+                    cache,
+                    fetcher: KeyFetcher::new(remote.clone(), issuer.clone(), config.key_limits),
+                }
+            }
+        };
+        if matches!(keys, Keys::Remote { .. }) || config.close_on_expiry {
+            host.set_tick_period(TICK)
+                .map_err(|error| format!("cannot fetch keys or close expired sockets: {error}"))?;
+        }
+        Ok(Rc::new(Plugin {
+            settings: Settings {
+                gate: Gate::new(&config),
+                upstream: config.upstream,
+                correlation: config.correlation,
+                close_on_expiry: config.close_on_expiry,
+            },
+            state: RefCell::new(VmState {
+                keys,
+                waiters: Parked::default(),
+                open_sockets: Vec::new(),
+                token_cache: (config.jwt_cache_size > 0)
+                    .then(|| TokenCache::new(config.jwt_cache_size, MAX_CACHE_BYTES)),
+            }),
+            metrics,
+            host,
+        }))
+    }
+}
+
+impl<H: Host> Plugin<H> {
+    /// Runs `step` on the VM state. `None` only if the state were already borrowed, which a
+    /// callback that lets go before calling the host never sees; logged if it happens.
+    pub fn with_state<T>(&self, step: impl FnOnce(&mut VmState<H>) -> T) -> Option<T> {
+        match self.state.try_borrow_mut() {
+            Ok(mut state) => Some(step(&mut state)),
+            Err(_) => {
+                error!("VM state already in use: a host call re-entered wsgate");
+                None
+            }
+        }
+    }
+
+    /// Decides `head` at `now_ms` with the current keys and the token cache, counting cache
+    /// hits and misses; `None` when its path is not guarded. Fails closed (keys
+    /// unavailable) if the state could not be reached.
+    pub fn decide(&self, head: &RequestHead, now_ms: u64) -> Option<Decision> {
+        let gate = &self.settings.gate;
+        let decided = self.with_state(|state| {
+            let keys = state.current_keys();
+            gate.decide_cached(head, keys.as_ref(), now_ms, state.token_cache.as_mut())
+        });
+        let (decision, used) = match decided {
+            Some(decided) => decided?,
+            None => gate.decide_cached(head, None, now_ms, None)?,
+        };
+        match used {
+            CacheUse::Hit => self.metrics.increment(stats::JWT_CACHE_HIT),
+            CacheUse::Miss => self.metrics.increment(stats::JWT_CACHE_MISS),
+            CacheUse::Off => {}
+        }
+        Some(decision)
+    }
+
+    /// Forgets a request that has ended.
+    pub fn forget(&self, context_id: u32) {
+        self.with_state(|state| {
+            state.waiters.forget(context_id);
+            state.open_sockets.retain(|(id, _)| *id != context_id);
+        });
+    }
+}
+
+fn timing(remote: &RemoteKeys) -> Timing {
+    Timing {
+        refresh_interval_ms: remote.refresh_interval_seconds.saturating_mul(1000),
+        min_refresh_interval_ms: remote.min_refresh_interval_seconds.saturating_mul(1000),
+        // Discovery and JWKS, each up to the timeout, plus a second of slack.
+        lease_ms: remote
+            .fetch_timeout_ms
+            .saturating_mul(2)
+            .saturating_add(1000),
+    }
+}
+
+/// A number no other VM is likely to draw: the process's random hash keys over `seed`.
+pub(super) fn random_u64(seed: u64) -> u64 {
+    RandomState::new().hash_one(seed)
+}
+
+/// A number in `[0, 1)`.
+pub(super) fn random_unit(seed: u64) -> f64 {
+    (random_u64(seed) >> 11) as f64 / (1u64 << 53) as f64
+}

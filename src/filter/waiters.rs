@@ -1,0 +1,45 @@
+//! Deciding the requests parked for keys once they are ready (see
+//! [`Parked::take_ready`](crate::keys::parked::Parked::take_ready)), and resuming the
+//! accepted ones.
+
+use log::{debug, error};
+
+use super::plugin::{Keys, Plugin};
+use super::verdict;
+use crate::host::Host;
+
+/// Decides every parked request whose fetch attempt has finished (in any VM) or whose
+/// deadline has passed, then makes the root context `root_id` effective again.
+pub(super) fn resolve<H: Host>(plugin: &Plugin<H>, root_id: u32, now: u64) {
+    let ready = plugin
+        .with_state(|state| {
+            let completed = match &state.keys {
+                Keys::Remote { cache, .. } => cache.state().completed,
+                Keys::Inline(_) => return Vec::new(),
+            };
+            let have_keys = state.current_keys().is_some();
+            state.waiters.take_ready(completed, have_keys, now)
+        })
+        .unwrap_or_default();
+    if ready.is_empty() {
+        return;
+    }
+    let host = &plugin.host;
+    for (context_id, head) in ready {
+        if host.set_effective_context(context_id).is_err() {
+            debug!("a parked request ended before its keys came");
+            continue;
+        }
+        let Some(decision) = plugin.decide(&head, now) else {
+            continue; // not reached: only guarded requests are parked
+        };
+        if verdict::enforce(plugin, decision, &head, context_id) {
+            if let Err(refusal) = host.resume_request() {
+                debug!("an accepted request could not be resumed (it ended?): {refusal}");
+            }
+        }
+    }
+    if let Err(refusal) = host.set_effective_context(root_id) {
+        error!("root context not made effective again: {refusal}");
+    }
+}

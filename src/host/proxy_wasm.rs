@@ -1,0 +1,153 @@
+//! [`Host`] over the proxy-wasm ABI: the only code in wsgate that calls the host.
+//!
+//! Each method is one `hostcalls` call with its status turned into a [`HostError`]. The SDK
+//! itself panics on statuses the ABI does not allow for a call; the glue avoids the one case
+//! wsgate could meet (reading the answer maps of a call that failed).
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::{BufferType, MapType, MetricType, Status};
+
+use super::{Host, HostError, MetricKind};
+
+/// The host wsgate runs in.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ProxyWasm;
+
+fn refused(call: &'static str) -> impl Fn(Status) -> HostError {
+    move |status| HostError {
+        call,
+        status: format!("{status:?}"),
+    }
+}
+
+impl Host for ProxyWasm {
+    fn now_ms(&self) -> u64 {
+        hostcalls::get_current_time()
+            .ok()
+            .and_then(|now| now.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |elapsed| {
+                u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+            })
+    }
+
+    fn plugin_configuration(&self) -> Vec<u8> {
+        hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+
+    fn plugin_name(&self) -> String {
+        hostcalls::get_property(vec!["plugin_name"])
+            .ok()
+            .flatten()
+            .map(|name| String::from_utf8_lossy(&name).into_owned())
+            .unwrap_or_default()
+    }
+
+    fn set_tick_period(&self, period: Duration) -> Result<(), HostError> {
+        hostcalls::set_tick_period(period).map_err(refused("set_tick_period"))
+    }
+
+    fn request_header(&self, name: &str) -> Option<Vec<u8>> {
+        hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name)
+            .ok()
+            .flatten()
+    }
+
+    fn request_headers(&self) -> Result<Vec<(String, Vec<u8>)>, HostError> {
+        hostcalls::get_map_bytes(MapType::HttpRequestHeaders).map_err(refused("get_map_bytes"))
+    }
+
+    fn set_request_header(&self, name: &str, value: Option<&str>) -> Result<(), HostError> {
+        hostcalls::set_map_value(MapType::HttpRequestHeaders, name, value)
+            .map_err(refused("set_map_value"))
+    }
+
+    fn set_property(&self, path: &str, value: &[u8]) -> Result<(), HostError> {
+        hostcalls::set_property(vec![path], Some(value)).map_err(refused("set_property"))
+    }
+
+    fn send_response(
+        &self,
+        status: u32,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<(), HostError> {
+        hostcalls::send_http_response(status, headers.to_vec(), Some(body))
+            .map_err(refused("send_http_response"))
+    }
+
+    fn resume_request(&self) -> Result<(), HostError> {
+        hostcalls::resume_http_request().map_err(refused("resume_http_request"))
+    }
+
+    fn reset_request(&self) -> Result<(), HostError> {
+        hostcalls::reset_http_request().map_err(refused("reset_http_request"))
+    }
+
+    fn set_effective_context(&self, context_id: u32) -> Result<(), HostError> {
+        hostcalls::set_effective_context(context_id).map_err(refused("set_effective_context"))
+    }
+
+    fn dispatch_get(
+        &self,
+        cluster: &str,
+        authority: &str,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<u32, HostError> {
+        hostcalls::dispatch_http_call(
+            cluster,
+            vec![
+                (":method", "GET"),
+                (":path", path),
+                (":authority", authority),
+                ("accept", "application/json"),
+            ],
+            None,
+            vec![],
+            timeout,
+        )
+        .map_err(refused("dispatch_http_call"))
+    }
+
+    fn call_response_status(&self) -> Option<Vec<u8>> {
+        hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
+            .ok()
+            .flatten()
+    }
+
+    fn call_response_body(&self, max_bytes: usize) -> Vec<u8> {
+        hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, max_bytes)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+
+    fn get_shared_data(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+        hostcalls::get_shared_data(key).unwrap_or((None, None))
+    }
+
+    fn set_shared_data(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), HostError> {
+        hostcalls::set_shared_data(key, Some(value), cas).map_err(refused("set_shared_data"))
+    }
+
+    fn define_metric(&self, kind: MetricKind, name: &str) -> Result<u32, HostError> {
+        let kind = match kind {
+            MetricKind::Counter => MetricType::Counter,
+            MetricKind::Gauge => MetricType::Gauge,
+        };
+        hostcalls::define_metric(kind, name).map_err(refused("define_metric"))
+    }
+
+    fn increment_metric(&self, id: u32, by: i64) -> Result<(), HostError> {
+        hostcalls::increment_metric(id, by).map_err(refused("increment_metric"))
+    }
+
+    fn record_metric(&self, id: u32, value: u64) -> Result<(), HostError> {
+        hostcalls::record_metric(id, value).map_err(refused("record_metric"))
+    }
+}
