@@ -33,13 +33,13 @@ fn table_names(text: &str, heading: &str) -> BTreeSet<String> {
 #[test]
 fn the_configuration_table_lists_exactly_the_accepted_fields() {
     let documented = table_names(&readme(), "Configuration");
-    let accepted: BTreeSet<String> = wsgate::config::FIELDS
+    let accepted: BTreeSet<String> = wsgate::config::fields()
         .iter()
         .map(|f| f.to_string())
         .collect();
     assert_eq!(
         documented, accepted,
-        "README's Configuration table vs config::FIELDS"
+        "README's Configuration table vs config::fields()"
     );
 }
 

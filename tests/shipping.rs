@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use testbed::envoy::workspace_root;
-use wsgate::config::{Config, KeySource, RemoteDocument};
+use wsgate::config::{Config, KeySource};
+use wsgate::keys::fetch::RemoteDocument;
 
 fn venv_tool(name: &str) -> PathBuf {
     let tool = workspace_root().join(".venv/bin").join(name);

@@ -6,7 +6,9 @@
 //! of control characters and cut to [`MAX_VALUE_CHARS`] before it is written anywhere. The
 //! token and its signature never are.
 
+use crate::config::ConfigError;
 use crate::decision::{Decision, Denial};
+use crate::request::header_name;
 use crate::request::RequestHead;
 
 /// What is written for a correlation header the request did not carry.
@@ -34,6 +36,56 @@ pub fn default_correlation_headers() -> Vec<CorrelationHeader> {
         header: header.to_owned(),
     })
     .collect()
+}
+
+/// Names the log line and access log already use.
+const RECORD_FIELDS: [&str; 8] = [
+    "decision",
+    "reason",
+    "status",
+    "path",
+    "iss",
+    "sub",
+    "claimed_iss",
+    "claimed_sub",
+];
+
+impl CorrelationHeader {
+    /// The configured `correlation_headers` (`{"field_name": "header-name"}`), or the
+    /// defaults when not given. Field names are lower-case letters, digits and `_` and
+    /// not one the record already uses; header names are ones wsgate may read as plain
+    /// values ([`header_name::owned`]).
+    pub fn configured(
+        raw: Option<std::collections::BTreeMap<String, String>>,
+    ) -> Result<Vec<CorrelationHeader>, ConfigError> {
+        let Some(entries) = raw else {
+            return Ok(default_correlation_headers());
+        };
+        entries
+            .into_iter()
+            .map(|(field, header)| {
+                let path = format!("correlation_headers.{field}");
+                let valid = !field.is_empty()
+                    && field
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+                    && !RECORD_FIELDS.contains(&field.as_str());
+                if !valid {
+                    return Err(ConfigError::new(
+                        &path,
+                        format!(
+                            "the field name must be lower-case letters, digits and '_', and \
+                             not one of {}",
+                            RECORD_FIELDS.join(", ")
+                        ),
+                    ));
+                }
+                let header = header_name::owned(&header)
+                    .map_err(|problem| ConfigError::new(&path, problem))?;
+                Ok(CorrelationHeader { field, header })
+            })
+            .collect()
+    }
 }
 
 /// The operator's view of one guarded decision.

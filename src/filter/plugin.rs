@@ -12,13 +12,14 @@ use std::time::Duration;
 use log::{error, info, warn};
 
 use super::metrics::Metrics;
-use crate::config::{Config, KeySource, RemoteDocument, RemoteKeys};
+use crate::config::{Config, KeySource};
 use crate::decision::gate::{CacheUse, Gate};
 use crate::decision::record::CorrelationHeader;
 use crate::decision::stats;
 use crate::decision::upstream::UpstreamPolicy;
 use crate::decision::Decision;
 use crate::host::Host;
+use crate::keys::fetch::RemoteKeys;
 use crate::keys::fetcher::KeyFetcher;
 use crate::keys::jwks::VersionedKeys;
 use crate::keys::jwks_cache::{JwksCache, SharedStore, Timing};
@@ -120,10 +121,7 @@ impl<H: Host + Clone> Plugin<H> {
                     "configured: paths={:?} issuer={issuer:?} keys from {} via cluster {:?}",
                     config.paths,
                     remote.source_url(),
-                    match &remote.document {
-                        RemoteDocument::Discovery { discovery, .. } => &discovery.cluster,
-                        RemoteDocument::Jwks(jwks) => &jwks.cluster,
-                    }
+                    remote.cluster()
                 );
                 let scope = format!("wsgate/{}/{}", host.plugin_name(), remote.source_url());
                 let cache = JwksCache::new(

@@ -13,8 +13,8 @@
 //! answer to the call in flight is taken; any other (late, or from a call this fetcher
 //! gave up) is ignored.
 
-use crate::config::{RemoteDocument, RemoteKeys};
 use crate::keys::fetch::{self, Endpoint, FetchError};
+use crate::keys::fetch::{RemoteDocument, RemoteKeys};
 use crate::keys::jwks::{KeyLimits, KeyReport, KeySet};
 use crate::keys::jwks_cache::{
     Begin, JwksCache, PublishError, SharedState, SharedStore, Ticket, Trigger,

@@ -3,6 +3,7 @@
 //! The glue builds a [`RequestHead`] from the host's header map (pseudo-headers included);
 //! header names are compared lower-case, as HTTP/2 and Envoy carry them.
 
+pub mod header_name;
 pub mod path;
 pub mod spelling;
 pub mod upgrade;

@@ -1,0 +1,165 @@
+//! The configuration document as serde reads it: every field, its JSON type, nothing more.
+//! Unknown fields are refused (`deny_unknown_fields`); a field given as `null` is refused
+//! too, rather than taken as absent. Ranges and cross-field rules are checked where each
+//! section is converted, beside the type that owns them.
+
+use std::collections::BTreeMap;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Every field of the plugin configuration. Its field list, from [`field_names`], is the
+/// one list the README's table is checked against.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    #[serde(default, deserialize_with = "present")]
+    pub paths: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub issuer: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub audiences: Option<Vec<String>>,
+    /// A JWKS, as a JSON string or object.
+    #[serde(default, deserialize_with = "present")]
+    pub jwks: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    pub jwks_uri: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub openid_config_url: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub cluster: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub jwks_cluster: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub fetch_timeout_ms: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    pub refresh_interval_seconds: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    pub min_refresh_interval_seconds: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    pub max_document_bytes: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    pub max_rsa_key_bits: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    pub clock_skew_seconds: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    pub max_token_bytes: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    pub claim_to_headers: Option<Vec<RawClaimToHeader>>,
+    #[serde(default, deserialize_with = "present")]
+    pub forward_payload_header: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub forward: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    pub correlation_headers: Option<BTreeMap<String, String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub from_headers: Option<Vec<RawHeaderSource>>,
+    #[serde(default, deserialize_with = "present")]
+    pub from_params: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub from_cookies: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub from_subprotocol: Option<RawSubprotocol>,
+    #[serde(default, deserialize_with = "present")]
+    pub close_on_expiry: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    pub jwt_cache_size: Option<u64>,
+}
+
+/// One `claim_to_headers` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawClaimToHeader {
+    pub header_name: String,
+    pub claim_name: String,
+}
+
+/// One `from_headers` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHeaderSource {
+    pub name: String,
+    #[serde(default)]
+    pub value_prefix: String,
+}
+
+/// `from_subprotocol`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSubprotocol {
+    pub prefix: String,
+}
+
+/// A field that, when given, must hold a `T` (`null` included in "given").
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
+}
+
+/// The field names of [`RawConfig`], in declaration order, as serde's derive lists them.
+pub(crate) fn field_names() -> &'static [&'static str] {
+    /// A deserializer that only asks to be handed a struct, and keeps its field list.
+    struct Fields<'a>(&'a mut &'static [&'static str]);
+
+    impl<'de> Deserializer<'de> for Fields<'_> {
+        type Error = de::value::Error;
+
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+            Err(de::Error::custom("only a struct"))
+        }
+
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            fields: &'static [&'static str],
+            _visitor: V,
+        ) -> Result<V::Value, Self::Error> {
+            *self.0 = fields;
+            Err(de::Error::custom("field names read"))
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+            identifier ignored_any
+        }
+    }
+
+    let mut fields: &'static [&'static str] = &[];
+    let _read_only_the_names = RawConfig::deserialize(Fields(&mut fields));
+    fields
+}
+
+/// The token-source fields (`from_*`), for [`TokenSources`](crate::token::extractor::TokenSources).
+#[derive(Debug, Default)]
+pub(crate) struct SourcesSection {
+    pub from_headers: Option<Vec<RawHeaderSource>>,
+    pub from_params: Option<Vec<String>>,
+    pub from_cookies: Option<Vec<String>>,
+    pub from_subprotocol: Option<RawSubprotocol>,
+}
+
+/// What the upstream receives, for
+/// [`UpstreamPolicy`](crate::decision::upstream::UpstreamPolicy).
+#[derive(Debug, Default)]
+pub(crate) struct UpstreamSection {
+    pub claim_to_headers: Option<Vec<RawClaimToHeader>>,
+    pub forward_payload_header: Option<String>,
+    pub forward: Option<bool>,
+}
+
+/// A remote key source, for [`RemoteKeys`](crate::keys::fetch::RemoteKeys).
+#[derive(Debug)]
+pub(crate) struct RemoteSection {
+    /// `jwks_uri` or `openid_config_url`: the field that named the source.
+    pub source: &'static str,
+    pub url: String,
+    pub cluster: Option<String>,
+    pub jwks_cluster: Option<String>,
+    pub fetch_timeout_ms: Option<u64>,
+    pub refresh_interval_seconds: Option<u64>,
+    pub min_refresh_interval_seconds: Option<u64>,
+    pub max_document_bytes: Option<u64>,
+}
