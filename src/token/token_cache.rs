@@ -8,7 +8,10 @@
 //! - The whole cache belongs to one key-set version: when the key set changes, it is
 //!   emptied, so a token signed by a rotated-out key is refused on its next request.
 //! - Bounded by entries (`jwt_cache_size`) and by [`MAX_CACHE_BYTES`]; the oldest entries go
-//!   first.
+//!   first. The age queue is an index: removing an entry leaves its queue slot stale (each
+//!   slot carries the entry's insertion number), stale slots are skipped when evicting, and
+//!   the queue is compacted once it holds twice as many slots as entries, so every
+//!   operation is O(1) amortised instead of a scan of the queue.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -27,6 +30,8 @@ struct Entry {
     identity: Identity,
     deadline_ms: u64,
     bytes: usize,
+    /// Insertion number: the queue slot that is this entry's.
+    stamp: u64,
 }
 
 /// Verified tokens of one VM.
@@ -35,7 +40,9 @@ pub struct TokenCache {
     max_bytes: usize,
     key_set_version: Option<u64>,
     entries: HashMap<Digest32, Entry>,
-    order: VecDeque<Digest32>,
+    /// Oldest first; a slot whose stamp is not its entry's is stale.
+    order: VecDeque<(Digest32, u64)>,
+    next_stamp: u64,
     bytes: usize,
 }
 
@@ -48,6 +55,7 @@ impl TokenCache {
             key_set_version: None,
             entries: HashMap::new(),
             order: VecDeque::new(),
+            next_stamp: 0,
             bytes: 0,
         }
     }
@@ -77,25 +85,47 @@ impl TokenCache {
         let digest = digest(token);
         self.remove(&digest);
         while self.entries.len() >= self.capacity || self.bytes + bytes > self.max_bytes {
-            let Some(oldest) = self.order.pop_front() else {
+            let Some((oldest, stamp)) = self.order.pop_front() else {
                 break;
             };
-            if let Some(entry) = self.entries.remove(&oldest) {
-                self.bytes -= entry.bytes;
+            if self
+                .entries
+                .get(&oldest)
+                .is_some_and(|entry| entry.stamp == stamp)
+            {
+                self.remove(&oldest);
             }
         }
         let mut identity = identity.clone();
         identity.location = None;
+        let stamp = self.next_stamp;
+        self.next_stamp += 1;
         self.entries.insert(
             digest,
             Entry {
                 identity,
                 deadline_ms,
                 bytes,
+                stamp,
             },
         );
-        self.order.push_back(digest);
+        self.order.push_back((digest, stamp));
         self.bytes += bytes;
+        if self.order.len() > 2 * self.entries.len() + 16 {
+            let entries = &self.entries;
+            self.order.retain(|(digest, stamp)| {
+                entries
+                    .get(digest)
+                    .is_some_and(|entry| entry.stamp == *stamp)
+            });
+        }
+    }
+
+    /// Queue slots held now, stale ones included (never more than twice the entries, plus
+    /// a few).
+    #[cfg(test)]
+    fn slots(&self) -> usize {
+        self.order.len()
     }
 
     /// Entries held now.
@@ -123,10 +153,10 @@ impl TokenCache {
         }
     }
 
+    /// Removes an entry; its queue slot goes stale.
     fn remove(&mut self, digest: &Digest32) {
         if let Some(entry) = self.entries.remove(digest) {
             self.bytes -= entry.bytes;
-            self.order.retain(|queued| queued != digest);
         }
     }
 }
@@ -202,5 +232,32 @@ mod tests {
         let mut cache = TokenCache::new(0, MAX_CACHE_BYTES);
         cache.insert("t", 1, &identity("a"), 10_000);
         assert!(cache.get("t", 1, 0).is_none());
+    }
+
+    #[test]
+    fn the_age_queue_stays_bounded_and_evicts_the_oldest_live_entry() {
+        let mut cache = TokenCache::new(4, MAX_CACHE_BYTES);
+        // One token re-verified over and over (expired, then cached again): no eviction
+        // ever runs, yet the queue must not grow with it.
+        for round in 0..1000u64 {
+            cache.insert("again", 1, &identity("a"), round * 10 + 5);
+            assert!(cache.get("again", 1, round * 10 + 6).is_none(), "expired");
+        }
+        assert!(
+            cache.slots() <= 2 * cache.len() + 17,
+            "{} slots",
+            cache.slots()
+        );
+        // Re-inserting a token makes it the newest: the oldest other one goes first.
+        for token in ["t1", "t2", "t3", "t4"] {
+            cache.insert(token, 1, &identity(token), 100_000);
+        }
+        cache.insert("t1", 1, &identity("t1"), 100_000);
+        cache.insert("t5", 1, &identity("t5"), 100_000);
+        assert!(cache.get("t2", 1, 0).is_none(), "t2 was the oldest");
+        for token in ["t1", "t3", "t4", "t5"] {
+            assert!(cache.get(token, 1, 0).is_some(), "{token}");
+        }
+        assert_eq!(cache.len(), 4);
     }
 }
