@@ -506,6 +506,20 @@ fn error_messages_read_well() {
         parse(&value).unwrap_err().to_string(),
         "field \"audiences\": is required"
     );
+    // The README quotes this one.
+    let mut value = base();
+    value["from_headers"] = json!([{"name": "x-a"}, {"name": "x-b", "value_prefix": 1}]);
+    assert_eq!(
+        parse(&value).unwrap_err().to_string(),
+        "field \"from_headers[1].value_prefix\": invalid type: integer `1`, expected a string"
+    );
+    let mut value = base();
+    value["issuers"] = json!("x");
+    let message = parse(&value).unwrap_err().to_string();
+    assert!(
+        message.starts_with("field \"issuers\": unknown field `issuers`, expected one of `paths`"),
+        "{message}"
+    );
 }
 
 #[test]

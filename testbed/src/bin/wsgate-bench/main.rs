@@ -12,6 +12,12 @@
 //! message on open WebSockets.
 //!
 //!     wsgate-bench [--count N] [--concurrency C] [--rounds R] [--seconds S] [--results DIR]
+//!                  [--baseline-module WASM] [--per-request-only]
+//!
+//! `--baseline-module` adds to part two a row for wsgate with its cache built from another
+//! module (an earlier commit's), run in the same rounds, so that a change is judged by a
+//! ratio within one run. `--per-request-only` runs part two alone and writes
+//! `DATE-per-request.md`.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -40,6 +46,8 @@ enum Auth {
     JwtAuthnCached,
     Wsgate,
     WsgateCached,
+    /// `WsgateCached` with the `--baseline-module` (part two only).
+    WsgateCachedBaseline,
 }
 
 impl Auth {
@@ -60,6 +68,7 @@ impl Auth {
             Auth::JwtAuthnCached => "jwt_authn + jwt_cache_config",
             Auth::Wsgate => "wsgate, cache off",
             Auth::WsgateCached => "wsgate, cache on",
+            Auth::WsgateCachedBaseline => "wsgate, cache on, baseline module",
         }
     }
 
@@ -117,8 +126,63 @@ fn main() {
             || envoy::workspace_root().join("bench/results"),
             std::path::PathBuf::from,
         );
+    let text_arg = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|at| args.get(at + 1))
+            .map(std::path::PathBuf::from)
+    };
+    let baseline = text_arg("--baseline-module");
+    if let Some(path) = &baseline {
+        assert!(
+            path.is_file(),
+            "--baseline-module {}: no such file",
+            path.display()
+        );
+    }
+    let per_request_only = args.iter().any(|a| a == "--per-request-only");
     let binary = EnvoyBinary::locate().unwrap_or_else(|why| panic!("{why}"));
     let module = envoy::module_path();
+    if per_request_only {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let timed = Settings {
+            seconds: seconds as u64,
+            concurrency,
+            rounds,
+        };
+        let (section, failures) = per_request::run(&runtime, &module, baseline.as_deref(), &timed);
+        let report = format!(
+            "# wsgate benchmark, part two only, {}\n\n- machine: {} cores, {}\n- Envoy: {} ({})\n- module: {} bytes; baseline module: {}\n{section}",
+            testbed::today(),
+            std::thread::available_parallelism().map_or(0, |n| n.get()),
+            cpu_model(),
+            envoy_version(&binary),
+            binary.source,
+            std::fs::metadata(&module).map_or(0, |m| m.len()),
+            baseline.as_ref().map_or("none".to_owned(), |path| format!(
+                "{} ({} bytes)",
+                path.display(),
+                std::fs::metadata(path).map_or(0, |m| m.len())
+            )),
+        );
+        println!("{report}");
+        let _ = std::fs::create_dir_all(&results);
+        let file = results.join(format!("{}-per-request.md", testbed::today()));
+        match std::fs::write(&file, &report) {
+            Ok(()) => eprintln!("bench: wrote {}", file.display()),
+            Err(error) => eprintln!("bench: could not write {}: {error}", file.display()),
+        }
+        if failures > 0 {
+            eprintln!(
+                "bench: {failures} request(s) failed; the results are not a valid comparison"
+            );
+            std::process::exit(1);
+        }
+        return;
+    }
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -268,7 +332,8 @@ fn main() {
         concurrency,
         rounds: rounds.min(2),
     };
-    let (section, request_failures) = per_request::run(&runtime, &module, &timed);
+    let (section, request_failures) =
+        per_request::run(&runtime, &module, baseline.as_deref(), &timed);
     report.push_str(&section);
     let (section, socket_failures) = per_frame::run(&runtime, &module, upstream_addr, &timed);
     report.push_str(&section);
@@ -317,7 +382,7 @@ fn bootstrap(auth: Auth, upstream: SocketAddr, module: &std::path::Path, jwks_te
         Auth::JwtAuthn => vec![jwt_authn(false)],
         Auth::JwtAuthnCached => vec![jwt_authn(true)],
         Auth::Wsgate => vec![wsgate(&["/ws"], 0)],
-        Auth::WsgateCached => vec![wsgate(&["/ws"], 1024)],
+        Auth::WsgateCached | Auth::WsgateCachedBaseline => vec![wsgate(&["/ws"], 1024)],
     };
     envoy::bootstrap(upstream, filters)
 }

@@ -79,8 +79,13 @@ struct Run {
 pub fn run(
     runtime: &tokio::runtime::Runtime,
     module: &Path,
+    baseline: Option<&Path>,
     settings: &Settings,
 ) -> (String, usize) {
+    let mut cases = CASES.to_vec();
+    if baseline.is_some() {
+        cases.push((Auth::WsgateCachedBaseline, Alg::Rs256));
+    }
     let keys: Vec<(&TestKey, &str)> = [Alg::Rs256, Alg::Es256, Alg::EdDsa]
         .iter()
         .map(|alg| alg.key())
@@ -101,13 +106,17 @@ pub fn run(
 
     let mut runs = Vec::new();
     for round in 0..settings.rounds {
-        let mut order = CASES.to_vec();
+        let mut order = cases.clone();
         if round % 2 == 1 {
             order.reverse();
         }
         for (auth, alg) in order {
             let Some((_, request)) = requests.iter().find(|(a, _)| *a == alg) else {
                 continue;
+            };
+            let module = match (auth, baseline) {
+                (Auth::WsgateCachedBaseline, Some(baseline)) => baseline,
+                _ => module,
             };
             // The upstream address is never used: every route answers directly.
             let mut config = bootstrap(
@@ -169,7 +178,7 @@ pub fn run(
         }
     }
     let failures = runs.iter().map(|run| run.failures).sum();
-    (report(&runs, settings, perf), failures)
+    (report(&runs, &cases, settings, perf), failures)
 }
 
 /// Points every route of `config` at a direct 200 response.
@@ -267,7 +276,7 @@ async fn connection(
     Ok(())
 }
 
-fn report(runs: &[Run], settings: &Settings, perf: bool) -> String {
+fn report(runs: &[Run], cases: &[(Auth, Alg)], settings: &Settings, perf: bool) -> String {
     let mean = |auth: Auth, alg: Alg, of: fn(&Run) -> f64| {
         let values: Vec<f64> = runs
             .iter()
@@ -298,7 +307,7 @@ fn report(runs: &[Run], settings: &Settings, perf: bool) -> String {
     }
     let _ = writeln!(out, "\n| configuration | alg | requests/s | Envoy CPU µs/request | vs jwt_authn | in Wasm µs | in Envoy µs | in kernel µs | other µs | failures |");
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
-    for (auth, alg) in CASES {
+    for &(auth, alg) in cases {
         let (Some(r), Some(c)) = (rate(auth, alg), cpu(auth, alg)) else {
             continue;
         };
@@ -370,6 +379,17 @@ fn report(runs: &[Run], settings: &Settings, perf: bool) -> String {
             let _ = writeln!(out, "Of wsgate's warm request: {:.1} µs in WebAssembly, {:+.1} µs in the Envoy binary over no auth (the floor: {:.1} µs and {:+.1} µs).",
                 w.wasm * warm, w.envoy * warm - n.envoy * none, f.wasm * floor, f.envoy * floor - n.envoy * none);
         }
+    }
+    if let (Some(none), Some(warm), Some(baseline)) = (
+        cpu(Auth::None, Alg::Rs256),
+        cpu(Auth::WsgateCached, Alg::Rs256),
+        cpu(Auth::WsgateCachedBaseline, Alg::Rs256),
+    ) {
+        let _ = writeln!(out, "\nWarm path against the baseline module, same rounds: Envoy CPU per request over no auth {:+.1} µs with this module, {:+.1} µs with the baseline ({:.2}x the baseline's total per request); requests/s {:.2}x the baseline's.",
+            warm - none,
+            baseline - none,
+            warm / baseline,
+            rate(Auth::WsgateCached, Alg::Rs256).zip(rate(Auth::WsgateCachedBaseline, Alg::Rs256)).map_or(f64::NAN, |(a, b)| a / b));
     }
     let ratio = |auth: Auth, baseline: Auth| {
         rate(auth, Alg::Rs256)
