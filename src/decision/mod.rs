@@ -246,6 +246,7 @@ pub enum Decision {
 
 impl Decision {
     /// The deny reason, for a refusal.
+    #[cfg(test)]
     pub fn deny_reason(&self) -> Option<DenyReason> {
         match self {
             Self::Deny(denial) => Some(denial.reason),

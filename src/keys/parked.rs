@@ -103,11 +103,13 @@ impl<T> Parked<T> {
     }
 
     /// How many requests are parked.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// Whether none is.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

@@ -129,16 +129,19 @@ impl TokenCache {
     }
 
     /// Entries held now.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// Whether nothing is cached.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
     /// Bytes accounted to the entries held now.
+    #[cfg(test)]
     pub fn bytes(&self) -> usize {
         self.bytes
     }

@@ -80,8 +80,8 @@ pub enum Trigger {
 pub enum Begin {
     /// This VM holds the lease and must fetch, then call `succeed` or `fail`.
     Fetch(Ticket),
-    /// Another VM is fetching; attempts finished so far are given to wait on.
-    InProgress { completed: u64 },
+    /// Another VM is fetching (requests wait on [`JwksCache::worth_waiting`]).
+    InProgress,
     /// Nothing to do: not due, or rate-limited.
     Idle,
 }
@@ -277,9 +277,7 @@ impl<S: SharedStore> JwksCache<S> {
         let (lease, lease_cas) = self.read_lease();
         let state = self.state();
         if lease.is_some_and(|lease| lease.held_at(now_ms)) {
-            return Begin::InProgress {
-                completed: state.completed,
-            };
+            return Begin::InProgress;
         }
         match trigger {
             Trigger::Scheduled if now_ms < state.next_refresh_ms => return Begin::Idle,
@@ -309,9 +307,7 @@ impl<S: SharedStore> JwksCache<S> {
                 until_ms: mine.until_ms,
             })
         } else {
-            Begin::InProgress {
-                completed: state.completed,
-            }
+            Begin::InProgress
         }
     }
 
