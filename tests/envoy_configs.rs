@@ -51,6 +51,13 @@ fn every_shipped_envoy_config_validates() {
                 config.display()
             );
         }
+        // A refused host call panics the SDK and kills the VM: the request then fails
+        // closed only with fail_open false (SECURITY.md).
+        assert!(
+            !text.contains("fail_open: true"),
+            "{}: wsgate must fail closed",
+            config.display()
+        );
         let checked = if text.contains("/etc/wsgate/wsgate.wasm") {
             let copy = scratch.join(config.file_name().unwrap());
             std::fs::write(

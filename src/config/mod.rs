@@ -336,7 +336,7 @@ fn serde_error(error: &serde_path_to_error::Error<serde_json::Error>) -> ConfigE
         .and_then(|rest| rest.split('`').next());
     let field = match (named, path.as_str()) {
         (Some(name), ".") => name.to_owned(),
-        (Some(name), path) if !path.ends_with(name) => format!("{path}.{name}"),
+        (Some(name), path) if path.rsplit('.').next() != Some(name) => format!("{path}.{name}"),
         (_, ".") => "configuration".to_owned(),
         (_, path) => path.to_owned(),
     };

@@ -57,11 +57,14 @@ pub enum DenyReason {
     /// an identity header, or to set one: forwarding could leak the token or a forged
     /// identity, so the request fails closed with a 500.
     UpstreamEditFailed,
+    /// The host would not hand over the request's headers, so nothing about the request
+    /// can be trusted: refused with a 500, never passed on.
+    RequestUnreadable,
 }
 
 impl DenyReason {
     /// Every reason, in the order stats and docs list them.
-    pub const ALL: [DenyReason; 15] = [
+    pub const ALL: [DenyReason; 16] = [
         Self::NotWebSocket,
         Self::MissingToken,
         Self::MultipleTokens,
@@ -77,6 +80,7 @@ impl DenyReason {
         Self::WrongAudience,
         Self::KeysUnavailable,
         Self::UpstreamEditFailed,
+        Self::RequestUnreadable,
     ];
 
     /// The snake_case name used in logs and stats.
@@ -97,6 +101,7 @@ impl DenyReason {
             Self::WrongAudience => "wrong_audience",
             Self::KeysUnavailable => "keys_unavailable",
             Self::UpstreamEditFailed => "upstream_edit_failed",
+            Self::RequestUnreadable => "request_unreadable",
         }
     }
 
@@ -118,12 +123,13 @@ impl DenyReason {
             Self::WrongAudience => "the token's audience is not accepted",
             Self::KeysUnavailable => "signing keys are unavailable",
             Self::UpstreamEditFailed => "the request could not be made safe to forward",
+            Self::RequestUnreadable => "the host did not hand over the request's headers",
         }
     }
 
     /// The local reply for this reason.
     pub fn reply(self) -> LocalReply {
-        if self == Self::UpstreamEditFailed {
+        if matches!(self, Self::UpstreamEditFailed | Self::RequestUnreadable) {
             return LocalReply {
                 status: 500,
                 body: EDIT_FAILED_BODY,
@@ -295,7 +301,9 @@ mod tests {
         let auth_failures = DenyReason::ALL.into_iter().filter(|reason| {
             !matches!(
                 reason,
-                DenyReason::NotWebSocket | DenyReason::UpstreamEditFailed
+                DenyReason::NotWebSocket
+                    | DenyReason::UpstreamEditFailed
+                    | DenyReason::RequestUnreadable
             )
         });
         for reason in auth_failures {

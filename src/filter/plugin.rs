@@ -1,8 +1,10 @@
 //! What every context of one VM shares: the [`Settings`] the configuration fixed, and the
 //! one mutable [`VmState`], reached only through [`Plugin::with_state`].
 //!
-//! Host calls never run while the state is borrowed: a callback takes what it needs, lets go,
-//! then calls the host (which may end a stream and so call back into `on_done`).
+//! No host call that can re-enter wsgate (a local reply, a reset, a resume, switching the
+//! effective context) runs while the state is borrowed: a callback takes what it needs, lets
+//! go, then calls the host, which may end a stream and so call back into `on_done`. Only
+//! shared-data calls, which never call back, run under the borrow (the key cache's).
 
 use std::cell::RefCell;
 use std::hash::{BuildHasher, RandomState};
@@ -80,7 +82,15 @@ impl<H: Host> SharedStore for SharedData<H> {
     }
 
     fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> bool {
-        self.0.set_shared_data(key, value, cas).is_ok()
+        match self.0.set_shared_data(key, value, cas) {
+            Ok(()) => true,
+            // Another VM wrote first: the key cache expects this and reads again.
+            Err(refusal) if refusal.status == "CasMismatch" => false,
+            Err(refusal) => {
+                warn!("shared data {key:?} not written: {refusal}");
+                false
+            }
+        }
     }
 }
 

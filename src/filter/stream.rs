@@ -10,7 +10,7 @@ use proxy_wasm::types::Action;
 use super::plugin::{Keys, Plugin, VmState};
 use super::verdict;
 use crate::decision::{Decision, Denial, DenyReason};
-use crate::host::Host;
+use crate::host::{Host, HostError};
 use crate::keys::jwks_cache::Trigger;
 use crate::request::RequestHead;
 
@@ -48,27 +48,20 @@ impl<H: Host> HttpContext for GateStream<H> {
             verdict::reply(&self.host, DenyReason::KeysUnavailable);
             return Action::Pause;
         };
+        let context_id = self.context_id;
         // Most traffic through a listener is not to a guarded path: one header decides that.
-        let path = self
-            .host
-            .request_header(":path")
-            .map(text)
-            .unwrap_or_default();
+        let path = match self.host.request_header(":path") {
+            Ok(path) => path.map(text).unwrap_or_default(),
+            Err(refusal) => return unreadable(&plugin, context_id, &refusal),
+        };
         if !plugin.settings.gate.guards_path(&path) {
             return Action::Continue;
         }
-        let context_id = self.context_id;
         let head = match self.host.request_headers() {
             Ok(headers) => {
                 RequestHead::new(headers.into_iter().map(|(name, value)| (name, text(value))))
             }
-            Err(refusal) => {
-                // Without the head no decision can be trusted: refused, logged, counted.
-                error!("request headers unreadable: {refusal}");
-                let refused = Decision::Deny(DenyReason::UpstreamEditFailed.into());
-                verdict::enforce(&plugin, refused, &RequestHead::default(), context_id);
-                return Action::Pause;
-            }
+            Err(refusal) => return unreadable(&plugin, context_id, &refusal),
         };
         let now = self.host.now_ms();
         let Some(decision) = plugin.decide(&head, now) else {
@@ -93,6 +86,16 @@ impl<H: Host> HttpContext for GateStream<H> {
             Action::Pause
         }
     }
+}
+
+/// Refuses a request whose headers the host would not hand over: nothing about it can be
+/// trusted, not even whether its path is guarded. Logged and counted as
+/// `request_unreadable`.
+fn unreadable<H: Host>(plugin: &Plugin<H>, context_id: u32, refusal: &HostError) -> Action {
+    error!("request headers unreadable: {refusal}");
+    let refused = Decision::Deny(DenyReason::RequestUnreadable.into());
+    verdict::enforce(plugin, refused, &RequestHead::default(), context_id);
+    Action::Pause
 }
 
 /// A header value as text: UTF-8 as it comes (no copy), anything else with U+FFFD.

@@ -212,6 +212,26 @@ fn a_forged_identity_the_host_will_not_remove_fails_the_request_closed() {
 }
 
 #[test]
+fn a_request_whose_headers_the_host_will_not_hand_over_is_refused() {
+    let (host, root) = start(&inline(json!({})));
+    host.refuse("get_map_value::path");
+    assert_eq!(request(&host, &root, 100, "/api", &[]), Action::Pause);
+    assert_eq!(
+        replies(&host.take_effects()),
+        [(
+            100,
+            500,
+            "WebSocket connection could not be forwarded safely.".to_owned()
+        )]
+    );
+    assert_eq!(host.metric("wsgate.denied.request_unreadable"), 1);
+    let (host, root) = start(&inline(json!({})));
+    host.refuse("get_map_bytes");
+    assert_eq!(request(&host, &root, 100, "/ws", &[]), Action::Pause);
+    assert_eq!(host.metric("wsgate.denied.request_unreadable"), 1);
+}
+
+#[test]
 fn a_refused_local_reply_resets_the_stream() {
     let (host, root) = start(&inline(json!({})));
     host.refuse("send_http_response");

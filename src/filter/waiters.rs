@@ -30,10 +30,13 @@ pub(super) fn resolve<H: Host>(plugin: &Plugin<H>, root_id: u32, now: u64) {
             debug!("a parked request ended before its keys came");
             continue;
         }
-        let Some(decision) = plugin.decide(&head, now) else {
-            continue; // not reached: only guarded requests are parked
+        // Only guarded requests are parked, so there is a decision; without one the request
+        // would be unguarded, and goes on as such.
+        let allowed = match plugin.decide(&head, now) {
+            Some(decision) => verdict::enforce(plugin, decision, &head, context_id),
+            None => true,
         };
-        if verdict::enforce(plugin, decision, &head, context_id) {
+        if allowed {
             if let Err(refusal) = host.resume_request() {
                 debug!("an accepted request could not be resumed (it ended?): {refusal}");
             }

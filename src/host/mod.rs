@@ -8,7 +8,9 @@
 //!
 //! Calls that can fail return [`HostError`]; the glue decides what a refusal means (a header
 //! that could not be removed fails the request closed, a metric that could not be moved is
-//! logged) and never drops one silently.
+//! logged) and never drops one silently. The few calls whose failure has an obvious neutral
+//! answer (no shared-data entry, no call status, an empty configuration) give that answer,
+//! and [`ProxyWasm`] logs the refusal.
 
 mod proxy_wasm;
 #[cfg(test)]
@@ -54,7 +56,7 @@ pub(crate) trait Host {
     fn set_tick_period(&self, period: Duration) -> Result<(), HostError>;
 
     /// The value of request header `name`, if present.
-    fn request_header(&self, name: &str) -> Option<Vec<u8>>;
+    fn request_header(&self, name: &str) -> Result<Option<Vec<u8>>, HostError>;
     /// Every request header, pseudo-headers included, in order.
     fn request_headers(&self) -> Result<Vec<(String, Vec<u8>)>, HostError>;
     /// Sets request header `name` to `value`, or removes it with `None`.

@@ -178,13 +178,15 @@ impl Host for Recording {
         Ok(())
     }
 
-    fn request_header(&self, name: &str) -> Option<Vec<u8>> {
+    fn request_header(&self, name: &str) -> Result<Option<Vec<u8>>, HostError> {
+        self.check("get_map_value", name)?;
         let world = self.0.borrow();
-        let headers = world.requests.get(&world.effective)?;
-        headers
-            .iter()
-            .find(|(header, _)| header == name)
-            .map(|(_, value)| value.as_bytes().to_vec())
+        Ok(world.requests.get(&world.effective).and_then(|headers| {
+            headers
+                .iter()
+                .find(|(header, _)| header == name)
+                .map(|(_, value)| value.as_bytes().to_vec())
+        }))
     }
 
     fn request_headers(&self) -> Result<Vec<(String, Vec<u8>)>, HostError> {

@@ -10,8 +10,8 @@
 //! - Bounded by entries (`jwt_cache_size`) and by [`MAX_CACHE_BYTES`]; the oldest entries go
 //!   first. The age queue is an index: removing an entry leaves its queue slot stale (each
 //!   slot carries the entry's insertion number), stale slots are skipped when evicting, and
-//!   the queue is compacted once it holds twice as many slots as entries, so every
-//!   operation is O(1) amortised instead of a scan of the queue.
+//!   the queue is compacted once it holds more than twice as many slots as entries (plus
+//!   16), so every operation is O(1) amortised instead of a scan of the queue.
 
 use std::collections::{HashMap, VecDeque};
 
