@@ -23,8 +23,8 @@
 //! (`from_headers[1].name`), because the plugin refuses to start on any of them.
 //!
 //! The document is read in three steps: [`strict_json`] refuses duplicate members; serde
-//! reads it into [`raw::RawConfig`] (`deny_unknown_fields`, every type checked, the path of
-//! a bad value kept); then each section is converted where its rules live:
+//! reads it into [`raw::RawConfig`] (`deny_unknown_fields`, every type checked; `blame`
+//! finds the path of a value serde refused); then each section is converted where its rules live:
 //! [`TokenSources`], [`UpstreamPolicy`], [`CorrelationHeader::configured`] and
 //! [`RemoteKeys`] beside their types, the scalars and the key source here.
 
@@ -44,6 +44,7 @@ use crate::token::claims::ClaimsPolicy;
 use crate::token::extractor::TokenSources;
 use crate::token::token_cache::DEFAULT_JWT_CACHE_SIZE;
 
+mod blame;
 pub(crate) mod raw;
 
 use raw::{RawConfig, RemoteSection, SourcesSection, UpstreamSection};
@@ -173,8 +174,14 @@ impl Config {
             ConfigError::new("configuration", format!("is not a JSON object: {error}"))
         })?;
         let given: Vec<String> = object.keys().cloned().collect();
-        let raw: RawConfig = serde_path_to_error::deserialize(Value::Object(object))
-            .map_err(|error| serde_error(&error))?;
+        let document = Value::Object(object);
+        let raw = match read(document.clone()) {
+            Ok(raw) => raw,
+            Err(message) => {
+                let field = blame::blame(&document, &message, |probe| read(probe).map(drop));
+                return Err(ConfigError::new(&field, message));
+            }
+        };
 
         let paths = match raw.paths {
             None => vec![DEFAULT_PATH.to_owned()],
@@ -325,22 +332,9 @@ impl Config {
     }
 }
 
-/// A serde error as a [`ConfigError`] naming the path of the bad value (for an unknown or
-/// missing field, the field itself).
-fn serde_error(error: &serde_path_to_error::Error<serde_json::Error>) -> ConfigError {
-    let message = error.inner().to_string();
-    let path = error.path().to_string();
-    let named = ["unknown field `", "missing field `"]
-        .iter()
-        .find_map(|prefix| message.strip_prefix(prefix))
-        .and_then(|rest| rest.split('`').next());
-    let field = match (named, path.as_str()) {
-        (Some(name), ".") => name.to_owned(),
-        (Some(name), path) if path.rsplit('.').next() != Some(name) => format!("{path}.{name}"),
-        (_, ".") => "configuration".to_owned(),
-        (_, path) => path.to_owned(),
-    };
-    ConfigError::new(&field, message)
+/// The document as serde reads it, or serde's message.
+fn read(document: Value) -> Result<RawConfig, String> {
+    serde_json::from_value(document).map_err(|error| error.to_string())
 }
 
 /// A non-empty list of non-empty strings.

@@ -547,6 +547,20 @@ fn errors_name_the_path_of_the_bad_value() {
         ),
         (
             "claim_to_headers",
+            json!([{"header_name": "x", "claim_name": 1}]),
+            "claim_to_headers[0].claim_name",
+        ),
+        ("from_headers", json!([{"name": 5}]), "from_headers[0].name"),
+        ("from_headers", json!({"name": "x"}), "from_headers"),
+        (
+            "correlation_headers",
+            json!({"a": "x-a", "b": 2}),
+            "correlation_headers.b",
+        ),
+        ("from_params", json!(["a", 3]), "from_params[1]"),
+        ("forward", json!("yes"), "forward"),
+        (
+            "claim_to_headers",
             json!([{"header_name": "x", "claim_name": "sub"}, {"header_name": "X", "claim_name": "iss"}]),
             "claim_to_headers[1].header_name",
         ),
