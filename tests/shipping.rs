@@ -122,3 +122,16 @@ fn yaml_to_json(path: &Path) -> serde_json::Value {
         .arg(path));
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{}: {e}\n{out}", path.display()))
 }
+
+/// The module Envoy loads stays within its budget: every VM of every worker holds a copy,
+/// and Istio pulls it to every sidecar. (The next issues' features must fit too.)
+#[test]
+fn the_module_fits_its_512_kib_budget() {
+    let module = testbed::envoy::module_path();
+    let size = std::fs::metadata(&module).expect("the built module").len();
+    assert!(
+        size <= 512 * 1024,
+        "{}: {size} bytes, over the 512 KiB budget",
+        module.display()
+    );
+}

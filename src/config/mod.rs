@@ -38,7 +38,7 @@ use crate::encoding::strict_json;
 use crate::keys::fetch::RemoteKeys;
 use crate::keys::jwks::{KeyLimits, KeyReport, KeySet, MAX_RSA_KEY_BITS_LIMIT};
 use crate::request::spelling;
-use crate::signature::MIN_RSA_MODULUS_BITS;
+use crate::signature::{Crypto, MIN_RSA_MODULUS_BITS};
 use crate::token::authenticator::{Authenticator, DEFAULT_MAX_TOKEN_BYTES};
 use crate::token::claims::ClaimsPolicy;
 use crate::token::extractor::TokenSources;
@@ -159,6 +159,8 @@ pub struct Config {
     pub correlation: Vec<CorrelationHeader>,
     /// What an inline set left out, and why: one line each, for the start-up log.
     pub skipped_keys: Vec<String>,
+    /// Which code verifies signatures.
+    pub crypto: Crypto,
 }
 
 impl Config {
@@ -256,6 +258,15 @@ impl Config {
             from_subprotocol: raw.from_subprotocol,
         })?;
         let correlation = CorrelationHeader::configured(raw.correlation_headers)?;
+        let crypto = match raw.crypto.as_deref() {
+            None => Crypto::default(),
+            Some(name) => Crypto::from_name(name).ok_or_else(|| {
+                ConfigError::new(
+                    "crypto",
+                    format!("{name:?} is not one of \"auto\", \"host\", \"wasm\""),
+                )
+            })?,
+        };
         let remote = |source: &'static str, url: String| RemoteSection {
             source,
             url,
@@ -328,6 +339,7 @@ impl Config {
             upstream,
             correlation,
             skipped_keys,
+            crypto,
         })
     }
 }

@@ -3,8 +3,6 @@
 //! too, rather than taken as absent. Ranges and cross-field rules are checked where each
 //! section is converted, beside the type that owns them.
 
-use std::collections::BTreeMap;
-
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use serde_json::Value;
@@ -52,7 +50,9 @@ pub(crate) struct RawConfig {
     #[serde(default, deserialize_with = "present")]
     pub forward: Option<bool>,
     #[serde(default, deserialize_with = "present")]
-    pub correlation_headers: Option<BTreeMap<String, String>>,
+    /// `{"field": "header-name"}`; the values are checked to be strings where the section is
+    /// converted (a map of strings of its own would cost the module another map type).
+    pub correlation_headers: Option<serde_json::Map<String, Value>>,
     #[serde(default, deserialize_with = "present")]
     pub from_headers: Option<Vec<RawHeaderSource>>,
     #[serde(default, deserialize_with = "present")]
@@ -65,6 +65,8 @@ pub(crate) struct RawConfig {
     pub close_on_expiry: Option<bool>,
     #[serde(default, deserialize_with = "present")]
     pub jwt_cache_size: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    pub crypto: Option<String>,
 }
 
 /// One `claim_to_headers` entry.

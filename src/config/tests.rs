@@ -590,8 +590,27 @@ fn errors_name_the_path_of_the_bad_value() {
 #[test]
 fn the_field_list_is_the_raw_struct() {
     let fields = fields();
-    assert_eq!(fields.len(), 25);
+    assert_eq!(fields.len(), 26);
     assert_eq!(fields.first(), Some(&"paths"));
     assert!(fields.contains(&"from_subprotocol"));
     assert!(fields.contains(&"jwt_cache_size"));
+}
+
+#[test]
+fn crypto_chooses_the_verifier() {
+    assert_eq!(parse(&base()).unwrap().crypto, Crypto::Auto);
+    for (name, crypto) in [
+        ("auto", Crypto::Auto),
+        ("host", Crypto::Host),
+        ("wasm", Crypto::Wasm),
+    ] {
+        let mut value = base();
+        value["crypto"] = json!(name);
+        assert_eq!(parse(&value).unwrap().crypto, crypto);
+    }
+    for bad in [json!("Host"), json!("boringssl"), json!(true)] {
+        let mut value = base();
+        value["crypto"] = bad;
+        assert_eq!(error_field(&value), "crypto");
+    }
 }

@@ -10,6 +10,7 @@ use crate::keys::jwks::{KeySet, VersionedKeys};
 use crate::request::path::NormalPath;
 use crate::request::upgrade;
 use crate::request::RequestHead;
+use crate::signature::{InModule, Verifier};
 use crate::token::authenticator::Authenticator;
 use crate::token::extractor::TokenSources;
 use crate::token::token_cache::TokenCache;
@@ -64,22 +65,23 @@ impl Gate {
         now_ms: u64,
     ) -> Option<Decision> {
         let keys = keys.map(|keys| (keys, 0));
-        self.decide_with(head, keys, now_ms, None)
+        self.decide_with(head, keys, now_ms, None, &InModule)
             .map(|(decision, _)| decision)
     }
 
     /// Decides `head` with `keys` at `now_ms` (milliseconds since the epoch), answering
     /// from `cache` when it holds the token and filling it, tied to the key-set version,
-    /// when a token verifies.
+    /// when a token verifies; `verifier` does the signature arithmetic.
     pub fn decide_cached(
         &self,
         head: &RequestHead,
         keys: Option<&VersionedKeys>,
         now_ms: u64,
         cache: Option<&mut TokenCache>,
+        verifier: &dyn Verifier,
     ) -> Option<(Decision, CacheUse)> {
         let keys = keys.map(|current| (current.keys.as_ref(), current.version));
-        self.decide_with(head, keys, now_ms, cache)
+        self.decide_with(head, keys, now_ms, cache, verifier)
     }
 
     fn decide_with(
@@ -88,11 +90,12 @@ impl Gate {
         keys: Option<(&KeySet, u64)>,
         now_ms: u64,
         cache: Option<&mut TokenCache>,
+        verifier: &dyn Verifier,
     ) -> Option<(Decision, CacheUse)> {
         if !self.guards(head) {
             return None;
         }
-        Some(match self.authorize(head, keys, now_ms, cache) {
+        Some(match self.authorize(head, keys, now_ms, cache, verifier) {
             (Ok(identity), used) => (Decision::Allow(identity), used),
             (Err(denial), used) => (Decision::Deny(denial), used),
         })
@@ -104,6 +107,7 @@ impl Gate {
         keys: Option<(&KeySet, u64)>,
         now_ms: u64,
         cache: Option<&mut TokenCache>,
+        verifier: &dyn Verifier,
     ) -> (Result<Identity, Denial>, CacheUse) {
         if !upgrade::is_websocket_upgrade(head) {
             return (Err(DenyReason::NotWebSocket.into()), CacheUse::Off);
@@ -119,9 +123,9 @@ impl Gate {
         // The size cap comes before anything else, hashing for the cache included.
         let oversized = found.token.len() > self.authenticator.max_token_bytes;
         let Some(cache) = cache.filter(|_| !oversized) else {
-            let verified = self
-                .authenticator
-                .authenticate(&found.token, keys, now_ms / 1000);
+            let verified =
+                self.authenticator
+                    .authenticate_with(&found.token, keys, now_ms / 1000, verifier);
             return (
                 verified.map(|identity| located(identity, found.location)),
                 CacheUse::Off,
@@ -130,9 +134,9 @@ impl Gate {
         if let Some(identity) = cache.get(&found.token, version, now_ms) {
             return (Ok(located(identity, found.location)), CacheUse::Hit);
         }
-        let verified = self
-            .authenticator
-            .authenticate(&found.token, keys, now_ms / 1000);
+        let verified =
+            self.authenticator
+                .authenticate_with(&found.token, keys, now_ms / 1000, verifier);
         if let Ok(identity) = &verified {
             let skew = self.authenticator.policy.clock_skew_seconds;
             if let Some(deadline) = identity.expires_at_ms(skew) {
@@ -320,6 +324,7 @@ mod tests {
                 Some(&versioned(&keys, 1)),
                 NOW * 1000,
                 Some(&mut cache),
+                &InModule,
             )
             .unwrap();
         assert_eq!(used, CacheUse::Miss);
@@ -329,6 +334,7 @@ mod tests {
                 Some(&versioned(&keys, 1)),
                 NOW * 1000,
                 Some(&mut cache),
+                &InModule,
             )
             .unwrap();
         assert_eq!(used, CacheUse::Hit);
@@ -348,6 +354,7 @@ mod tests {
                 Some(&versioned(&keys, 1)),
                 NOW * 1000,
                 Some(&mut cache),
+                &InModule,
             )
             .unwrap();
         assert!(matches!(first, Decision::Allow(_)));
@@ -366,6 +373,7 @@ mod tests {
                 Some(&versioned(&rotated, 2)),
                 NOW * 1000,
                 Some(&mut cache),
+                &InModule,
             )
             .unwrap();
         assert_eq!(used, CacheUse::Miss);
@@ -384,12 +392,19 @@ mod tests {
                 Some(&versioned(&keys, 1)),
                 NOW * 1000,
                 Some(&mut cache),
+                &InModule,
             )
             .unwrap();
         assert!(matches!(first, Decision::Allow(_)));
         let later = (NOW + 121) * 1000;
         let (after, used) = gate
-            .decide_cached(&head, Some(&versioned(&keys, 1)), later, Some(&mut cache))
+            .decide_cached(
+                &head,
+                Some(&versioned(&keys, 1)),
+                later,
+                Some(&mut cache),
+                &InModule,
+            )
             .unwrap();
         assert_eq!(used, CacheUse::Miss, "the entry is past its deadline");
         assert_eq!(after.deny_reason(), Some(DenyReason::Expired));

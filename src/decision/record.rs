@@ -56,7 +56,7 @@ impl CorrelationHeader {
     /// not one the record already uses; header names are ones wsgate may read as plain
     /// values ([`header_name::owned`]).
     pub fn configured(
-        raw: Option<std::collections::BTreeMap<String, String>>,
+        raw: Option<serde_json::Map<String, serde_json::Value>>,
     ) -> Result<Vec<CorrelationHeader>, ConfigError> {
         let Some(entries) = raw else {
             return Ok(default_correlation_headers());
@@ -80,7 +80,13 @@ impl CorrelationHeader {
                         ),
                     ));
                 }
-                let header = header_name::owned(&header)
+                let Some(header) = header.as_str() else {
+                    return Err(ConfigError::new(
+                        &path,
+                        "must be a header name, as a string",
+                    ));
+                };
+                let header = header_name::owned(header)
                     .map_err(|problem| ConfigError::new(&path, problem))?;
                 Ok(CorrelationHeader { field, header })
             })

@@ -13,12 +13,14 @@
 //! - [`waiters`]: deciding and resuming requests parked for keys.
 //! - [`expiry`]: closing WebSockets whose token expired (`close_on_expiry`).
 //! - [`metrics`]: the stats as host metrics.
+//! - [`host_verifier`]: signatures verified by the host where its self-test passed.
 //!
 //! Only the root context dispatches HTTP calls: the SDK delivers a call's response to the
 //! context that made it, and a request's context may be gone by then.
 
 mod expiry;
 mod fetching;
+mod host_verifier;
 mod metrics;
 mod plugin;
 mod root;

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use log::{error, info, warn};
 
+use super::host_verifier::HostVerifier;
 use super::metrics::Metrics;
 use crate::config::{Config, KeySource};
 use crate::decision::gate::{CacheUse, Gate};
@@ -94,10 +95,11 @@ impl<H: Host> SharedStore for SharedData<H> {
     }
 }
 
-/// One VM's plugin: the host, the settings, the stats and the state.
+/// One VM's plugin: the host, the settings, the verifier, the stats and the state.
 pub(super) struct Plugin<H: Host> {
     pub host: H,
     pub settings: Settings,
+    pub verifier: HostVerifier<H>,
     pub metrics: Metrics<H>,
     state: RefCell<VmState<H>>,
 }
@@ -112,6 +114,8 @@ impl<H: Host + Clone> Plugin<H> {
             warn!("jwks: {skipped}");
         }
         let issuer = &config.authenticator.policy.issuer;
+        let verifier = HostVerifier::start(host.clone(), config.crypto)?;
+        info!("signatures: {}", verifier.describe());
         let metrics = Metrics::define(host.clone());
         let keys = match &config.keys {
             KeySource::Inline(keys) => {
@@ -166,6 +170,7 @@ impl<H: Host + Clone> Plugin<H> {
                 token_cache: (config.jwt_cache_size > 0)
                     .then(|| TokenCache::new(config.jwt_cache_size, MAX_CACHE_BYTES)),
             }),
+            verifier,
             metrics,
             host,
         }))
@@ -190,13 +195,20 @@ impl<H: Host> Plugin<H> {
     /// unavailable) if the state could not be reached.
     pub fn decide(&self, head: &RequestHead, now_ms: u64) -> Option<Decision> {
         let gate = &self.settings.gate;
+        let verifier = &self.verifier;
         let decided = self.with_state(|state| {
             let keys = state.current_keys();
-            gate.decide_cached(head, keys.as_ref(), now_ms, state.token_cache.as_mut())
+            gate.decide_cached(
+                head,
+                keys.as_ref(),
+                now_ms,
+                state.token_cache.as_mut(),
+                verifier,
+            )
         });
         let (decision, used) = match decided {
             Some(decided) => decided?,
-            None => gate.decide_cached(head, None, now_ms, None)?,
+            None => gate.decide_cached(head, None, now_ms, None, verifier)?,
         };
         match used {
             CacheUse::Hit => self.metrics.increment(stats::JWT_CACHE_HIT),

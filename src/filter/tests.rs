@@ -392,3 +392,176 @@ fn an_ended_stream_is_forgotten() {
     assert!(host.take_effects().is_empty());
     assert_eq!(host.metric("wsgate.closed_on_expiry"), 0);
 }
+
+/// A host whose `verify_signature` is right for the known answers and for `tokens`: it
+/// says valid exactly for the arguments a valid signature among them would be sent with.
+fn host_verifying(host: &Recording, tokens: &[String]) {
+    use crate::signature::{envoy_verify, self_test, JwsAlgorithm, VerifyingKey};
+    let mut valid: Vec<Vec<u8>> = self_test::known_answers()
+        .into_iter()
+        .filter(|answer| answer.valid)
+        .filter_map(|answer| {
+            envoy_verify::arguments(
+                answer.alg,
+                answer.key.spki()?,
+                &answer.signature,
+                answer.message,
+            )
+        })
+        .collect();
+    let jwk = jwks(&[(&RSA_2048, "r")]);
+    let b64 = |field: &str| {
+        crate::encoding::base64url::decode(jwk["keys"][0][field].as_str().unwrap()).unwrap()
+    };
+    let key = VerifyingKey::rsa(&b64("n"), &b64("e")).unwrap();
+    for token in tokens {
+        let (input, signature) = token.rsplit_once('.').unwrap();
+        let signature = crate::encoding::base64url::decode(signature).unwrap();
+        valid.push(
+            envoy_verify::arguments(
+                JwsAlgorithm::Rs256,
+                key.spki().unwrap(),
+                &signature,
+                input.as_bytes(),
+            )
+            .unwrap(),
+        );
+    }
+    host.foreign(move |name, arguments| {
+        assert_eq!(name, "verify_signature");
+        Ok(if valid.iter().any(|v| v == arguments) {
+            vec![0x08, 0x01]
+        } else {
+            vec![0x12, 3, b'b', b'a', b'd']
+        })
+    });
+}
+
+fn refusing_foreign(host: &Recording, status: &'static str) {
+    host.foreign(move |_, _| {
+        Err(crate::host::HostError {
+            call: "call_foreign_function",
+            status: status.to_owned(),
+        })
+    });
+}
+
+#[test]
+fn signatures_go_to_the_host_once_it_passes_its_self_test() {
+    let good = token(NOW + 60);
+    let host = Recording::new(&inline(json!({"crypto": "host"})), NOW_MS);
+    host_verifying(&host, std::slice::from_ref(&good));
+    let mut root = GateRoot::new(ROOT, host.clone());
+    assert!(root.on_configure(0));
+    assert_eq!(
+        host.foreign_calls(),
+        8,
+        "one valid and one invalid per algorithm"
+    );
+    let bearer = format!("Bearer {good}");
+    assert_eq!(
+        request(&host, &root, 100, "/ws", &[("authorization", &bearer)]),
+        Action::Continue
+    );
+    assert_eq!(host.foreign_calls(), 9);
+    // Another valid token the host was not told of: the host says no, and is believed.
+    let other = format!("Bearer {}", token(NOW + 61));
+    assert_eq!(
+        request(&host, &root, 101, "/ws", &[("authorization", &other)]),
+        Action::Pause
+    );
+    assert_eq!(host.metric("wsgate.denied.bad_signature"), 1);
+}
+
+#[test]
+fn a_host_without_verify_signature_leaves_every_signature_to_the_module() {
+    for status in ["NotFound", "BadArgument", "status 12"] {
+        let host = Recording::new(&inline(json!({})), NOW_MS);
+        refusing_foreign(&host, status);
+        let root = {
+            let mut root = GateRoot::new(ROOT, host.clone());
+            assert!(root.on_configure(0), "auto falls back ({status})");
+            root
+        };
+        let calls = host.foreign_calls();
+        let bearer = format!("Bearer {}", token(NOW + 60));
+        assert_eq!(
+            request(&host, &root, 100, "/ws", &[("authorization", &bearer)]),
+            Action::Continue,
+            "{status}"
+        );
+        assert_eq!(host.foreign_calls(), calls, "not asked again ({status})");
+
+        let host = Recording::new(&inline(json!({"crypto": "host"})), NOW_MS);
+        refusing_foreign(&host, status);
+        assert!(
+            !GateRoot::new(ROOT, host).on_configure(0),
+            "host is required ({status})"
+        );
+    }
+    // A host that says yes to everything fails the invalid answers.
+    let host = Recording::new(&inline(json!({"crypto": "host"})), NOW_MS);
+    host.foreign(|_, _| Ok(vec![0x08, 0x01]));
+    assert!(!GateRoot::new(ROOT, host).on_configure(0));
+    // With crypto "wasm" the host is never asked.
+    let host = Recording::new(&inline(json!({"crypto": "wasm"})), NOW_MS);
+    host.foreign(|_, _| panic!("asked"));
+    assert!(GateRoot::new(ROOT, host.clone()).on_configure(0));
+    assert_eq!(host.foreign_calls(), 0);
+}
+
+#[test]
+fn a_host_error_after_the_self_test_falls_back_to_the_module() {
+    let host = Recording::new(&inline(json!({})), NOW_MS);
+    host_verifying(&host, &[]);
+    let mut root = GateRoot::new(ROOT, host.clone());
+    assert!(root.on_configure(0));
+    host.foreign(|_, _| Ok(vec![0x12, 0xff])); // does not parse
+    let bearer = format!("Bearer {}", token(NOW + 60));
+    assert_eq!(
+        request(&host, &root, 100, "/ws", &[("authorization", &bearer)]),
+        Action::Continue
+    );
+    refusing_foreign(&host, "status 12");
+    let good = token(NOW + 60);
+    let (input, signature) = good.rsplit_once('.').unwrap();
+    let flipped = if signature.starts_with('A') { "B" } else { "A" };
+    let forged = format!("{input}.{flipped}{}", &signature[1..]);
+    let bearer = format!("Bearer {forged}");
+    assert_eq!(
+        request(&host, &root, 101, "/ws", &[("authorization", &bearer)]),
+        Action::Pause
+    );
+}
+
+#[test]
+fn mismatched_algorithms_and_pss_or_eddsa_never_reach_the_host() {
+    let keys = jwks(&[(&RSA_2048, "r"), (&testbed::keys::ED25519, "e")]);
+    let host = Recording::new(&inline(json!({ "jwks": keys })), NOW_MS);
+    host_verifying(&host, &[]);
+    let mut root = GateRoot::new(ROOT, host.clone());
+    assert!(root.on_configure(0));
+    let calls = host.foreign_calls();
+    let claims =
+        json!({"iss": "https://issuer.example", "aud": "api", "sub": "s", "exp": NOW + 60});
+    let tokens = [
+        // ES256 naming the RSA key: no key fits.
+        RSA_2048.sign(json!({"kid": "r", "alg": "ES256"}), &claims),
+        // PS256 and EdDSA stay in the module.
+        RSA_2048.sign(json!({"kid": "r", "alg": "PS256"}), &claims),
+        testbed::keys::ED25519.sign(json!({"kid": "e"}), &claims),
+    ];
+    for (index, token) in tokens.iter().enumerate() {
+        let bearer = format!("Bearer {token}");
+        request(
+            &host,
+            &root,
+            100 + index as u32,
+            "/ws",
+            &[("authorization", &bearer)],
+        );
+    }
+    assert_eq!(host.foreign_calls(), calls);
+    assert_eq!(host.metric("wsgate.denied.unknown_key"), 1);
+    assert_eq!(host.metric("wsgate.allowed"), 2);
+}

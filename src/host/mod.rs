@@ -95,6 +95,10 @@ pub(crate) trait Host {
     /// Writes a shared-data entry if `cas` still matches (any value with `None`).
     fn set_shared_data(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), HostError>;
 
+    /// Calls the host's foreign function `name` with `arguments`: its answer. Any status but
+    /// Ok is an error, whatever the host answers (an unknown status included).
+    fn call_foreign(&self, name: &str, arguments: &[u8]) -> Result<Vec<u8>, HostError>;
+
     /// Defines a metric: its id.
     fn define_metric(&self, kind: MetricKind, name: &str) -> Result<u32, HostError>;
     /// Adds `by` to counter `id`.

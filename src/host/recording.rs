@@ -40,7 +40,7 @@ pub(crate) enum Effect {
     TickPeriod(Duration),
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct World {
     now_ms: u64,
     configuration: Vec<u8>,
@@ -57,11 +57,17 @@ struct World {
     answer_body: Vec<u8>,
     shared: BTreeMap<String, (Vec<u8>, u32)>,
     metrics: Vec<(String, MetricKind, i64)>,
+    /// Answers foreign-function calls; none: `NotFound`, as a host without them.
+    foreign: Option<Foreign>,
+    foreign_calls: usize,
 }
+
+/// How a test's host answers a foreign-function call.
+pub(crate) type Foreign = Rc<dyn Fn(&str, &[u8]) -> Result<Vec<u8>, HostError>>;
 
 /// A shared handle on one recorded host: clones see the same world, as every context of a
 /// VM sees the same Envoy.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub(crate) struct Recording(Rc<RefCell<World>>);
 
 impl Recording {
@@ -137,6 +143,16 @@ impl Recording {
             .iter()
             .find(|(metric, _, _)| metric == name)
             .map_or(0, |(_, _, value)| *value)
+    }
+
+    /// Answers foreign-function calls with `answer` from now on.
+    pub fn foreign(&self, answer: impl Fn(&str, &[u8]) -> Result<Vec<u8>, HostError> + 'static) {
+        self.0.borrow_mut().foreign = Some(Rc::new(answer));
+    }
+
+    /// Foreign-function calls so far.
+    pub fn foreign_calls(&self) -> usize {
+        self.0.borrow().foreign_calls
     }
 
     pub fn effective(&self) -> u32 {
@@ -335,6 +351,21 @@ impl Host for Recording {
         let next = current.unwrap_or(0) + 1;
         world.shared.insert(key.to_owned(), (value.to_vec(), next));
         Ok(())
+    }
+
+    fn call_foreign(&self, name: &str, arguments: &[u8]) -> Result<Vec<u8>, HostError> {
+        let answer = {
+            let mut world = self.0.borrow_mut();
+            world.foreign_calls += 1;
+            world.foreign.clone()
+        };
+        match answer {
+            Some(answer) => answer(name, arguments),
+            None => Err(HostError {
+                call: "call_foreign_function",
+                status: "NotFound".to_owned(),
+            }),
+        }
     }
 
     fn define_metric(&self, kind: MetricKind, name: &str) -> Result<u32, HostError> {

@@ -9,7 +9,10 @@
 //!
 //! Only asymmetric algorithms exist here: there is no way to express HS* or `none`.
 
+pub mod envoy_verify;
+pub mod host_form;
 pub mod rsa;
+pub mod self_test;
 
 use jwt_compact::alg::{Ed25519, Es256};
 use jwt_compact::jwk::JsonWebKey;
@@ -110,9 +113,16 @@ pub fn rsa_modulus_bits(modulus: &[u8]) -> usize {
     })
 }
 
-/// A public key ready to verify signatures, in the backend's own representation.
+/// A public key ready to verify signatures: in the module backend's own representation, and
+/// for RSA and P-256 also as the DER SubjectPublicKeyInfo a host verifier takes.
 #[derive(Clone)]
-pub enum VerifyingKey {
+pub struct VerifyingKey {
+    backend: Backend,
+    spki: Option<Box<[u8]>>,
+}
+
+#[derive(Clone)]
+enum Backend {
     Rsa(Box<RsaVerifier>),
     P256(<Es256 as Algorithm>::VerifyingKey),
     Ed25519(<Ed25519 as Algorithm>::VerifyingKey),
@@ -152,9 +162,13 @@ impl VerifyingKey {
         if bits < MIN_RSA_MODULUS_BITS {
             return Err(KeyError::WeakRsaModulus { bits });
         }
-        RsaVerifier::new(modulus, exponent)
-            .map(|key| Self::Rsa(Box::new(key)))
-            .map_err(|error| KeyError::Rejected(error.to_string()))
+        let backend = RsaVerifier::new(modulus, exponent)
+            .map(|key| Backend::Rsa(Box::new(key)))
+            .map_err(|error| KeyError::Rejected(error.to_string()))?;
+        Ok(VerifyingKey {
+            backend,
+            spki: host_form::rsa_spki(modulus, exponent).map(Vec::into_boxed_slice),
+        })
     }
 
     /// A P-256 key from its affine coordinates (32 bytes each).
@@ -165,9 +179,13 @@ impl VerifyingKey {
             y: Cow::Borrowed(y),
             secret: None,
         };
-        <Es256 as Algorithm>::VerifyingKey::try_from(&jwk)
-            .map(Self::P256)
-            .map_err(|error| KeyError::Rejected(error.to_string()))
+        let backend = <Es256 as Algorithm>::VerifyingKey::try_from(&jwk)
+            .map(Backend::P256)
+            .map_err(|error| KeyError::Rejected(error.to_string()))?;
+        Ok(VerifyingKey {
+            backend,
+            spki: host_form::p256_spki(x, y).map(Vec::into_boxed_slice),
+        })
     }
 
     /// An Ed25519 key from its 32-byte encoding.
@@ -177,35 +195,101 @@ impl VerifyingKey {
             x: Cow::Borrowed(x),
             secret: None,
         };
-        <Ed25519 as Algorithm>::VerifyingKey::try_from(&jwk)
-            .map(Self::Ed25519)
-            .map_err(|error| KeyError::Rejected(error.to_string()))
+        let backend = <Ed25519 as Algorithm>::VerifyingKey::try_from(&jwk)
+            .map(Backend::Ed25519)
+            .map_err(|error| KeyError::Rejected(error.to_string()))?;
+        Ok(VerifyingKey {
+            backend,
+            spki: None,
+        })
     }
 
     /// The family of this key.
     pub fn family(&self) -> KeyFamily {
-        match self {
-            Self::Rsa(_) => KeyFamily::Rsa,
-            Self::P256(_) => KeyFamily::P256,
-            Self::Ed25519(_) => KeyFamily::Ed25519,
+        match &self.backend {
+            Backend::Rsa(_) => KeyFamily::Rsa,
+            Backend::P256(_) => KeyFamily::P256,
+            Backend::Ed25519(_) => KeyFamily::Ed25519,
         }
+    }
+
+    /// The key as a DER SubjectPublicKeyInfo, for a host verifier (RSA and P-256 keys).
+    pub fn spki(&self) -> Option<&[u8]> {
+        self.spki.as_deref()
     }
 
     /// Whether `signature` is a valid `alg` signature of `message` under this key.
     ///
     /// A key used with an algorithm of another family is simply `false`.
     pub fn verify(&self, alg: JwsAlgorithm, message: &[u8], signature: &[u8]) -> bool {
-        match (self, alg.rsa()) {
-            (Self::Rsa(key), Some((hash, false))) => key.verify_pkcs1v15(hash, message, signature),
-            (Self::Rsa(key), Some((hash, true))) => key.verify_pss(hash, message, signature),
-            (Self::P256(key), None) if alg == JwsAlgorithm::Es256 => {
+        match (&self.backend, alg.rsa()) {
+            (Backend::Rsa(key), Some((hash, false))) => {
+                key.verify_pkcs1v15(hash, message, signature)
+            }
+            (Backend::Rsa(key), Some((hash, true))) => key.verify_pss(hash, message, signature),
+            (Backend::P256(key), None) if alg == JwsAlgorithm::Es256 => {
                 check(&Es256, key, message, signature)
             }
-            (Self::Ed25519(key), None) if alg == JwsAlgorithm::EdDsa => {
+            (Backend::Ed25519(key), None) if alg == JwsAlgorithm::EdDsa => {
                 check(&Ed25519, key, message, signature)
             }
             _ => false,
         }
+    }
+}
+
+/// Which code verifies signatures (the `crypto` setting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Crypto {
+    /// The host's verifier for each algorithm whose self-test it passes; the module's for
+    /// the rest.
+    #[default]
+    Auto,
+    /// The host's verifier, which must pass its self-test for RS256, RS384, RS512 and
+    /// ES256, or the plugin does not start.
+    Host,
+    /// The module's own verifiers only.
+    Wasm,
+}
+
+impl Crypto {
+    /// The setting named `name`: `auto`, `host` or `wasm`.
+    pub fn from_name(name: &str) -> Option<Crypto> {
+        match name {
+            "auto" => Some(Crypto::Auto),
+            "host" => Some(Crypto::Host),
+            "wasm" => Some(Crypto::Wasm),
+            _ => None,
+        }
+    }
+}
+
+/// Who does a verification's arithmetic. The pipeline asks it for each candidate key; the
+/// module's own backends ([`InModule`]) are the default, and the glue may offer the host's.
+pub trait Verifier {
+    /// Whether `signature` is a valid `alg` signature of `message` under `key`.
+    fn verify(
+        &self,
+        key: &VerifyingKey,
+        alg: JwsAlgorithm,
+        message: &[u8],
+        signature: &[u8],
+    ) -> bool;
+}
+
+/// The module's own backends: [`VerifyingKey::verify`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InModule;
+
+impl Verifier for InModule {
+    fn verify(
+        &self,
+        key: &VerifyingKey,
+        alg: JwsAlgorithm,
+        message: &[u8],
+        signature: &[u8],
+    ) -> bool {
+        key.verify(alg, message, signature)
     }
 }
 

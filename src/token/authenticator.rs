@@ -7,6 +7,7 @@
 
 use crate::decision::{Claimed, Denial, DenyReason, Identity};
 use crate::keys::jwks::KeySet;
+use crate::signature::{InModule, Verifier};
 use crate::token::claims::ClaimsPolicy;
 use crate::token::jws::CompactJws;
 
@@ -24,6 +25,17 @@ impl Authenticator {
     /// Verifies `token` with `keys` at time `now` (seconds since the epoch). A refusal of a
     /// token that could be read carries what it claimed (`iss`, `sub`), unverified.
     pub fn authenticate(&self, token: &str, keys: &KeySet, now: u64) -> Result<Identity, Denial> {
+        self.authenticate_with(token, keys, now, &InModule)
+    }
+
+    /// [`authenticate`](Self::authenticate), with `verifier` doing the signature arithmetic.
+    pub fn authenticate_with(
+        &self,
+        token: &str,
+        keys: &KeySet,
+        now: u64,
+        verifier: &dyn Verifier,
+    ) -> Result<Identity, Denial> {
         let jws = CompactJws::parse(token, self.max_token_bytes)?;
         let claims = jws.claims()?;
         let deny = |reason: DenyReason| Denial {
@@ -31,7 +43,7 @@ impl Authenticator {
             claimed: Claimed::from_claims(&claims),
         };
         self.policy.check(&claims, now).map_err(deny)?;
-        verify_signature(&jws, keys).map_err(deny)?;
+        verify_signature(&jws, keys, verifier).map_err(deny)?;
         Ok(Identity {
             payload: jws.payload_segment().to_owned(),
             claims,
@@ -40,18 +52,22 @@ impl Authenticator {
     }
 }
 
-/// The signature step alone: verifies `jws` against each key of `keys` that fits its `kid`
-/// and `alg`. [`DenyReason::UnknownKey`] when none fits, [`DenyReason::BadSignature`] when
-/// none verifies.
-pub fn verify_signature(jws: &CompactJws<'_>, keys: &KeySet) -> Result<(), DenyReason> {
+/// The signature step alone: verifies `jws` with `verifier` against each key of `keys` that
+/// fits its `kid` and `alg` (so a key of another type or curve is never offered).
+/// [`DenyReason::UnknownKey`] when none fits, [`DenyReason::BadSignature`] when none
+/// verifies.
+pub fn verify_signature(
+    jws: &CompactJws<'_>,
+    keys: &KeySet,
+    verifier: &dyn Verifier,
+) -> Result<(), DenyReason> {
     let mut candidates = keys.candidates(jws.alg(), jws.kid()).peekable();
     if candidates.peek().is_none() {
         return Err(DenyReason::UnknownKey);
     }
-    if candidates.any(|jwk| {
-        jwk.key()
-            .verify(jws.alg(), jws.signing_input(), jws.signature())
-    }) {
+    if candidates
+        .any(|jwk| verifier.verify(jwk.key(), jws.alg(), jws.signing_input(), jws.signature()))
+    {
         Ok(())
     } else {
         Err(DenyReason::BadSignature)

@@ -1,0 +1,121 @@
+//! Signatures verified by the host (Envoy's `verify_signature` foreign function, BoringSSL)
+//! where it has proven it can, by the module elsewhere.
+//!
+//! At start-up the host is given the known answers of
+//! [`self_test`](crate::signature::self_test) for every algorithm it may take (RS256, RS384,
+//! RS512, ES256); an algorithm is handed to it only if it answered all of them right. Any
+//! later host error (a status, an answer that does not parse) falls back to the module's
+//! verifier for that signature, so the host can make a decision slower but never different.
+
+use std::fmt::Write as _;
+
+use log::debug;
+
+use crate::host::Host;
+use crate::signature::{
+    envoy_verify, self_test, Crypto, InModule, JwsAlgorithm, Verifier, VerifyingKey,
+};
+
+/// The name of Envoy's foreign function.
+const VERIFY_SIGNATURE: &str = "verify_signature";
+
+pub(super) struct HostVerifier<H: Host> {
+    host: H,
+    /// The algorithms the host verifies (it passed their self-test).
+    algorithms: Vec<JwsAlgorithm>,
+    /// What the host said when it failed the self-test, for the log line.
+    refusal: Option<String>,
+}
+
+impl<H: Host> HostVerifier<H> {
+    /// The verifier `crypto` asks for; with `host`, an error unless the host passes the
+    /// self-test for every algorithm it may take.
+    pub fn start(host: H, crypto: Crypto) -> Result<Self, String> {
+        let mut verifier = HostVerifier {
+            host,
+            algorithms: Vec::new(),
+            refusal: None,
+        };
+        if crypto == Crypto::Wasm {
+            return Ok(verifier);
+        }
+        let refusal = std::cell::RefCell::new(None);
+        verifier.algorithms = self_test::passed(|key, alg, message, signature| {
+            let answer = verifier.ask(key, alg, message, signature);
+            if let Err(error) = &answer {
+                refusal.borrow_mut().get_or_insert_with(|| error.clone());
+            }
+            answer.ok()
+        });
+        verifier.refusal = refusal.into_inner();
+        let all = JwsAlgorithm::ALL
+            .into_iter()
+            .filter(|alg| envoy_verify::hash_function(*alg).is_some())
+            .count();
+        if crypto == Crypto::Host && verifier.algorithms.len() < all {
+            return Err(format!(
+                "field \"crypto\": \"host\", but the host's {VERIFY_SIGNATURE} failed its \
+                 self-test ({})",
+                verifier.describe()
+            ));
+        }
+        Ok(verifier)
+    }
+
+    /// Asks the host: whether the signature is valid, or why it could not tell.
+    fn ask(
+        &self,
+        key: &VerifyingKey,
+        alg: JwsAlgorithm,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, String> {
+        let spki = key.spki().ok_or("no DER form of the key")?;
+        let arguments = envoy_verify::arguments(alg, spki, signature, message)
+            .ok_or("no DER form of the signature")?;
+        let answer = self
+            .host
+            .call_foreign(VERIFY_SIGNATURE, &arguments)
+            .map_err(|error| error.to_string())?;
+        envoy_verify::verdict(&answer).ok_or_else(|| "an answer that does not parse".to_owned())
+    }
+
+    /// Which code verifies what, for the start-up log line.
+    pub fn describe(&self) -> String {
+        let names = |host: bool| {
+            JwsAlgorithm::ALL
+                .into_iter()
+                .filter(|alg| self.algorithms.contains(alg) == host)
+                .map(JwsAlgorithm::name)
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let mut line = String::new();
+        if !self.algorithms.is_empty() {
+            let _ = write!(line, "host for {}; ", names(true));
+        }
+        let _ = write!(line, "wasm for {}", names(false));
+        if let Some(refusal) = &self.refusal {
+            let _ = write!(line, " (the host's {VERIFY_SIGNATURE}: {refusal})");
+        }
+        line
+    }
+}
+
+impl<H: Host> Verifier for HostVerifier<H> {
+    fn verify(
+        &self,
+        key: &VerifyingKey,
+        alg: JwsAlgorithm,
+        message: &[u8],
+        signature: &[u8],
+    ) -> bool {
+        if self.algorithms.contains(&alg) {
+            match self.ask(key, alg, message, signature) {
+                Ok(valid) => return valid,
+                Err(error) => debug!("{VERIFY_SIGNATURE}: {error}; verifying in the module"),
+            }
+        }
+        InModule.verify(key, alg, message, signature)
+    }
+}
