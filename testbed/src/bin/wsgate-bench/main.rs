@@ -44,19 +44,24 @@ enum Auth {
     WasmFloor,
     JwtAuthn,
     JwtAuthnCached,
+    /// Cache off, the module's verifiers (`crypto: "wasm"`).
     Wsgate,
+    /// Cache off, Envoy's verifier (`crypto: "host"`).
+    WsgateHost,
+    /// Cache on, the default verifier choice (`crypto: "auto"`).
     WsgateCached,
     /// `WsgateCached` with the `--baseline-module` (part two only).
     WsgateCachedBaseline,
 }
 
 impl Auth {
-    const ALL: [Auth; 6] = [
+    const ALL: [Auth; 7] = [
         Auth::None,
         Auth::WasmFloor,
         Auth::JwtAuthn,
         Auth::JwtAuthnCached,
         Auth::Wsgate,
+        Auth::WsgateHost,
         Auth::WsgateCached,
     ];
 
@@ -66,7 +71,8 @@ impl Auth {
             Auth::WasmFloor => "wasm floor (wsgate, unguarded path)",
             Auth::JwtAuthn => "jwt_authn",
             Auth::JwtAuthnCached => "jwt_authn + jwt_cache_config",
-            Auth::Wsgate => "wsgate, cache off",
+            Auth::Wsgate => "wsgate, cache off, wasm crypto",
+            Auth::WsgateHost => "wsgate, cache off, Envoy's crypto",
             Auth::WsgateCached => "wsgate, cache on",
             Auth::WsgateCachedBaseline => "wsgate, cache on, baseline module",
         }
@@ -356,9 +362,9 @@ fn main() {
 }
 
 fn bootstrap(auth: Auth, upstream: SocketAddr, module: &std::path::Path, jwks_text: &str) -> Value {
-    let wsgate = |paths: &[&str], cache: usize| {
+    let wsgate = |paths: &[&str], cache: usize, crypto: &str| {
         envoy::wasm_filter(
-            &json!({"paths": paths, "issuer": ISSUER, "audiences": [AUDIENCE], "jwks": jwks_text, "jwt_cache_size": cache}),
+            &json!({"paths": paths, "issuer": ISSUER, "audiences": [AUDIENCE], "jwks": jwks_text, "jwt_cache_size": cache, "crypto": crypto}),
             module,
         )
     };
@@ -378,11 +384,17 @@ fn bootstrap(auth: Auth, upstream: SocketAddr, module: &std::path::Path, jwks_te
     };
     let filters = match auth {
         Auth::None => vec![],
-        Auth::WasmFloor => vec![wsgate(&["/unguarded"], 0)],
+        Auth::WasmFloor => vec![wsgate(&["/unguarded"], 0, "wasm")],
         Auth::JwtAuthn => vec![jwt_authn(false)],
         Auth::JwtAuthnCached => vec![jwt_authn(true)],
-        Auth::Wsgate => vec![wsgate(&["/ws"], 0)],
-        Auth::WsgateCached | Auth::WsgateCachedBaseline => vec![wsgate(&["/ws"], 1024)],
+        Auth::Wsgate => vec![wsgate(&["/ws"], 0, "wasm")],
+        Auth::WsgateHost => vec![wsgate(&["/ws"], 0, "host")],
+        Auth::WsgateCached => vec![wsgate(&["/ws"], 1024, "auto")],
+        // A module from before `crypto` existed refuses the field: leave it out.
+        Auth::WsgateCachedBaseline => vec![envoy::wasm_filter(
+            &json!({"paths": ["/ws"], "issuer": ISSUER, "audiences": [AUDIENCE], "jwks": jwks_text, "jwt_cache_size": 1024}),
+            module,
+        )],
     };
     envoy::bootstrap(upstream, filters)
 }
@@ -650,12 +662,16 @@ fn report(
     let cold = mean(Auth::Wsgate, true)
         .zip(mean(Auth::JwtAuthn, true))
         .map(|(w, j)| w / j);
+    let cold_host = mean(Auth::WsgateHost, true)
+        .zip(mean(Auth::JwtAuthn, true))
+        .map(|(w, j)| w / j);
     let warm = mean(Auth::WsgateCached, false)
         .zip(mean(Auth::JwtAuthnCached, false))
         .map(|(w, j)| w / j);
     let size = std::fs::metadata(module).map_or(0, |m| m.len());
-    let _ = writeln!(out, "\nTargets: cold (distinct tokens) >= 0.5x jwt_authn uncached: {}; warm (reused token) >= 1.0x jwt_authn cached: {}; module <= 512 KiB: {} KiB {}.",
-        cold.map_or("-".into(), |r| format!("{r:.2}x {}", if r >= 0.5 { "met" } else { "missed" })),
+    let _ = writeln!(out, "\nTargets: cold (distinct tokens) with Envoy's crypto >= 0.9x jwt_authn uncached: {} (wasm crypto: {}); warm (reused token) >= 1.0x jwt_authn cached: {}; module <= 512 KiB: {} KiB {}.",
+        cold_host.map_or("-".into(), |r| format!("{r:.2}x {}", if r >= 0.9 { "met" } else { "missed" })),
+        cold.map_or("-".into(), |r| format!("{r:.2}x")),
         warm.map_or("-".into(), |r| format!("{r:.2}x {}", if r >= 1.0 { "met" } else { "missed" })),
         size / 1024,
         if size <= 512 * 1024 { "met" } else { "missed" });
