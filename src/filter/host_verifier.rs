@@ -5,7 +5,10 @@
 //! [`self_test`](crate::signature::self_test) for every algorithm it may take (RS256, RS384,
 //! RS512, ES256); an algorithm is handed to it only if it answered all of them right. Any
 //! later host error (a status, an answer that does not parse) falls back to the module's
-//! verifier for that signature, so the host can make a decision slower but never different.
+//! verifier for that signature. A well-formed "invalid" is believed, whatever the reason
+//! Envoy gives (a bad signature, or a key it could not import): the host can make a
+//! decision slower, or refuse a key the module would take, but never accept a signature
+//! the module would refuse.
 
 use std::fmt::Write as _;
 
@@ -110,7 +113,10 @@ impl<H: Host> Verifier for HostVerifier<H> {
         message: &[u8],
         signature: &[u8],
     ) -> bool {
-        if self.algorithms.contains(&alg) {
+        // Envoy verifies ECDSA on any curve with any hash: the key's family must be the
+        // algorithm's before it is asked (the key set's matching already ensures it; this
+        // keeps the seam safe for any caller).
+        if self.algorithms.contains(&alg) && key.family() == alg.family() {
             match self.ask(key, alg, message, signature) {
                 Ok(valid) => return valid,
                 Err(error) => debug!("{VERIFY_SIGNATURE}: {error}; verifying in the module"),

@@ -61,30 +61,41 @@ pub fn arguments(alg: JwsAlgorithm, spki: &[u8], signature: &[u8], text: &[u8]) 
 
 /// Whether Envoy's answer says the signature is valid: `Some(true)` only for a result
 /// whose `result` is true, `Some(false)` for any other well-formed result, `None` for bytes
-/// that are not a `VerifySignatureResult`.
+/// that are not a `VerifySignatureResult` (tags read as varints, field 0 refused, `result`
+/// only as a varint, `error` only length-delimited, unknown fields skipped by wire type).
 pub fn verdict(answer: &[u8]) -> Option<bool> {
     let mut valid = false;
     let mut rest = answer;
-    while let Some((&key, tail)) = rest.split_first() {
-        let (value, tail) = varint(tail)?;
-        rest = match (key >> 3, key & 7) {
+    while !rest.is_empty() {
+        let (key, tail) = varint(rest)?;
+        let (field, wire) = (key >> 3, key & 7);
+        let (value, tail) = match wire {
+            0 | 2 => varint(tail)?,
+            _ => return None,
+        };
+        rest = match (field, wire) {
+            (0, _) | (1, 2) | (2, 0) => return None,
             (1, 0) => {
                 valid = value != 0;
                 tail
             }
             (_, 0) => tail,
-            (_, 2) => tail.get(usize::try_from(value).ok()?..)?,
-            _ => return None,
+            _ => tail.get(usize::try_from(value).ok()?..)?,
         };
     }
     Some(valid)
 }
 
-/// A base-128 varint at the start of `bytes`, and what follows it.
+/// A base-128 varint at the start of `bytes` (at most 64 bits), and what follows it.
 fn varint(bytes: &[u8]) -> Option<(u64, &[u8])> {
     let mut value = 0u64;
     for (index, &byte) in bytes.iter().enumerate().take(10) {
-        value |= u64::from(byte & 0x7f) << (7 * index);
+        let bits = u64::from(byte & 0x7f);
+        // The tenth byte may only hold the 64th bit.
+        if index == 9 && bits > 1 {
+            return None;
+        }
+        value |= bits << (7 * index);
         if byte & 0x80 == 0 {
             return Some((value, bytes.get(index + 1..)?));
         }
@@ -159,5 +170,19 @@ mod tests {
             verdict(&[0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]),
             None
         );
+        // A two-byte tag: field 146, length 2; the 08 01 inside it is not field 1.
+        assert_eq!(verdict(&[0x92, 0x01, 0x02, 0x08, 0x01]), Some(false));
+        assert_eq!(verdict(&[0x00, 0x01]), None, "field 0");
+        assert_eq!(verdict(&[0x0a, 0x01, 0x01]), None, "result as bytes");
+        assert_eq!(verdict(&[0x10, 0x01]), None, "error as a varint");
+        assert_eq!(
+            verdict(&[0x18, 0x05, 0x08, 0x01]),
+            Some(true),
+            "unknown varint field"
+        );
+        let mut too_wide = vec![0x08];
+        too_wide.extend_from_slice(&[0xff; 9]);
+        too_wide.push(0x02);
+        assert_eq!(verdict(&too_wide), None, "more than 64 bits");
     }
 }

@@ -1,10 +1,10 @@
-//! Known answers for a verifier the module does not own (the host's): one valid and one
-//! invalid signature per algorithm it may take, checked once per VM before it is trusted
-//! with any token.
+//! Known answers for a verifier the module does not own (the host's): for each algorithm it
+//! may take, one valid signature and four invalid look-alikes, checked once per VM before
+//! it is trusted with any token.
 //!
 //! The vectors are the testbed's public test keys signing `wsgate self-test`; the invalid
-//! one is the valid one with its last bit flipped. A unit test checks that the module's own
-//! verifiers agree with every answer.
+//! ones are built from the valid ones (see [`known_answers`]). A unit test checks that the
+//! module's own verifiers agree with every answer.
 
 use crate::signature::{JwsAlgorithm, VerifyingKey};
 
@@ -64,7 +64,16 @@ const ES256: &[u8] = b"\xa4\x93\x5a\x91\x1e\x5c\xe4\x1d\xdf\x88\xc7\x14\x05\xc6\
     \xf7\x1a\xa8\x2e\x86\x2c\x0e\x28\x8a\x18\xcf\x00\xcd\x29\x6f\x7c\x40\xc6\xdb\x97\x9a\xe4\x29\x2c\
     \x47\xa0\xc1\x7a\xb0\xd5\xf4\x6b\x57\xca\x15\x2e\x5f\xe7\xa1\xd1";
 
-/// One known answer: `alg`, a key, and a signature of [`MESSAGE`] that is valid or not.
+/// The P-256 base point: a valid public key that did not sign anything here.
+const P256_GX: &[u8] = b"\x6b\x17\xd1\xf2\xe1\x2c\x42\x47\xf8\xbc\xe6\xe5\x63\xa4\x40\xf2\
+    \x77\x03\x7d\x81\x2d\xeb\x33\xa0\xf4\xa1\x39\x45\xd8\x98\xc2\x96";
+const P256_GY: &[u8] = b"\x4f\xe3\x42\xe2\xfe\x1a\x7f\x9b\x8e\xe7\xeb\x4a\x7c\x0f\x9e\x16\
+    \x2b\xce\x33\x57\x6b\x31\x5e\xce\xcb\xb6\x40\x68\x37\xbf\x51\xf5";
+
+/// Other text than [`MESSAGE`], for a valid signature that must not verify over it.
+const OTHER_MESSAGE: &[u8] = b"wsgate self-test, other text";
+
+/// One known answer: `alg`, a key, and a signature of `message` that is valid or not.
 pub struct KnownAnswer {
     pub alg: JwsAlgorithm,
     pub key: VerifyingKey,
@@ -73,31 +82,56 @@ pub struct KnownAnswer {
     pub valid: bool,
 }
 
-/// Every known answer: for RS256, RS384, RS512 and ES256, one valid and one invalid.
+/// Every known answer. For RS256, RS384, RS512 and ES256: the valid signature, and as
+/// invalid ones the same with a bit flipped, over other text, and under another key of the
+/// same family; for each RS* the signature of another RS* hash; for ES256 `r` and `s`
+/// swapped. A verifier that skips the digest comparison, ignores the text or the key, or
+/// takes any hash fails some of them.
 pub fn known_answers() -> Vec<KnownAnswer> {
-    let (Ok(rsa), Ok(p256)) = (
+    let mut other_modulus = RSA_N.to_vec();
+    if let Some(byte) = other_modulus.get_mut(1) {
+        *byte ^= 0x5a;
+    }
+    let (Ok(rsa), Ok(rsa_other), Ok(p256), Ok(p256_other)) = (
         VerifyingKey::rsa(RSA_N, RSA_E),
+        VerifyingKey::rsa(&other_modulus, RSA_E),
         VerifyingKey::p256(P256_X, P256_Y),
+        VerifyingKey::p256(P256_GX, P256_GY),
     ) else {
         return Vec::new();
     };
+    let swapped: Vec<u8> = ES256
+        .get(32..)
+        .unwrap_or_default()
+        .iter()
+        .chain(ES256.get(..32).unwrap_or_default())
+        .copied()
+        .collect();
+    // alg, its key, another key of its family, its signature, an invalid look-alike.
     let vectors = [
-        (JwsAlgorithm::Rs256, &rsa, RS256),
-        (JwsAlgorithm::Rs384, &rsa, RS384),
-        (JwsAlgorithm::Rs512, &rsa, RS512),
-        (JwsAlgorithm::Es256, &p256, ES256),
+        (JwsAlgorithm::Rs256, &rsa, &rsa_other, RS256, RS384.to_vec()),
+        (JwsAlgorithm::Rs384, &rsa, &rsa_other, RS384, RS512.to_vec()),
+        (JwsAlgorithm::Rs512, &rsa, &rsa_other, RS512, RS256.to_vec()),
+        (JwsAlgorithm::Es256, &p256, &p256_other, ES256, swapped),
     ];
     let mut answers = Vec::new();
-    for (alg, key, signature) in vectors {
+    for (alg, key, other_key, signature, look_alike) in vectors {
         let mut flipped = signature.to_vec();
         if let Some(last) = flipped.last_mut() {
             *last ^= 1;
         }
-        for (signature, valid) in [(signature.to_vec(), true), (flipped, false)] {
+        let cases = [
+            (key, MESSAGE, signature.to_vec(), true),
+            (key, MESSAGE, flipped, false),
+            (key, OTHER_MESSAGE, signature.to_vec(), false),
+            (other_key, MESSAGE, signature.to_vec(), false),
+            (key, MESSAGE, look_alike, false),
+        ];
+        for (key, message, signature, valid) in cases {
             answers.push(KnownAnswer {
                 alg,
                 key: key.clone(),
-                message: MESSAGE,
+                message,
                 signature,
                 valid,
             });
@@ -136,7 +170,7 @@ mod tests {
     #[test]
     fn the_module_gives_every_known_answer_right() {
         let answers = known_answers();
-        assert_eq!(answers.len(), 8);
+        assert_eq!(answers.len(), 20);
         for answer in &answers {
             assert_eq!(
                 answer
@@ -165,6 +199,14 @@ mod tests {
         assert!(passed(|_, _, _, _| None).is_empty());
         assert!(passed(|_, _, _, _| Some(true)).is_empty());
         assert!(passed(|_, _, _, _| Some(false)).is_empty());
+        // A verifier that checks only that the signature is one it has seen signed (it
+        // ignores the text, the key and the hash) passes nothing either.
+        let seen: Vec<Vec<u8>> = known_answers()
+            .into_iter()
+            .filter(|answer| answer.valid)
+            .map(|answer| answer.signature)
+            .collect();
+        assert!(passed(|_, _, _, signature| Some(seen.iter().any(|s| s == signature))).is_empty());
         // Right for RSA only.
         let rsa_only = passed(|key, alg, message, signature| {
             (alg != JwsAlgorithm::Es256).then(|| key.verify(alg, message, signature))
