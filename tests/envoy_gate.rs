@@ -377,3 +377,50 @@ fn oversized_and_surplus_keys_are_skipped_with_a_warning() {
         stack.envoy.log()
     );
 }
+
+/// Traffic on a route where the Wasm filter is disabled per route
+/// (`envoy.config.route.v3.FilterConfig { disabled: true }`) never enters the module: no
+/// decision, no log line, no stat. Routes that can reach a guarded path must keep it.
+#[test]
+fn a_route_with_the_filter_disabled_never_enters_the_module() {
+    let echo = Echo::start();
+    // /static/feed is on the guarded list, to show that a disabled route is not entered at
+    // all: the guard goes with it, which is why only routes that cannot reach a guarded
+    // path may be disabled.
+    let config = envoy::with_settings(plugin_config(), &json!({"paths": ["/ws", "/static/feed"]}));
+    let mut bootstrap = envoy::gate_bootstrap(echo.addr(), &config);
+    let hcm = &mut bootstrap["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+        ["typed_config"];
+    hcm["route_config"]["virtual_hosts"][0]["routes"] = json!([
+        {
+            "match": { "prefix": "/static/" },
+            "route": { "cluster": "upstream" },
+            "typed_per_filter_config": {
+                "envoy.filters.http.wasm": {
+                    "@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig",
+                    "disabled": true
+                }
+            }
+        },
+        { "match": { "prefix": "/" }, "route": { "cluster": "upstream" } }
+    ]);
+    let envoy = Envoy::start(&bootstrap);
+    let stats = || {
+        envoy
+            .stats("wsgate")
+            .into_iter()
+            .filter(|(name, _)| name.ends_with("wsgate.allowed") || name.ends_with("wsgate.denied"))
+            .map(|(_, value)| value)
+            .sum::<u64>()
+    };
+    client::websocket(envoy.listener(), "/static/feed", &[]).expect("the module never saw it");
+    assert_eq!(stats(), 0);
+    // The guarded path keeps its guard.
+    let refused = client::websocket(envoy.listener(), "/ws", &[])
+        .map(|_| ())
+        .expect_err("no token");
+    assert_unauthorized(&refused, None);
+    assert_eq!(stats(), 1, "one decision, on the guarded route only");
+    let log = envoy.log();
+    assert_eq!(log.matches("decision=").count(), 1, "{log}");
+}
