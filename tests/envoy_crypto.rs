@@ -115,23 +115,7 @@ fn the_attack_catalogue_is_decided_alike_by_envoys_verifier_and_the_modules() {
         }));
         let mut seen = Vec::new();
         for attack in attacks.iter().filter(|attack| attack.over_http) {
-            let refused = if attack.authorization.iter().all(|value| value.is_ascii()) {
-                let headers: Vec<(&str, &str)> = attack
-                    .authorization
-                    .iter()
-                    .map(|value| ("authorization", value.as_str()))
-                    .collect();
-                client::websocket(envoy.listener(), "/ws", &headers)
-                    .map(|_| ())
-                    .expect_err(attack.name)
-            } else {
-                let headers: Vec<(&str, &[u8])> = attack
-                    .authorization
-                    .iter()
-                    .map(|value| ("authorization", value.as_bytes()))
-                    .collect();
-                client::raw_handshake(envoy.listener(), "/ws", &headers)
-            };
+            let refused = attack.send(envoy.listener(), "/ws");
             seen.push((attack.name, refused.status));
         }
         assert!(

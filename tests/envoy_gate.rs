@@ -283,24 +283,7 @@ fn the_attack_catalogue_through_envoy() {
     let stack = start(&json!({ "issuer": ISSUER, "audiences": [AUDIENCE], "jwks": jwks }));
     let mut expected_lines = Vec::new();
     for attack in attacks.iter().filter(|attack| attack.over_http) {
-        let refused = if attack.authorization.iter().all(|value| value.is_ascii()) {
-            let headers: Vec<(&str, &str)> = attack
-                .authorization
-                .iter()
-                .map(|value| ("authorization", value.as_str()))
-                .collect();
-            client::websocket(stack.envoy.listener(), "/ws", &headers)
-                .map(|_| ())
-                .expect_err(attack.name)
-        } else {
-            // tungstenite sends only ASCII header values; write this one byte for byte.
-            let headers: Vec<(&str, &[u8])> = attack
-                .authorization
-                .iter()
-                .map(|value| ("authorization", value.as_bytes()))
-                .collect();
-            client::raw_handshake(stack.envoy.listener(), "/ws", &headers)
-        };
+        let refused = attack.send(stack.envoy.listener(), "/ws");
         assert_eq!(refused.status, 401, "{}", attack.name);
         assert_eq!(
             refused.body, "Unauthorized WebSocket connection.",

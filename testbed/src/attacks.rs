@@ -27,6 +27,32 @@ pub struct Attack {
     pub over_http: bool,
 }
 
+impl Attack {
+    /// Sends this attack as a WebSocket upgrade to `path` on `addr` and returns the refusal
+    /// (panicking, with the attack's name, if the upgrade succeeds). Values that are not
+    /// ASCII are written byte for byte, since tungstenite sends only ASCII header values.
+    pub fn send(&self, addr: std::net::SocketAddr, path: &str) -> crate::client::Response {
+        if self.authorization.iter().all(|value| value.is_ascii()) {
+            let headers: Vec<(&str, &str)> = self
+                .authorization
+                .iter()
+                .map(|value| ("authorization", value.as_str()))
+                .collect();
+            match crate::client::websocket(addr, path, &headers) {
+                Ok(_) => panic!("{}: the upgrade succeeded", self.name),
+                Err(refused) => refused,
+            }
+        } else {
+            let headers: Vec<(&str, &[u8])> = self
+                .authorization
+                .iter()
+                .map(|value| ("authorization", value.as_bytes()))
+                .collect();
+            crate::client::raw_handshake(addr, path, &headers)
+        }
+    }
+}
+
 /// The catalogue for a gate whose issuer is `issuer` and audience `audience`, at `now`.
 /// Returns the JWKS to configure and the cases.
 pub fn catalogue(issuer: &str, audience: &str, now: u64) -> (Value, Vec<Attack>) {
