@@ -197,6 +197,18 @@ mod tests {
         }
     }
 
+    /// [`Gate::decide_cached`] for a guarded `head`, with the module's verifiers.
+    fn cached(
+        gate: &Gate,
+        head: &RequestHead,
+        keys: &VersionedKeys,
+        now_ms: u64,
+        cache: &mut TokenCache,
+    ) -> (Decision, CacheUse) {
+        gate.decide_cached(head, Some(keys), now_ms, Some(cache), &InModule)
+            .expect("a guarded path")
+    }
+
     fn token() -> String {
         RSA_2048.sign(
             json!({"kid": "r"}),
@@ -318,25 +330,9 @@ mod tests {
         let bearer = format!("Bearer {}", token());
         let head = upgrade("/ws", &[("authorization", &bearer)]);
         let mut cache = TokenCache::new(16, crate::token::token_cache::MAX_CACHE_BYTES);
-        let (first, used) = gate
-            .decide_cached(
-                &head,
-                Some(&versioned(&keys, 1)),
-                NOW * 1000,
-                Some(&mut cache),
-                &InModule,
-            )
-            .unwrap();
+        let (first, used) = cached(&gate, &head, &versioned(&keys, 1), NOW * 1000, &mut cache);
         assert_eq!(used, CacheUse::Miss);
-        let (second, used) = gate
-            .decide_cached(
-                &head,
-                Some(&versioned(&keys, 1)),
-                NOW * 1000,
-                Some(&mut cache),
-                &InModule,
-            )
-            .unwrap();
+        let (second, used) = cached(&gate, &head, &versioned(&keys, 1), NOW * 1000, &mut cache);
         assert_eq!(used, CacheUse::Hit);
         assert_eq!(first, second);
         assert!(matches!(first, Decision::Allow(_)));
@@ -348,15 +344,7 @@ mod tests {
         let bearer = format!("Bearer {}", token());
         let head = upgrade("/ws", &[("authorization", &bearer)]);
         let mut cache = TokenCache::new(16, crate::token::token_cache::MAX_CACHE_BYTES);
-        let (first, _) = gate
-            .decide_cached(
-                &head,
-                Some(&versioned(&keys, 1)),
-                NOW * 1000,
-                Some(&mut cache),
-                &InModule,
-            )
-            .unwrap();
+        let (first, _) = cached(&gate, &head, &versioned(&keys, 1), NOW * 1000, &mut cache);
         assert!(matches!(first, Decision::Allow(_)));
         // The issuer rotates: version 2 no longer holds the key.
         let rotated = KeySet::parse(
@@ -367,15 +355,13 @@ mod tests {
         )
         .unwrap()
         .0;
-        let (after, used) = gate
-            .decide_cached(
-                &head,
-                Some(&versioned(&rotated, 2)),
-                NOW * 1000,
-                Some(&mut cache),
-                &InModule,
-            )
-            .unwrap();
+        let (after, used) = cached(
+            &gate,
+            &head,
+            &versioned(&rotated, 2),
+            NOW * 1000,
+            &mut cache,
+        );
         assert_eq!(used, CacheUse::Miss);
         assert_eq!(after.deny_reason(), Some(DenyReason::UnknownKey));
     }
@@ -386,26 +372,10 @@ mod tests {
         let bearer = format!("Bearer {}", token()); // exp = NOW + 60, skew 60
         let head = upgrade("/ws", &[("authorization", &bearer)]);
         let mut cache = TokenCache::new(16, crate::token::token_cache::MAX_CACHE_BYTES);
-        let (first, _) = gate
-            .decide_cached(
-                &head,
-                Some(&versioned(&keys, 1)),
-                NOW * 1000,
-                Some(&mut cache),
-                &InModule,
-            )
-            .unwrap();
+        let (first, _) = cached(&gate, &head, &versioned(&keys, 1), NOW * 1000, &mut cache);
         assert!(matches!(first, Decision::Allow(_)));
         let later = (NOW + 121) * 1000;
-        let (after, used) = gate
-            .decide_cached(
-                &head,
-                Some(&versioned(&keys, 1)),
-                later,
-                Some(&mut cache),
-                &InModule,
-            )
-            .unwrap();
+        let (after, used) = cached(&gate, &head, &versioned(&keys, 1), later, &mut cache);
         assert_eq!(used, CacheUse::Miss, "the entry is past its deadline");
         assert_eq!(after.deny_reason(), Some(DenyReason::Expired));
     }
