@@ -55,16 +55,6 @@ pub fn fields() -> &'static [&'static str] {
     raw::field_names()
 }
 
-/// Fields that only mean something with a remote key source.
-const REMOTE_FIELDS: [&str; 6] = [
-    "cluster",
-    "jwks_cluster",
-    "fetch_timeout_ms",
-    "refresh_interval_seconds",
-    "min_refresh_interval_seconds",
-    "max_document_bytes",
-];
-
 /// Default guarded path.
 pub const DEFAULT_PATH: &str = "/ws";
 /// Default clock skew, as Envoy's `jwt_authn` uses.
@@ -172,14 +162,19 @@ impl Config {
                 "is empty; wsgate needs at least \"issuer\", \"audiences\" and \"jwks\"",
             ));
         }
-        let object = strict_json::parse_object(bytes).map_err(|error| {
-            ConfigError::new("configuration", format!("is not a JSON object: {error}"))
-        })?;
-        let given: Vec<String> = object.keys().cloned().collect();
-        let document = Value::Object(object);
-        let raw = match read(document.clone()) {
+        let document = || {
+            strict_json::parse_object(bytes)
+                .map(Value::Object)
+                .map_err(|error| {
+                    ConfigError::new("configuration", format!("is not a JSON object: {error}"))
+                })
+        };
+        let raw = match read(document()?) {
             Ok(raw) => raw,
             Err(message) => {
+                // Only a refused document is parsed again, for blame to take apart; an
+                // accepted one is read once, without a copy.
+                let document = document()?;
                 let field = blame::blame(&document, &message, |probe| read(probe).map(drop));
                 return Err(ConfigError::new(&field, message));
             }
@@ -277,6 +272,21 @@ impl Config {
             min_refresh_interval_seconds: raw.min_refresh_interval_seconds,
             max_document_bytes: raw.max_document_bytes,
         };
+        // Fields that only mean something with a remote key source, and whether each is given.
+        let remote_fields = [
+            ("cluster", raw.cluster.is_some()),
+            ("jwks_cluster", raw.jwks_cluster.is_some()),
+            ("fetch_timeout_ms", raw.fetch_timeout_ms.is_some()),
+            (
+                "refresh_interval_seconds",
+                raw.refresh_interval_seconds.is_some(),
+            ),
+            (
+                "min_refresh_interval_seconds",
+                raw.min_refresh_interval_seconds.is_some(),
+            ),
+            ("max_document_bytes", raw.max_document_bytes.is_some()),
+        ];
         let (keys, skipped_keys) = match (raw.jwks, raw.jwks_uri, raw.openid_config_url) {
             (None, None, None) => {
                 return Err(ConfigError::new(
@@ -286,10 +296,7 @@ impl Config {
                 ))
             }
             (Some(jwks), None, None) => {
-                if let Some(remote_only) = REMOTE_FIELDS
-                    .iter()
-                    .find(|field| given.iter().any(|given| given == *field))
-                {
+                if let Some((remote_only, _)) = remote_fields.iter().find(|(_, given)| *given) {
                     return Err(ConfigError::new(
                         remote_only,
                         "only applies with \"jwks_uri\" or \"openid_config_url\"",
@@ -307,9 +314,8 @@ impl Config {
                 Vec::new(),
             ),
             (jwks, jwks_uri, _) => {
-                let second = if jwks.is_some() && jwks_uri.is_none() {
-                    "openid_config_url"
-                } else if jwks.is_some() {
+                // The second of the three given, in that order.
+                let second = if jwks.is_some() && jwks_uri.is_some() {
                     "jwks_uri"
                 } else {
                     "openid_config_url"
