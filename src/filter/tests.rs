@@ -102,19 +102,27 @@ fn header(host: &Recording, context: u32, name: &str) -> Option<String> {
         .map(|(_, value)| value)
 }
 
-#[test]
-fn an_accepted_request_goes_on_with_its_identity_and_without_forged_copies() {
-    let config =
-        inline(json!({"claim_to_headers": [{"header_name": "x-sub", "claim_name": "sub"}]}));
-    let (host, root) = start(&config);
+/// An inline configuration whose verified `sub` goes upstream as `x-sub`.
+fn with_x_sub() -> String {
+    inline(json!({"claim_to_headers": [{"header_name": "x-sub", "claim_name": "sub"}]}))
+}
+
+/// Request 100 on `/ws` with a valid token and a client-sent `x-sub: mallory`.
+fn forged_sub_request(host: &Recording, root: &GateRoot<Recording>) -> Action {
     let bearer = format!("Bearer {}", token(NOW + 60));
-    let action = request(
-        &host,
-        &root,
+    request(
+        host,
+        root,
         100,
         "/ws",
         &[("authorization", &bearer), ("x-sub", "mallory")],
-    );
+    )
+}
+
+#[test]
+fn an_accepted_request_goes_on_with_its_identity_and_without_forged_copies() {
+    let (host, root) = start(&with_x_sub());
+    let action = forged_sub_request(&host, &root);
     assert_eq!(action, Action::Continue);
     assert_eq!(header(&host, 100, "x-sub").as_deref(), Some("alice"));
     assert_eq!(header(&host, 100, "authorization"), None, "forward is off");
@@ -194,18 +202,9 @@ fn a_token_the_host_will_not_remove_fails_the_request_closed() {
 
 #[test]
 fn a_forged_identity_the_host_will_not_remove_fails_the_request_closed() {
-    let config =
-        inline(json!({"claim_to_headers": [{"header_name": "x-sub", "claim_name": "sub"}]}));
-    let (host, root) = start(&config);
+    let (host, root) = start(&with_x_sub());
     host.refuse("set_map_value:x-sub");
-    let bearer = format!("Bearer {}", token(NOW + 60));
-    let action = request(
-        &host,
-        &root,
-        100,
-        "/ws",
-        &[("authorization", &bearer), ("x-sub", "mallory")],
-    );
+    let action = forged_sub_request(&host, &root);
     assert_eq!(action, Action::Pause);
     assert_eq!(replies(&host.take_effects()).len(), 1);
     assert_eq!(host.metric("wsgate.denied.upstream_edit_failed"), 1);
