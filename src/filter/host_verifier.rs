@@ -42,15 +42,15 @@ impl<H: Host> HostVerifier<H> {
         if crypto == Crypto::Wasm {
             return Ok(verifier);
         }
-        let refusal = std::cell::RefCell::new(None);
+        let mut refusal = None;
         verifier.algorithms = self_test::passed(|key, alg, message, signature| {
             let answer = verifier.ask(key, alg, message, signature);
             if let Err(error) = &answer {
-                refusal.borrow_mut().get_or_insert_with(|| error.clone());
+                refusal.get_or_insert_with(|| error.clone());
             }
             answer.ok()
         });
-        verifier.refusal = refusal.into_inner();
+        verifier.refusal = refusal;
         let all = JwsAlgorithm::ALL
             .into_iter()
             .filter(|alg| envoy_verify::hash_function(*alg).is_some())
