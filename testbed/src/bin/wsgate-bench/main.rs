@@ -89,6 +89,8 @@ struct Settings {
     seconds: u64,
     concurrency: usize,
     rounds: usize,
+    /// Part two runs only the warm-path rows (no auth, the floor, cached, baseline).
+    warm_only: bool,
 }
 
 /// Memory readings from the first round.
@@ -147,6 +149,7 @@ fn main() {
         );
     }
     let per_request_only = args.iter().any(|a| a == "--per-request-only");
+    let warm_only = args.iter().any(|a| a == "--warm-only");
     let binary = EnvoyBinary::locate().unwrap_or_else(|why| panic!("{why}"));
     let module = envoy::module_path();
     if per_request_only {
@@ -158,6 +161,7 @@ fn main() {
             seconds: seconds as u64,
             concurrency,
             rounds,
+            warm_only,
         };
         let (section, failures) = per_request::run(&runtime, &module, baseline.as_deref(), &timed);
         let report = format!(
@@ -337,6 +341,7 @@ fn main() {
         seconds: seconds as u64,
         concurrency,
         rounds: rounds.min(2),
+        warm_only: false,
     };
     let (section, request_failures) =
         per_request::run(&runtime, &module, baseline.as_deref(), &timed);

@@ -85,6 +85,14 @@ pub fn run(
     settings: &Settings,
 ) -> (String, usize) {
     let mut cases = CASES.to_vec();
+    if settings.warm_only {
+        cases.retain(|(auth, _)| {
+            matches!(
+                auth,
+                Auth::None | Auth::WasmFloor | Auth::JwtAuthnCached | Auth::WsgateCached
+            )
+        });
+    }
     if baseline.is_some() {
         cases.push((Auth::WsgateCachedBaseline, Alg::Rs256));
     }
@@ -105,6 +113,10 @@ pub fn run(
     if !perf {
         eprintln!("bench: perf not found: per-request CPU is measured, but not split by where it goes (Debian: apt install linux-perf)");
     }
+
+    // Envoy on one core, this load generator (one thread) on the other: on a 2-core machine
+    // that keeps them from trading places, the largest source of noise between runs.
+    let pinned = pin(std::process::id(), 0);
 
     let mut runs = Vec::new();
     for round in 0..settings.rounds {
@@ -130,6 +142,9 @@ pub fn run(
             answer_directly(&mut config);
             let envoy = Envoy::start_with(&config, 1);
             let listener = envoy.listener();
+            if pinned {
+                pin(envoy.pid(), 1);
+            }
             // V8 compiles in tiers: let the optimised tier take over before measuring.
             runtime.block_on(load(
                 listener,
@@ -180,7 +195,20 @@ pub fn run(
         }
     }
     let failures = runs.iter().map(|run| run.failures).sum();
-    (report(&runs, &cases, settings, perf), failures)
+    (report(&runs, &cases, settings, perf, pinned), failures)
+}
+
+/// Pins every thread of process `pid` to CPU `cpu` with util-linux's `taskset`. Returns
+/// whether it did (the machine needs two CPUs and `taskset`).
+fn pin(pid: u32, cpu: usize) -> bool {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cpus >= 2
+        && std::process::Command::new("taskset")
+            .args(["-a", "-p", "-c", &cpu.to_string(), &pid.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
 }
 
 /// Points every route of `config` at a direct 200 response.
@@ -278,17 +306,31 @@ async fn connection(
     Ok(())
 }
 
-fn report(runs: &[Run], cases: &[(Auth, Alg)], settings: &Settings, perf: bool) -> String {
-    let mean = |auth: Auth, alg: Alg, of: fn(&Run) -> f64| {
-        let values: Vec<f64> = runs
+fn report(
+    runs: &[Run],
+    cases: &[(Auth, Alg)],
+    settings: &Settings,
+    perf: bool,
+    pinned: bool,
+) -> String {
+    // Medians, not means: on a shared 2-core VM one run in four or five comes out 30-60%
+    // slower for no reason of its own (an A/A run of one module gave 83-140 µs).
+    let median = |auth: Auth, alg: Alg, of: fn(&Run) -> f64| {
+        let mut values: Vec<f64> = runs
             .iter()
             .filter(|r| r.auth == auth && r.alg == alg)
             .map(of)
             .collect();
-        (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+        values.sort_by(f64::total_cmp);
+        let middle = values.len() / 2;
+        match values.len() {
+            0 => None,
+            n if n % 2 == 1 => values.get(middle).copied(),
+            _ => Some((values[middle - 1] + values[middle]) / 2.0),
+        }
     };
-    let rate = |auth, alg| mean(auth, alg, |r| r.rate);
-    let cpu = |auth, alg| mean(auth, alg, |r| r.cpu_us);
+    let rate = |auth, alg| median(auth, alg, |r| r.rate);
+    let cpu = |auth, alg| median(auth, alg, |r| r.cpu_us);
     let split = |auth: Auth, alg: Alg| {
         runs.iter()
             .find(|r| r.auth == auth && r.alg == alg)
@@ -297,10 +339,19 @@ fn report(runs: &[Run], cases: &[(Auth, Alg)], settings: &Settings, perf: bool) 
 
     let mut out = String::new();
     let _ = writeln!(out, "\n## Per request, without handshakes\n");
-    let _ = writeln!(out, "- load: HTTP/1.1 requests with the upgrade headers and one reused token, to a direct-response route (the filter runs in full; no upstream, no upgrade; one TCP connection per request, as Envoy closes it after the response), {} at a time, {} s per run after a 1 s warm-up, {} rounds in alternating order (means), 1 Envoy worker", settings.concurrency, settings.seconds, settings.rounds);
+    let _ = writeln!(out, "- load: HTTP/1.1 requests with the upgrade headers and one reused token, to a direct-response route (the filter runs in full; no upstream, no upgrade; one TCP connection per request, as Envoy closes it after the response), {} at a time, {} s per run after a 1 s warm-up, {} rounds in alternating order (medians), 1 Envoy worker", settings.concurrency, settings.seconds, settings.rounds);
     let _ = writeln!(
         out,
         "- Envoy CPU per request: all of Envoy's threads, from `/proc/<pid>/task/*/schedstat`"
+    );
+    let _ = writeln!(
+        out,
+        "- {}",
+        if pinned {
+            "pinned: Envoy's threads on CPU 1, the load generator on CPU 0 (`taskset`)"
+        } else {
+            "not pinned (`taskset` or a second CPU missing): Envoy and the load generator share the CPUs"
+        }
     );
     if perf {
         let _ = writeln!(out, "- split: `perf record -F 999` on Envoy during the first round, by where the code lives: WebAssembly (V8-compiled code), the Envoy binary (Envoy, V8's runtime and the host side of each proxy-wasm call), the kernel, the rest");
