@@ -38,7 +38,11 @@ fi
 
 cat <<TXT
 wsgate demo stack is up (${envoy[*]}): Envoy http://127.0.0.1:10000, admin http://127.0.0.1:9901,
-issuer http://127.0.0.1:8081, echo upstream 127.0.0.1:8080. Logs: $state/. Try:
+issuer http://127.0.0.1:8081, echo upstream 127.0.0.1:8080. Logs: $state/.
+
+From a browser: open http://127.0.0.1:8081/ and connect with each token source.
+
+From a shell:
 
   TOKEN=\$(curl -s 'http://127.0.0.1:8081/token?sub=alice')
   curl -i http://127.0.0.1:10000/ws                                  # 400: not a WebSocket

@@ -1,6 +1,8 @@
 //! A real WebSocket echo upstream that records every request that reached it.
 //!
-//! WebSocket upgrades get a 101 and every text or binary message is sent back unchanged.
+//! WebSocket upgrades get a 101 (answering the first offered subprotocol) and every text or
+//! binary message is sent back unchanged, except the text [`REPORT`], which is answered with
+//! the upgrade request as this upstream saw it, as JSON (for the browser page and its test).
 //! Any other request gets `200` with the body `upstream saw {method} {path}`. Each request's
 //! method, path and headers are kept in order, for tests to assert on and for the demo
 //! to print.
@@ -14,6 +16,10 @@ use std::thread;
 
 use tungstenite::protocol::Role;
 use tungstenite::{Message, WebSocket};
+
+/// The text message a WebSocket client sends to learn what its upgrade request looked like
+/// here: the answer is `{"method": .., "path": .., "headers": [[name, value], ..]}`.
+pub const REPORT: &str = "wsgate-demo:report";
 
 /// One request as the upstream saw it.
 pub type Seen = crate::http::Head;
@@ -101,7 +107,7 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<Seen>>) {
                 return;
             }
             let socket = WebSocket::from_partially_read(stream, buffered, Role::Server, None);
-            echo_messages(socket);
+            echo_messages(socket, &request);
             return;
         }
         let body = format!("upstream saw {} {}", request.method, request.path);
@@ -115,11 +121,21 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<Seen>>) {
     }
 }
 
-fn echo_messages(mut socket: WebSocket<TcpStream>) {
+fn echo_messages(mut socket: WebSocket<TcpStream>, upgrade: &Seen) {
     loop {
         match socket.read() {
             Ok(Message::Text(text)) => {
-                if socket.send(Message::Text(text)).is_err() {
+                let answer = if text.as_str() == REPORT {
+                    let report = serde_json::json!({
+                        "method": upgrade.method,
+                        "path": upgrade.path,
+                        "headers": upgrade.headers,
+                    });
+                    Message::text(report.to_string())
+                } else {
+                    Message::Text(text)
+                };
+                if socket.send(answer).is_err() {
                     return;
                 }
             }
@@ -128,7 +144,13 @@ fn echo_messages(mut socket: WebSocket<TcpStream>) {
                     return;
                 }
             }
-            Ok(Message::Close(_)) | Err(_) => return,
+            Ok(Message::Close(_)) => {
+                // tungstenite queued the closing handshake's answer: send it, so the client
+                // sees a clean close (1000), not a dropped connection (1006).
+                let _ = socket.flush();
+                return;
+            }
+            Err(_) => return,
             Ok(_) => {}
         }
     }

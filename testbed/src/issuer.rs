@@ -4,8 +4,10 @@
 //! usable key).
 //!
 //! For the demo it also mints tokens (`GET /token?sub=..&aud=..&ttl=..`, signed with the
-//! newest key) and rotates keys (`POST /rotate`: a fresh RSA key becomes the signing key; the
-//! set keeps the previous one and drops any older).
+//! newest key; a negative `ttl` mints one that expired that long ago), rotates keys
+//! (`POST /rotate`: a fresh RSA key becomes the signing key; the set keeps the previous one
+//! and drops any older), and serves the page for trying the gate from a browser at `/`
+//! ([`TRY_PAGE`]).
 //!
 //! Its `iss` is its own base URL (`http://127.0.0.1:PORT`) unless given a public URL.
 
@@ -23,6 +25,11 @@ use crate::keys::{jwks, TestKey};
 
 /// The audience minted tokens carry unless the request names one.
 pub const DEMO_AUDIENCE: &str = "my-resource-id";
+
+/// The page for trying the gate from a browser, served at `/`: it mints tokens here and
+/// opens WebSockets through the gate with each token source (`?gate=ws://HOST:PORT/ws`,
+/// default port 10000 on this page's host).
+pub const TRY_PAGE: &str = include_str!("../demo/try.html");
 
 /// Path of the discovery document.
 pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
@@ -120,12 +127,14 @@ impl Issuer {
             .unwrap_or_else(|| format!("http://{}", self.addr))
     }
 
-    /// A token from the newest key for `sub` and `aud`, valid for `ttl` seconds.
-    pub fn mint(&self, sub: &str, aud: &str, ttl: u64) -> Option<String> {
+    /// A token from the newest key for `sub` and `aud`, valid for `ttl` seconds (expired
+    /// `-ttl` seconds ago when negative).
+    pub fn mint(&self, sub: &str, aud: &str, ttl: i64) -> Option<String> {
         let (key, kid) = self.with(|state| state.keys.first().cloned())?;
         let now = crate::now();
-        let claims =
-            json!({"iss": self.issuer(), "aud": aud, "sub": sub, "iat": now, "exp": now + ttl});
+        let exp = now.saturating_add_signed(ttl);
+        let iat = now.min(exp);
+        let claims = json!({"iss": self.issuer(), "aud": aud, "sub": sub, "iat": iat, "exp": exp});
         Some(key.sign(json!({ "kid": kid, "typ": "JWT" }), &claims))
     }
 
@@ -217,6 +226,12 @@ impl Issuer {
         let mut reader = BufReader::new(stream);
         while let Some(head) = read_head(&mut reader) {
             let path = head.path.split('?').next().unwrap_or_default().to_owned();
+            if path == "/" || path == "/try" {
+                if !respond(reader.get_mut(), 200, "text/html; charset=utf-8", TRY_PAGE) {
+                    return;
+                }
+                continue;
+            }
             if path == "/token" || path == "/rotate" {
                 if !self.demo_endpoint(reader.get_mut(), &head) {
                     return;

@@ -8,12 +8,15 @@
 //! - [`issuer`]: a real OpenID Connect issuer (discovery and JWKS) with switchable faults;
 //! - [`envoy`]: finds an Envoy binary and runs it with the built module on loopback;
 //! - [`client`]: a plain HTTP/1.1 client and a WebSocket client that report what came back;
-//! - [`h2ws`]: a WebSocket over HTTP/2 (RFC 8441 extended CONNECT).
+//! - [`h2ws`]: a WebSocket over HTTP/2 (RFC 8441 extended CONNECT);
+//! - [`demo`]: the demo stack of `envoy/envoy.yaml` on free ports, with the page for trying
+//!   the gate from a browser.
 //!
 //! Nothing here is part of the filter; none of it is compiled into the module.
 
 pub mod attacks;
 pub mod client;
+pub mod demo;
 pub mod echo;
 pub mod envoy;
 pub mod h2ws;

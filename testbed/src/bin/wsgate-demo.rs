@@ -7,10 +7,10 @@ use std::process::ExitCode;
 
 use serde_json::json;
 use testbed::client::{self, Response, Socket};
-use testbed::echo::Echo;
-use testbed::envoy::{self, workspace_root, Envoy, EnvoyBinary};
-use testbed::issuer::{Issuer, DEMO_AUDIENCE};
-use testbed::keys::{TestKey, RSA_2048_OTHER};
+use testbed::demo::DemoStack;
+use testbed::envoy::{self, EnvoyBinary};
+use testbed::issuer::DEMO_AUDIENCE;
+use testbed::keys::RSA_2048_OTHER;
 
 fn main() -> ExitCode {
     let binary = match EnvoyBinary::locate() {
@@ -21,19 +21,18 @@ fn main() -> ExitCode {
         }
     };
     let module = envoy::module_path();
-    let signing: &'static TestKey = Box::leak(Box::new(TestKey::rsa(
-        jwt_compact::alg::ModulusBits::TwoKibibytes,
-    )));
-    let issuer = Issuer::start(&[(signing, "demo-key-1")]);
-    let echo = Echo::start();
-    let config = match demo_config(&issuer, &echo, &module) {
-        Ok(config) => config,
+    let stack = match DemoStack::start() {
+        Ok(stack) => stack,
         Err(why) => {
             eprintln!("demo: {why}");
             return ExitCode::FAILURE;
         }
     };
-    let envoy = Envoy::start_yaml(&config);
+    let DemoStack {
+        issuer,
+        echo,
+        envoy,
+    } = &stack;
     let listener = envoy.listener();
 
     println!("wsgate demo: the stack of envoy/envoy.yaml on free loopback ports");
@@ -181,36 +180,6 @@ fn main() -> ExitCode {
 
 /// `envoy/envoy.yaml` with its fixed ports replaced by the demo's free ones and the module
 /// path made absolute.
-fn demo_config(issuer: &Issuer, echo: &Echo, module: &std::path::Path) -> Result<String, String> {
-    let path = workspace_root().join("envoy/envoy.yaml");
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let replacements = [
-        ("port_value: 10000", "port_value: 0".to_owned()),
-        ("port_value: 9901", "port_value: 0".to_owned()),
-        (
-            "port_value: 8080",
-            format!("port_value: {}", echo.addr().port()),
-        ),
-        (
-            "port_value: 8081",
-            format!("port_value: {}", issuer.addr().port()),
-        ),
-        ("http://127.0.0.1:8081", issuer.issuer()),
-        (
-            "filename: target/wasm32-wasip1/release/wsgate.wasm",
-            format!("filename: {}", module.display()),
-        ),
-    ];
-    let mut text = text;
-    for (from, to) in replacements {
-        if !text.contains(from) {
-            return Err(format!("envoy/envoy.yaml no longer contains {from:?}"));
-        }
-        text = text.replace(from, &to);
-    }
-    Ok(text)
-}
-
 fn attempt(
     listener: std::net::SocketAddr,
     token: Option<&str>,
