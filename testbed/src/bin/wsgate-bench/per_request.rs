@@ -116,7 +116,7 @@ pub fn run(
 
     // Envoy on one core, this load generator (one thread) on the other: on a 2-core machine
     // that keeps them from trading places, the largest source of noise between runs.
-    let pinned = pin(std::process::id(), 0);
+    let mut pinned = pin(std::process::id(), "0");
 
     let mut runs = Vec::new();
     for round in 0..settings.rounds {
@@ -143,7 +143,7 @@ pub fn run(
             let envoy = Envoy::start_with(&config, 1);
             let listener = envoy.listener();
             if pinned {
-                pin(envoy.pid(), 1);
+                pinned = pin(envoy.pid(), "1");
             }
             // V8 compiles in tiers: let the optimised tier take over before measuring.
             runtime.block_on(load(
@@ -194,17 +194,20 @@ pub fn run(
             runs.push(run);
         }
     }
+    // Every CPU again for what runs next (part three starts its own Envoy from here).
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    pin(std::process::id(), &format!("0-{}", cpus.saturating_sub(1)));
     let failures = runs.iter().map(|run| run.failures).sum();
     (report(&runs, &cases, settings, perf, pinned), failures)
 }
 
-/// Pins every thread of process `pid` to CPU `cpu` with util-linux's `taskset`. Returns
-/// whether it did (the machine needs two CPUs and `taskset`).
-fn pin(pid: u32, cpu: usize) -> bool {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    cpus >= 2
+/// Pins every thread of process `pid` to the CPU list `cpus` (`taskset -c` syntax) with
+/// util-linux's `taskset`. Returns whether it did (the machine needs two CPUs and `taskset`).
+fn pin(pid: u32, cpus: &str) -> bool {
+    let available = std::thread::available_parallelism().map_or(1, |n| n.get());
+    available >= 2
         && std::process::Command::new("taskset")
-            .args(["-a", "-p", "-c", &cpu.to_string(), &pid.to_string()])
+            .args(["-a", "-p", "-c", cpus, &pid.to_string()])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .status()
@@ -348,9 +351,9 @@ fn report(
         out,
         "- {}",
         if pinned {
-            "pinned: Envoy's threads on CPU 1, the load generator on CPU 0 (`taskset`)"
+            "pinned: Envoy's threads on CPU 1, the load generator on CPU 0 (`taskset`), in every run"
         } else {
-            "not pinned (`taskset` or a second CPU missing): Envoy and the load generator share the CPUs"
+            "not pinned in every run (`taskset` or a second CPU missing, or a pin failed): Envoy and the load generator shared the CPUs"
         }
     );
     if perf {
