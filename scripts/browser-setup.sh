@@ -7,13 +7,15 @@ have() { command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/nu
 if [[ -n ${WSGATE_CHROMIUM:-} && -n ${WSGATE_CHROMEDRIVER:-} ]] || have; then
   exit 0
 fi
-if command -v apt-get >/dev/null 2>&1 && [[ $(id -u) == 0 ]]; then
+sudo=()
+[[ $(id -u) == 0 ]] || sudo=(sudo -n)
+if command -v apt-get >/dev/null 2>&1 && { [[ ${#sudo[@]} == 0 ]] || sudo -n true 2>/dev/null; }; then
   echo "browser-setup: installing Debian's chromium and chromium-driver" >&2
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
   have || { echo "browser-setup: chromium or chromedriver still missing after apt-get" >&2; exit 1; }
 else
-  echo "browser-setup: no chromium/chromedriver, and apt-get cannot install them here (not Debian, or not root)." >&2
+  echo "browser-setup: no chromium/chromedriver, and apt-get cannot install them here (not Debian, or neither root nor passwordless sudo)." >&2
   echo "  Install Chromium and a matching chromedriver, or set WSGATE_CHROMIUM and WSGATE_CHROMEDRIVER;" >&2
   echo "  tests/browser.rs fails without them." >&2
 fi

@@ -32,14 +32,23 @@ use testbed::demo::DemoStack;
 use testbed::echo::Seen;
 use testbed::envoy::workspace_root;
 
-/// The first of `candidates` that exists, or `$env` when set; panics naming the packages.
+/// `$env` when set, else the first of `candidates` that exists, else one of their names on
+/// `PATH`; panics naming the packages.
 fn locate(env: &str, candidates: &[&str]) -> PathBuf {
     if let Some(path) = std::env::var_os(env) {
         return PathBuf::from(path);
     }
+    let on_path = std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .unwrap_or_default();
     candidates
         .iter()
         .map(PathBuf::from)
+        .chain(candidates.iter().flat_map(|candidate| {
+            let name = PathBuf::from(candidate);
+            let name = name.file_name().map(PathBuf::from).unwrap_or_default();
+            on_path.iter().map(move |dir| dir.join(&name))
+        }))
         .find(|path| path.is_file())
         .unwrap_or_else(|| {
             panic!(
@@ -67,8 +76,14 @@ impl Driver {
             .and_then(|listener| listener.local_addr())
             .unwrap()
             .port();
+        let logs = workspace_root().join("target/browser");
+        std::fs::create_dir_all(&logs).unwrap();
         let child = Command::new(&binary)
             .arg(format!("--port={port}"))
+            .arg(format!(
+                "--log-path={}",
+                logs.join("chromedriver.log").display()
+            ))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -128,6 +143,8 @@ struct Row {
     code: String,
     protocol: String,
     echo: String,
+    /// The page's "what the upstream received" cell.
+    upstream: String,
     /// The echo upstream's report of the upgrade request, as the page received it.
     report: Option<Value>,
 }
@@ -144,7 +161,8 @@ async fn click_through(page: &Client, case: &str) -> Row {
         "const row = document.getElementById('case-{case}');
          const cell = (name) => row.querySelector('td.' + name).textContent;
          return {{state: row.dataset.state || '', outcome: cell('outcome'), code: cell('code'),
-                  protocol: cell('protocol'), echo: cell('echo'), report: row.dataset.report || null}};"
+                  protocol: cell('protocol'), echo: cell('echo'), upstream: cell('upstream'),
+                  report: row.dataset.report || null}};"
     );
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
@@ -158,6 +176,7 @@ async fn click_through(page: &Client, case: &str) -> Row {
                 code: text("code"),
                 protocol: text("protocol"),
                 echo: text("echo"),
+                upstream: text("upstream"),
                 report: row["report"]
                     .as_str()
                     .map(|report| serde_json::from_str(report).unwrap()),
@@ -219,6 +238,14 @@ fn a_browser_connects_with_each_token_source_and_is_refused_without_a_valid_toke
             assert_eq!(row.protocol, "chat.v1", "{case}: {row:?}");
             assert_eq!(row.echo, format!("hello from {case}"), "{case}: {row:?}");
             assert_eq!(row.code, "1000", "{case}: {row:?}");
+            for line in [
+                "GET /ws",
+                "sec-websocket-protocol: chat.v1",
+                "x-jwt-sub: browser-user",
+                "(no token among them)",
+            ] {
+                assert!(row.upstream.contains(line), "{case}: page shows {row:?}");
+            }
 
             let report = row.report.clone().expect("the upstream's report");
             let headers = report["headers"].as_array().unwrap();
@@ -264,6 +291,7 @@ fn a_browser_connects_with_each_token_source_and_is_refused_without_a_valid_toke
             assert_eq!(row.state, "refused", "{case}: {row:?}");
             assert_eq!(row.code, "1006", "{case}: {row:?}");
             assert!(row.report.is_none(), "{case}: {row:?}");
+            assert!(row.upstream.is_empty(), "{case}: {row:?}");
             let log = access_log_with(&stack, &format!("reason={reason} "));
             assert!(
                 log.contains(&format!("401 decision=deny reason={reason} ")),
@@ -284,7 +312,8 @@ fn a_browser_connects_with_each_token_source_and_is_refused_without_a_valid_toke
             .await
             .unwrap();
         let states = "return document.body.dataset.done === 'true'
-            ? [...document.querySelectorAll('tr[data-case]')].map(r => r.dataset.state) : null;";
+            ? [...document.querySelectorAll('tr[data-case]')]
+                .map(r => r.dataset.state + ' ' + r.querySelector('td.code').textContent) : null;";
         let deadline = Instant::now() + Duration::from_secs(30);
         let states = loop {
             let states = page.execute(states, vec![]).await.unwrap();
@@ -299,7 +328,14 @@ fn a_browser_connects_with_each_token_source_and_is_refused_without_a_valid_toke
         };
         assert_eq!(
             states,
-            json!(["open", "open", "open", "refused", "refused", "refused"])
+            json!([
+                "open 1000",
+                "open 1000",
+                "open 1000",
+                "refused 1006",
+                "refused 1006",
+                "refused 1006"
+            ])
         );
 
         let screenshot = page.screenshot().await.unwrap();

@@ -178,8 +178,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// `envoy/envoy.yaml` with its fixed ports replaced by the demo's free ones and the module
-/// path made absolute.
+/// A WebSocket handshake to `/ws` with `token` as a bearer token, if any, and `extra` headers.
 fn attempt(
     listener: std::net::SocketAddr,
     token: Option<&str>,
