@@ -116,7 +116,9 @@ pub fn run(
 
     // Envoy on one core, this load generator (one thread) on the other: on a 2-core machine
     // that keeps them from trading places, the largest source of noise between runs.
-    let mut pinned = pin(std::process::id(), "0");
+    // Counted before pinning: once this process is pinned, it sees one CPU.
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut pinned = cpus >= 2 && pin(std::process::id(), "0");
 
     let mut runs = Vec::new();
     for round in 0..settings.rounds {
@@ -195,23 +197,33 @@ pub fn run(
         }
     }
     // Every CPU again for what runs next (part three starts its own Envoy from here).
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    pin(std::process::id(), &format!("0-{}", cpus.saturating_sub(1)));
+    if cpus >= 2 {
+        pin(std::process::id(), &format!("0-{}", cpus - 1));
+    }
     let failures = runs.iter().map(|run| run.failures).sum();
     (report(&runs, &cases, settings, perf, pinned), failures)
 }
 
 /// Pins every thread of process `pid` to the CPU list `cpus` (`taskset -c` syntax) with
-/// util-linux's `taskset`. Returns whether it did (the machine needs two CPUs and `taskset`).
+/// util-linux's `taskset`. Returns whether it did.
 fn pin(pid: u32, cpus: &str) -> bool {
-    let available = std::thread::available_parallelism().map_or(1, |n| n.get());
-    available >= 2
-        && std::process::Command::new("taskset")
-            .args(["-a", "-p", "-c", cpus, &pid.to_string()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success())
+    match std::process::Command::new("taskset")
+        .args(["-a", "-p", "-c", cpus, &pid.to_string()])
+        .output()
+    {
+        Ok(output) if output.status.success() => true,
+        Ok(output) => {
+            eprintln!(
+                "bench: taskset -a -p -c {cpus} {pid}: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+            false
+        }
+        Err(error) => {
+            eprintln!("bench: taskset: {error}");
+            false
+        }
+    }
 }
 
 /// Points every route of `config` at a direct 200 response.
