@@ -13,38 +13,12 @@
     clippy::indexing_slicing
 )]
 
-use std::path::PathBuf;
-
 use serde_json::{json, Value};
+use testbed::vectors::{hex, left_pad, load};
 use wsgate::keys::jwks::KeySet;
 use wsgate::signature::{JwsAlgorithm, VerifyingKey};
 use wsgate::token::authenticator::verify_signature;
 use wsgate::token::jws::CompactJws;
-
-fn vectors() -> PathBuf {
-    let dir = std::env::var_os("WSGATE_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../shared/vectors/wycheproof"
-            ))
-        });
-    assert!(
-        dir.join("json_web_signature_test.json").is_file(),
-        "Wycheproof vectors not found at {} (set WSGATE_VECTORS)",
-        dir.display()
-    );
-    dir
-}
-
-fn load(name: &str) -> Value {
-    let path = vectors().join(name);
-    serde_json::from_slice(
-        &std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
-    )
-    .unwrap()
-}
 
 /// Known mislabels upstream, excluded by id.
 const MISLABELLED: [(u64, &str); 5] = [
@@ -168,13 +142,6 @@ fn header_alg(token: &str) -> Option<String> {
         .get("alg")?
         .as_str()
         .map(str::to_owned)
-}
-
-fn hex(text: &str) -> Vec<u8> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
-        .collect()
 }
 
 fn b64(text: &str) -> Vec<u8> {
@@ -450,17 +417,6 @@ fn ecdsa_p256_der_vectors() {
         ..Tally::default()
     };
     assert_eq!(tally, expected);
-}
-
-/// A big-endian unsigned number as exactly 32 bytes.
-fn left_pad(bytes: &[u8]) -> Option<Vec<u8>> {
-    let first = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
-    let magnitude = &bytes[first..];
-    (magnitude.len() <= 32).then(|| {
-        let mut out = vec![0; 32 - magnitude.len()];
-        out.extend_from_slice(magnitude);
-        out
-    })
 }
 
 fn der_to_raw(der: &[u8]) -> Option<Vec<u8>> {

@@ -9,6 +9,7 @@
 //! - [`envoy`]: finds an Envoy binary and runs it with the built module on loopback;
 //! - [`client`]: a plain HTTP/1.1 client and a WebSocket client that report what came back;
 //! - [`h2ws`]: a WebSocket over HTTP/2 (RFC 8441 extended CONNECT);
+//! - [`vectors`]: the Wycheproof test vectors from `../shared/vectors`;
 //! - [`demo`]: the demo stack of `envoy/envoy.yaml` on free ports, with the page for trying
 //!   the gate from a browser.
 //!
@@ -23,6 +24,7 @@ pub mod h2ws;
 pub mod http;
 pub mod issuer;
 pub mod keys;
+pub mod vectors;
 
 /// Nanoseconds since the Unix epoch, now (for unique names).
 pub fn now_nanos() -> u128 {
