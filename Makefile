@@ -12,7 +12,8 @@ setup:
 	scripts/envoy-setup.sh
 	scripts/browser-setup.sh
 
-## build: the module, at target/wasm32-wasip1/release/wsgate.wasm
+## build: the module, at target/wasm32-wasip1/release/wsgate.wasm, and the test-only probe
+## module beside it (wsgate_probe.wasm)
 build: setup
 	scripts/build-wasm.sh
 

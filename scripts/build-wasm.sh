@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the module and leaves it at target/wasm32-wasip1/release/wsgate.wasm.
+# Builds the module and leaves it at target/wasm32-wasip1/release/wsgate.wasm (and the
+# test-only probe module beside it, wsgate_probe.wasm).
 #
 #   scripts/build-wasm.sh          release build of the module
 #   scripts/build-wasm.sh lint     clippy (warnings denied) for the wasm target
@@ -20,6 +21,9 @@ if [[ $mode == rustup ]]; then
     exec cargo clippy -p wsgate --target wasm32-wasip1 --release -- -D warnings
   fi
   cargo build -p wsgate --release --target wasm32-wasip1
+  # wsgate-probe: a test-only module (tests/envoy_signature_vectors.rs), never shipped. A
+  # cargo run of its own: it links wsgate without its entry point (feature "module").
+  cargo build -p wsgate-probe --release --target wasm32-wasip1
 else
   linker=""
   if command -v rustc >/dev/null 2>&1; then
@@ -42,9 +46,13 @@ else
       --target wasm32-wasip1 -Zbuild-std=std,panic_abort
   fi
   /usr/bin/cargo build -p wsgate --release --target wasm32-wasip1 -Zbuild-std=std,panic_abort
+  /usr/bin/cargo build -p wsgate-probe --release --target wasm32-wasip1 \
+    -Zbuild-std=std,panic_abort
   mkdir -p "$(dirname "$out")"
   # Never write through the hardlink cargo may have left at $out (it would change its own copy).
   cp --remove-destination target/wasm-debian/wasm32-wasip1/release/wsgate.wasm "$out"
+  cp --remove-destination target/wasm-debian/wasm32-wasip1/release/wsgate_probe.wasm \
+    "$(dirname "$out")/wsgate_probe.wasm"
 fi
 # binaryen's wasm-opt -Os: 524 KiB -> 450 KiB, measured no slower (see Cargo.toml). Written to
 # a temporary file and renamed, never through the hardlink cargo may have left at $out.

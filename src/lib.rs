@@ -38,7 +38,9 @@ pub mod token;
 mod filter;
 mod host;
 
-#[cfg(target_arch = "wasm32")]
+// The module's entry point. Off (`default-features = false`) only for another module that
+// links this crate, such as the test probe in testbed/probe.
+#[cfg(all(target_arch = "wasm32", feature = "module"))]
 proxy_wasm::main! {{
     filter::register();
 }}

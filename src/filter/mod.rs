@@ -37,7 +37,7 @@ use crate::host::ProxyWasm;
 
 /// Registers the root context with the host. Called once per VM from `_initialize` (so
 /// natively, where the contexts run against the recording host, never).
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+#[cfg_attr(not(all(target_arch = "wasm32", feature = "module")), allow(dead_code))]
 pub fn register() {
     proxy_wasm::set_log_level(LogLevel::Info);
     proxy_wasm::set_root_context(|context_id| -> Box<dyn RootContext> {

@@ -96,17 +96,38 @@ pub fn module_path() -> PathBuf {
         return path;
     }
     let root = workspace_root();
-    let path = root.join("target/wasm32-wasip1/release/wsgate.wasm");
+    fresh(
+        root.join("target/wasm32-wasip1/release/wsgate.wasm"),
+        &[root.join("src")],
+        " (or set WSGATE_WASM)",
+    )
+}
+
+/// The test-only probe module (`testbed/probe`, built by `make build` beside the filter),
+/// checked like [`module_path`] against its own sources and the filter's.
+pub fn probe_module_path() -> PathBuf {
+    let root = workspace_root();
+    fresh(
+        root.join("target/wasm32-wasip1/release/wsgate_probe.wasm"),
+        &[root.join("src"), root.join("testbed/probe")],
+        "",
+    )
+}
+
+/// `path`, if it exists and is newer than the workspace's manifest, lock file and every
+/// file under `dirs`; else a panic that says to run `make build`.
+fn fresh(path: PathBuf, dirs: &[PathBuf], hint: &str) -> PathBuf {
+    let root = workspace_root();
     let built = fs::metadata(&path)
         .and_then(|meta| meta.modified())
         .unwrap_or_else(|_| {
             panic!(
-                "the wsgate module is not at {}: run `make build` first (or set WSGATE_WASM)",
+                "no module at {}: run `make build` first{hint}",
                 path.display()
             )
         });
     let mut sources = vec![root.join("Cargo.toml"), root.join("Cargo.lock")];
-    let mut dirs = vec![root.join("src")];
+    let mut dirs = dirs.to_vec();
     while let Some(dir) = dirs.pop() {
         for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
             let entry = entry.path();
@@ -123,7 +144,7 @@ pub fn module_path() -> PathBuf {
             .is_ok_and(|changed| changed > built)
     }) {
         panic!(
-            "the wsgate module at {} is older than {}: run `make build` (or set WSGATE_WASM)",
+            "the module at {} is older than {}: run `make build`{hint}",
             path.display(),
             newer.display()
         );
