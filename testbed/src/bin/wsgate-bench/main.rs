@@ -91,6 +91,9 @@ struct Settings {
     rounds: usize,
     /// Part two runs only the warm-path rows (no auth, the floor, cached, baseline).
     warm_only: bool,
+    /// Part two runs only wsgate cached against the baseline module: an A/B of two modules'
+    /// warm paths, as many rounds as the noise needs.
+    ab_only: bool,
 }
 
 /// Memory readings from the first round.
@@ -150,6 +153,11 @@ fn main() {
     }
     let per_request_only = args.iter().any(|a| a == "--per-request-only");
     let warm_only = args.iter().any(|a| a == "--warm-only");
+    let ab_only = args.iter().any(|a| a == "--ab-only");
+    assert!(
+        !ab_only || baseline.is_some(),
+        "--ab-only compares with --baseline-module, which is missing"
+    );
     let binary = EnvoyBinary::locate().unwrap_or_else(|why| panic!("{why}"));
     let module = envoy::module_path();
     if per_request_only {
@@ -162,6 +170,7 @@ fn main() {
             concurrency,
             rounds,
             warm_only,
+            ab_only,
         };
         let (section, failures) = per_request::run(&runtime, &module, baseline.as_deref(), &timed);
         let report = format!(
@@ -342,6 +351,7 @@ fn main() {
         concurrency,
         rounds: rounds.min(2),
         warm_only: false,
+        ab_only: false,
     };
     let (section, request_failures) =
         per_request::run(&runtime, &module, baseline.as_deref(), &timed);

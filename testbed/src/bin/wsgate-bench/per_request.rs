@@ -85,7 +85,9 @@ pub fn run(
     settings: &Settings,
 ) -> (String, usize) {
     let mut cases = CASES.to_vec();
-    if settings.warm_only {
+    if settings.ab_only {
+        cases.retain(|(auth, _)| *auth == Auth::WsgateCached);
+    } else if settings.warm_only {
         cases.retain(|(auth, _)| {
             matches!(
                 auth,
