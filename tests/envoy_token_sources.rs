@@ -156,6 +156,73 @@ fn two_tokens_in_two_sources_are_refused() {
     assert!(stack.echo.seen().is_empty());
 }
 
+/// A refused token is cut too: nothing goes upstream, but Envoy's access log writes the
+/// request as it stands after the filter, and a refused token may be valid elsewhere.
+#[test]
+fn a_refused_token_is_not_in_envoys_access_log() {
+    let echo = Echo::start();
+    let plugin = envoy::with_settings(
+        json!({ "issuer": ISSUER, "audiences": [AUDIENCE], "jwks": jwks(&[(&RSA_2048, "k")]) }),
+        &all_sources(),
+    );
+    let mut bootstrap = envoy::gate_bootstrap(echo.addr(), &plugin);
+    let log = std::env::temp_dir().join(format!(
+        "wsgate-refused-{}-{}.log",
+        std::process::id(),
+        testbed::now_nanos()
+    ));
+    envoy::add_access_log(
+        &mut bootstrap,
+        &log,
+        "%RESPONSE_CODE% path=%REQ(:PATH)% protocol=%REQ(SEC-WEBSOCKET-PROTOCOL)% \
+         cookie=%REQ(COOKIE)% auth=%REQ(AUTHORIZATION)% reason=%FILTER_STATE(wasm.wsgate.reason:PLAIN)%\n",
+    );
+    let envoy = Envoy::start(&bootstrap);
+    let now = testbed::now();
+    let expired = RSA_2048.sign(
+        json!({"kid": "k"}),
+        &json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "caller", "exp": now - 600}),
+    );
+    let query = format!("/ws?room=1&access_token={expired}&x=2");
+    let protocol = format!("access_token.{expired}, chat.v1");
+    let cookie = format!("theme=dark; session={expired}");
+    let bearer = format!("Bearer {expired}");
+    let attempts: [(&str, Vec<(&str, &str)>); 4] = [
+        (&query, vec![]),
+        ("/ws", vec![("sec-websocket-protocol", &protocol)]),
+        ("/ws", vec![("cookie", &cookie)]),
+        ("/ws", vec![("authorization", &bearer)]),
+    ];
+    for (path, headers) in &attempts {
+        let refused = client::websocket(envoy.listener(), path, headers)
+            .map(|_| ())
+            .expect_err("an expired token is refused");
+        assert_eq!(refused.status, 401);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.lines().count() >= attempts.len() || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = std::fs::remove_file(&log);
+    assert_eq!(text.lines().count(), attempts.len(), "{text}");
+    assert!(
+        text.lines().all(|line| line.ends_with("reason=expired")),
+        "{text}"
+    );
+    assert!(
+        !text.contains("eyJ"),
+        "a refused token in the access log:\n{text}"
+    );
+    assert!(text.contains("path=/ws?room=1&x=2 "), "{text}");
+    assert!(text.contains("protocol=chat.v1 "), "{text}");
+    assert!(text.contains("cookie=theme=dark "), "{text}");
+    assert!(echo.seen().is_empty());
+}
+
 #[test]
 fn websockets_over_http2() {
     let stack = start(json!({}));

@@ -12,7 +12,7 @@ use crate::request::upgrade;
 use crate::request::RequestHead;
 use crate::signature::{InModule, Verifier};
 use crate::token::authenticator::Authenticator;
-use crate::token::extractor::TokenSources;
+use crate::token::extractor::{FoundToken, TokenSources};
 use crate::token::token_cache::TokenCache;
 
 /// Decides requests for one plugin configuration.
@@ -117,6 +117,28 @@ impl Gate {
             Ok(None) => return (Err(DenyReason::MissingToken.into()), CacheUse::Off),
             Err(reason) => return (Err(reason.into()), CacheUse::Off),
         };
+        let (verified, used) = self.verify(&found, keys, now_ms, cache, verifier);
+        // A refused token is cut from the request too (upstream::UpstreamPolicy::edits):
+        // nothing goes upstream, but Envoy's access log may write `:path`.
+        let verified = verified.map_err(|mut denial| {
+            denial.location = Some(found.location.clone());
+            denial
+        });
+        (
+            verified.map(|identity| located(identity, found.location)),
+            used,
+        )
+    }
+
+    /// The found token's verification, through the cache when there is one.
+    fn verify(
+        &self,
+        found: &FoundToken,
+        keys: Option<(&KeySet, u64)>,
+        now_ms: u64,
+        cache: Option<&mut TokenCache>,
+        verifier: &dyn Verifier,
+    ) -> (Result<Identity, Denial>, CacheUse) {
         let Some((keys, version)) = keys else {
             return (Err(DenyReason::KeysUnavailable.into()), CacheUse::Off);
         };
@@ -126,13 +148,10 @@ impl Gate {
             let verified =
                 self.authenticator
                     .authenticate_with(&found.token, keys, now_ms / 1000, verifier);
-            return (
-                verified.map(|identity| located(identity, found.location)),
-                CacheUse::Off,
-            );
+            return (verified, CacheUse::Off);
         };
         if let Some(identity) = cache.get(&found.token, version, now_ms) {
-            return (Ok(located(identity, found.location)), CacheUse::Hit);
+            return (Ok(identity), CacheUse::Hit);
         }
         let verified =
             self.authenticator
@@ -143,10 +162,7 @@ impl Gate {
                 cache.insert(&found.token, version, identity, deadline);
             }
         }
-        (
-            verified.map(|identity| located(identity, found.location)),
-            CacheUse::Miss,
-        )
+        (verified, CacheUse::Miss)
     }
 }
 

@@ -225,11 +225,13 @@ impl Claimed {
     }
 }
 
-/// A refusal: its reason, and what the token claimed when it got far enough to be read.
+/// A refusal: its reason, what the token claimed when it got far enough to be read, and
+/// where the one token was (so a refused token can be cut from what Envoy logs, too).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Denial {
     pub reason: DenyReason,
     pub claimed: Claimed,
+    pub location: Option<crate::token::extractor::TokenLocation>,
 }
 
 impl From<DenyReason> for Denial {
@@ -237,6 +239,7 @@ impl From<DenyReason> for Denial {
         Denial {
             reason,
             claimed: Claimed::default(),
+            location: None,
         }
     }
 }

@@ -119,7 +119,9 @@ impl Record {
                 add("sub", identity.claim_str("sub").unwrap_or("-"));
                 true
             }
-            Decision::Deny(Denial { reason, claimed }) => {
+            Decision::Deny(Denial {
+                reason, claimed, ..
+            }) => {
                 add("decision", "deny");
                 add("reason", reason.name());
                 add("status", &reason.reply().status.to_string());
@@ -253,6 +255,7 @@ mod tests {
                 iss: Some("https://issuer.example".into()),
                 sub: Some("mallory".into()),
             },
+            location: None,
         };
         let record = Record::of(
             &Decision::Deny(denial),

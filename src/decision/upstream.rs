@@ -153,8 +153,17 @@ impl UpstreamPolicy {
             .map(|entry| entry.header_name.clone())
             .chain(self.forward_payload_header.clone());
         edits.remove.extend(owned);
-        let Decision::Allow(identity) = decision else {
-            return edits;
+        let identity = match decision {
+            Decision::Allow(identity) => identity,
+            Decision::Deny(denial) => {
+                // Nothing goes upstream, but Envoy's access log may write `:path` (or any
+                // header): a refused token, perhaps valid elsewhere, is cut whatever
+                // `forward` says.
+                if let Some(location) = &denial.location {
+                    remove_token(location, head, &mut edits);
+                }
+                return edits;
+            }
         };
         if !self.forward {
             if let Some(location) = &identity.location {
@@ -435,10 +444,20 @@ mod tests {
             ),
         ];
         for (location, pairs, removed, set) in cases {
-            let edits = plain.edits(
-                &allow_from(location.clone()),
-                &RequestHead::new(pairs.iter().copied()),
-            );
+            let head = RequestHead::new(pairs.iter().copied());
+            let edits = plain.edits(&allow_from(location.clone()), &head);
+            // A refused token is cut the same way, `forward` or not: nothing goes upstream,
+            // but what Envoy logs must not hold it either.
+            let refused = Decision::Deny(Denial {
+                location: Some(location.clone()),
+                ..Denial::from(DenyReason::BadSignature)
+            });
+            assert_eq!(plain.edits(&refused, &head), edits, "{location:?}");
+            let forwarding = UpstreamPolicy {
+                forward: true,
+                ..UpstreamPolicy::default()
+            };
+            assert_eq!(forwarding.edits(&refused, &head), edits, "{location:?}");
             assert_eq!(edits.remove, removed, "{location:?}");
             let set_pairs: Vec<(&str, &str)> = edits
                 .set

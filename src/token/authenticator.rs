@@ -41,6 +41,7 @@ impl Authenticator {
         let deny = |reason: DenyReason| Denial {
             reason,
             claimed: Claimed::from_claims(&claims),
+            location: None,
         };
         self.policy.check(&claims, now).map_err(deny)?;
         verify_signature(&jws, keys, verifier).map_err(deny)?;
