@@ -136,6 +136,24 @@ fn the_module_fits_its_512_kib_budget() {
     );
 }
 
+/// The module carries its entry point: the `module` feature (on by default, off only for
+/// the test probe that links wsgate) was on when it was built. Without it Envoy loads the
+/// module and every request fails.
+#[test]
+fn the_module_exports_its_entry_point() {
+    let module = testbed::envoy::module_path();
+    let bytes = std::fs::read(&module).expect("the built module");
+    for export in ["_initialize", "proxy_on_context_create"] {
+        assert!(
+            bytes
+                .windows(export.len())
+                .any(|window| window == export.as_bytes()),
+            "{} does not export {export}",
+            module.display()
+        );
+    }
+}
+
 /// The source files under `src/`, with their text.
 fn sources() -> Vec<(PathBuf, String)> {
     fn walk(dir: &Path, out: &mut Vec<(PathBuf, String)>) {
