@@ -110,7 +110,16 @@ impl Gate {
         verifier: &dyn Verifier,
     ) -> (Result<Identity, Denial>, CacheUse) {
         if !upgrade::is_websocket_upgrade(head) {
-            return (Err(DenyReason::NotWebSocket.into()), CacheUse::Off);
+            // Still found, so that a token sent with it is cut before Envoy logs it.
+            let location = match self.sources.extract(head) {
+                Ok(Some(found)) => Some(found.location),
+                _ => None,
+            };
+            let denial = Denial {
+                location,
+                ..DenyReason::NotWebSocket.into()
+            };
+            return (Err(denial), CacheUse::Off);
         }
         let found = match self.sources.extract(head) {
             Ok(Some(found)) => found,
@@ -186,6 +195,7 @@ fn located(mut identity: Identity, location: crate::token::extractor::TokenLocat
 mod tests {
     use super::*;
     use crate::config::KeySource;
+    use crate::token::extractor::TokenLocation;
     use serde_json::json;
     use testbed::keys::{jwks, RSA_2048};
 
@@ -292,12 +302,49 @@ mod tests {
             (":path", "/ws"),
             ("authorization", bearer.as_str()),
         ]);
+        let decision = gate.decide(&head, Some(&keys), NOW_MS).unwrap();
+        assert_eq!(decision.deny_reason(), Some(DenyReason::NotWebSocket));
+        // The token is still located, so that it is cut before Envoy logs the request.
+        let Decision::Deny(denial) = decision else {
+            panic!("refused")
+        };
         assert_eq!(
-            gate.decide(&head, Some(&keys), NOW_MS)
-                .unwrap()
-                .deny_reason(),
-            Some(DenyReason::NotWebSocket)
+            denial.location,
+            Some(TokenLocation::Header {
+                name: "authorization".into()
+            })
         );
+    }
+
+    #[test]
+    fn a_refusal_says_where_its_one_token_was() {
+        let (gate, keys) = setup();
+        let bearer = format!("Bearer {}x", token());
+        let upgrade = [
+            (":method", "GET"),
+            (":path", "/ws"),
+            ("connection", "Upgrade"),
+            ("upgrade", "websocket"),
+        ];
+        let refused = |extra: &[(&str, &str)]| {
+            let head = RequestHead::new(upgrade.iter().chain(extra).copied());
+            match gate.decide(&head, Some(&keys), NOW_MS) {
+                Some(Decision::Deny(denial)) => denial,
+                other => panic!("{extra:?}: {other:?}"),
+            }
+        };
+        let bad = refused(&[("authorization", &bearer)]);
+        assert!(matches!(
+            bad.reason,
+            DenyReason::BadSignature | DenyReason::Malformed
+        ));
+        assert!(bad.location.is_some());
+        let two = refused(&[("authorization", &bearer), ("authorization", &bearer)]);
+        assert_eq!(two.reason, DenyReason::MultipleTokens);
+        assert_eq!(two.location, None, "{two:?}: no one place to cut");
+        let none = refused(&[]);
+        assert_eq!(none.reason, DenyReason::MissingToken);
+        assert_eq!(none.location, None);
     }
 
     #[test]

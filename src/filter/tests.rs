@@ -211,6 +211,26 @@ fn a_forged_identity_the_host_will_not_remove_fails_the_request_closed() {
 }
 
 #[test]
+fn a_refused_token_is_cut_even_when_another_edit_is_refused() {
+    let config = inline(json!({
+        "claim_to_headers": [{"header_name": "x-sub", "claim_name": "sub"}],
+        "from_params": ["access_token"],
+    }));
+    let (host, root) = start(&config);
+    host.refuse("set_map_value:x-sub");
+    let path = format!("/ws?access_token={}&room=1", token(NOW - 60));
+    let action = request(&host, &root, 100, &path, &[]);
+    assert_eq!(action, Action::Pause);
+    let effects = host.take_effects();
+    assert_eq!(replies(&effects)[0].1, 401);
+    assert_eq!(
+        property(&effects, "wsgate.reason").as_deref(),
+        Some("expired")
+    );
+    assert_eq!(header(&host, 100, ":path").as_deref(), Some("/ws?room=1"));
+}
+
+#[test]
 fn a_request_whose_headers_the_host_will_not_hand_over_is_refused() {
     let (host, root) = start(&inline(json!({})));
     host.refuse("get_map_value::path");

@@ -23,11 +23,14 @@ pub(super) fn enforce<H: Host>(
     // refused instead (upstream_edit_failed), and logged and counted as such. On a
     // refused request the local reply goes out whatever the edits did.
     let edits = plugin.settings.upstream.edits(&decision, head);
+    // For a refusal every edit is tried, whatever one refused: the token cut must not wait
+    // on a claim header's removal (nothing goes upstream; what Envoy logs is at stake).
+    let try_every_edit = matches!(decision, Decision::Deny(_));
     let applied = edits.apply(|name, value| match host.set_request_header(name, value) {
         Ok(()) => true,
         Err(refusal) => {
             error!("could not edit header {name:?}: {refusal}");
-            false
+            try_every_edit
         }
     });
     if !edits.unset.is_empty() {
