@@ -136,7 +136,8 @@ fn envoys_verifier_and_wsgates_decide_every_rs_and_es256_vector_alike() {
             "{label}: Envoy answered {host:?} (k: no key, e: an error status or an answer that does not parse)"
         );
         assert!(matches!(wasm, '0' | '1'), "{label}: wasm {wasm:?}");
-        // 'n': the signature has no form Envoy takes; the filter then refuses it.
+        // 'n': the signature has no form Envoy takes (an ES256 signature that is not 64
+        // bytes); the filter then verifies it in the module, which refuses it.
         let host_accepts = host == '1';
         let wasm_accepts = wasm == '1';
         assert_eq!(
@@ -166,5 +167,9 @@ fn envoys_verifier_and_wsgates_decide_every_rs_and_es256_vector_alike() {
     assert_eq!(valid, 68 + 173);
     assert_eq!(invalid, 2253 + 89);
     assert_eq!(acceptable, 9);
+    assert_eq!(
+        not_asked, 21,
+        "ES256 signatures of another length than 64 bytes"
+    );
     assert_eq!(envoy.vm_failures(), 0, "{}", envoy.log());
 }

@@ -12,12 +12,15 @@
 //! message on open WebSockets.
 //!
 //!     wsgate-bench [--count N] [--concurrency C] [--rounds R] [--seconds S] [--results DIR]
-//!                  [--baseline-module WASM] [--per-request-only]
+//!                  [--baseline-module WASM] [--per-request-only] [--warm-only] [--ab-only]
 //!
 //! `--baseline-module` adds to part two a row for wsgate with its cache built from another
 //! module (an earlier commit's), run in the same rounds, so that a change is judged by a
 //! ratio within one run. `--per-request-only` runs part two alone and writes
-//! `DATE-per-request.md`.
+//! `DATE-per-request.md`; `--warm-only` keeps only its warm rows (no auth, the floor,
+//! `jwt_authn` cached, wsgate cached, the baseline); `--ab-only` (implies
+//! `--per-request-only`, needs `--baseline-module`) only wsgate cached against the baseline,
+//! for as many rounds as this machine's noise needs (`WSGATE_WASM` picks "this module").
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -151,9 +154,9 @@ fn main() {
             path.display()
         );
     }
-    let per_request_only = args.iter().any(|a| a == "--per-request-only");
     let warm_only = args.iter().any(|a| a == "--warm-only");
     let ab_only = args.iter().any(|a| a == "--ab-only");
+    let per_request_only = ab_only || args.iter().any(|a| a == "--per-request-only");
     assert!(
         !ab_only || baseline.is_some(),
         "--ab-only compares with --baseline-module, which is missing"

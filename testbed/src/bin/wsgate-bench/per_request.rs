@@ -68,6 +68,7 @@ const CASES: [(Auth, Alg); 12] = [
 ];
 
 struct Run {
+    round: usize,
     auth: Auth,
     alg: Alg,
     rate: f64,
@@ -174,6 +175,7 @@ pub fn run(
                 .map(|(after, before)| after.saturating_sub(before));
             let split = recording.and_then(profile::Recording::finish);
             let run = Run {
+                round,
                 auth,
                 alg,
                 rate: count as f64 / elapsed.as_secs_f64(),
@@ -456,14 +458,48 @@ fn report(
                 w.wasm * warm, w.envoy * warm - n.envoy * none, f.wasm * floor, f.envoy * floor - n.envoy * none);
         }
     }
-    if let (Some(none), Some(warm), Some(baseline)) = (
-        cpu(Auth::None, Alg::Rs256),
+    if let (Some(warm), Some(baseline)) = (
         cpu(Auth::WsgateCached, Alg::Rs256),
         cpu(Auth::WsgateCachedBaseline, Alg::Rs256),
     ) {
-        let _ = writeln!(out, "\nWarm path against the baseline module, same rounds: Envoy CPU per request over no auth {:+.1} µs with this module, {:+.1} µs with the baseline ({:.2}x the baseline's total per request); requests/s {:.2}x the baseline's.",
-            warm - none,
-            baseline - none,
+        let over_none = cpu(Auth::None, Alg::Rs256).map_or(String::new(), |none| {
+            format!(
+                " ({:+.1} and {:+.1} µs over no auth)",
+                warm - none,
+                baseline - none
+            )
+        });
+        // Each round ran the two next to each other: their ratio round by round cancels
+        // what drifts between rounds.
+        let mut paired: Vec<f64> = (0..settings.rounds)
+            .filter_map(|round| {
+                let of = |auth: Auth| {
+                    runs.iter()
+                        .find(|r| r.round == round && r.auth == auth)
+                        .map(|r| r.cpu_us)
+                };
+                of(Auth::WsgateCached)
+                    .zip(of(Auth::WsgateCachedBaseline))
+                    .map(|(a, b)| a / b)
+            })
+            .collect();
+        paired.sort_by(f64::total_cmp);
+        let middle = paired.len() / 2;
+        let paired_median = if paired.len() % 2 == 1 {
+            paired.get(middle).copied()
+        } else {
+            paired
+                .get(middle.wrapping_sub(1))
+                .zip(paired.get(middle))
+                .map(|(a, b)| (a + b) / 2.0)
+        };
+        let paired_text = match (paired_median, paired.first(), paired.last()) {
+            (Some(median), Some(low), Some(high)) => {
+                format!("; round by round {median:.2}x (median), {low:.2}x to {high:.2}x")
+            }
+            _ => String::new(),
+        };
+        let _ = writeln!(out, "\nWarm path against the baseline module, same rounds: Envoy CPU per request {warm:.1} µs with this module, {baseline:.1} µs with the baseline{over_none}: {:.2}x the baseline's{paired_text}; requests/s {:.2}x the baseline's.",
             warm / baseline,
             rate(Auth::WsgateCached, Alg::Rs256).zip(rate(Auth::WsgateCachedBaseline, Alg::Rs256)).map_or(f64::NAN, |(a, b)| a / b));
     }
