@@ -34,6 +34,7 @@ use testbed::keys::{jwks, RSA_2048};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
+mod chart;
 mod per_frame;
 mod per_request;
 mod profile;
@@ -175,7 +176,10 @@ fn main() {
             warm_only,
             ab_only,
         };
-        let (section, failures) = per_request::run(&runtime, &module, baseline.as_deref(), &timed);
+        let (section, failures, bars) =
+            per_request::run(&runtime, &module, baseline.as_deref(), &timed);
+        let _ = std::fs::create_dir_all(&results);
+        let section = section + &chart_link(&results, "per-request", &bars);
         let report = format!(
             "# wsgate benchmark, part two only, {}\n\n- machine: {} cores, {}\n- Envoy: {} ({})\n- module: {} bytes; baseline module: {}\n{section}",
             testbed::today(),
@@ -356,9 +360,11 @@ fn main() {
         warm_only: false,
         ab_only: false,
     };
-    let (section, request_failures) =
+    let (section, request_failures, bars) =
         per_request::run(&runtime, &module, baseline.as_deref(), &timed);
     report.push_str(&section);
+    let _ = std::fs::create_dir_all(&results);
+    report.push_str(&chart_link(&results, "per-request", &bars));
     let (section, socket_failures) = per_frame::run(&runtime, &module, upstream_addr, &timed);
     report.push_str(&section);
     println!("{report}");
@@ -728,4 +734,21 @@ fn cpu_model() -> String {
                 .map(|m| m.trim().to_owned())
         })
         .unwrap_or_else(|| "unknown CPU".into())
+}
+
+/// Draws part two's table as `DATE-NAME.svg` in `dir`; returns the Markdown that shows it
+/// (or says why there is none).
+fn chart_link(dir: &std::path::Path, name: &str, bars: &[chart::Bar]) -> String {
+    let file = format!("{}-{name}.svg", testbed::today());
+    let title = "Envoy CPU per request, part two (lower is better)";
+    match chart::write(title, bars, &dir.join(&file)) {
+        Ok(()) => {
+            eprintln!("bench: wrote {}", dir.join(&file).display());
+            format!("\n![{title}]({file})\n")
+        }
+        Err(error) => {
+            eprintln!("bench: no chart: {error}");
+            format!("\n(No chart: {error}.)\n")
+        }
+    }
 }

@@ -21,6 +21,7 @@ use testbed::keys::{jwks, TestKey, ED25519, P256, RSA_2048};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
+use crate::chart::{Bar, Kind};
 use crate::profile::{self, Split};
 use crate::{bootstrap, upgrade_request, Auth, Settings, AUDIENCE, ISSUER};
 
@@ -78,13 +79,13 @@ struct Run {
 }
 
 /// Runs every configuration `settings.rounds` times in alternating order and returns the
-/// report section and the number of failed requests.
+/// report section, the number of failed requests, and the main table's bars for the chart.
 pub fn run(
     runtime: &tokio::runtime::Runtime,
     module: &Path,
     baseline: Option<&Path>,
     settings: &Settings,
-) -> (String, usize) {
+) -> (String, usize, Vec<Bar>) {
     let mut cases = CASES.to_vec();
     if settings.ab_only {
         cases.retain(|(auth, _)| *auth == Auth::WsgateCached);
@@ -205,7 +206,8 @@ pub fn run(
         pin(std::process::id(), &format!("0-{}", cpus - 1));
     }
     let failures = runs.iter().map(|run| run.failures).sum();
-    (report(&runs, &cases, settings, perf, pinned), failures)
+    let (section, bars) = report(&runs, &cases, settings, perf, pinned);
+    (section, failures, bars)
 }
 
 /// Pins every thread of process `pid` to the CPU list `cpus` (`taskset -c` syntax) with
@@ -331,7 +333,7 @@ fn report(
     settings: &Settings,
     perf: bool,
     pinned: bool,
-) -> String {
+) -> (String, Vec<Bar>) {
     // Medians, not means: on a shared 2-core VM one run in four or five comes out 30-60%
     // slower for no reason of its own (an A/A run of one module gave 83-140 µs).
     let median = |auth: Auth, alg: Alg, of: fn(&Run) -> f64| {
@@ -357,6 +359,7 @@ fn report(
     };
 
     let mut out = String::new();
+    let mut bars = Vec::new();
     let _ = writeln!(out, "\n## Per request, without handshakes\n");
     let _ = writeln!(out, "- load: HTTP/1.1 requests with the upgrade headers and one reused token, to a direct-response route (the filter runs in full; no upstream, no upgrade; one TCP connection per request, as Envoy closes it after the response), {} at a time, {} s per run after a 1 s warm-up, {} rounds in alternating order (medians), 1 Envoy worker", settings.concurrency, settings.seconds, settings.rounds);
     let _ = writeln!(
@@ -410,6 +413,15 @@ fn report(
             auth.name(),
             alg.name()
         );
+        bars.push(Bar {
+            label: format!("{}, {}", auth.name(), alg.name()),
+            micros: c,
+            kind: match auth {
+                Auth::None | Auth::WasmFloor => Kind::Baseline,
+                Auth::JwtAuthn | Auth::JwtAuthnCached => Kind::JwtAuthn,
+                _ => Kind::Wsgate,
+            },
+        });
     }
     let _ = writeln!(out, "\nRatios: uncached verifiers against `jwt_authn` uncached with the same algorithm; the others against `jwt_authn` with its cache.\n");
 
@@ -532,5 +544,5 @@ fn report(
             None => "",
         },
     );
-    out
+    (out, bars)
 }
