@@ -31,7 +31,8 @@ out=target/wasm32-wasip1/release/wsgate.wasm
 
 if [[ $mode == rustup ]]; then
   if [[ $what == lint ]]; then
-    exec cargo clippy -p wsgate --target wasm32-wasip1 --release -- -D warnings
+    # The probe too: its entry point is wasm-only code that no native build sees.
+    exec cargo clippy -p wsgate -p wsgate-probe --target wasm32-wasip1 --release -- -D warnings
   fi
   cargo build -p wsgate --release --target wasm32-wasip1
   build_probe cargo

@@ -15,12 +15,8 @@ use std::fmt::Write as _;
 use log::debug;
 
 use crate::host::Host;
-use crate::signature::{
-    envoy_verify, self_test, Crypto, InModule, JwsAlgorithm, Verifier, VerifyingKey,
-};
-
-/// The name of Envoy's foreign function.
-const VERIFY_SIGNATURE: &str = "verify_signature";
+use crate::signature::envoy_verify::{self, Undecided, VERIFY_SIGNATURE};
+use crate::signature::{self_test, Crypto, InModule, JwsAlgorithm, Verifier, VerifyingKey};
 
 pub(super) struct HostVerifier<H: Host> {
     host: H,
@@ -46,7 +42,7 @@ impl<H: Host> HostVerifier<H> {
         verifier.algorithms = self_test::passed(|key, alg, message, signature| {
             let answer = verifier.ask(key, alg, message, signature);
             if let Err(error) = &answer {
-                refusal.get_or_insert_with(|| error.clone());
+                refusal.get_or_insert_with(|| error.to_string());
             }
             answer.ok()
         });
@@ -72,15 +68,12 @@ impl<H: Host> HostVerifier<H> {
         alg: JwsAlgorithm,
         message: &[u8],
         signature: &[u8],
-    ) -> Result<bool, String> {
-        let spki = key.spki().ok_or("no DER form of the key")?;
-        let arguments = envoy_verify::arguments(alg, spki, signature, message)
-            .ok_or("no DER form of the signature")?;
-        let answer = self
-            .host
-            .call_foreign(VERIFY_SIGNATURE, &arguments)
-            .map_err(|error| error.to_string())?;
-        envoy_verify::verdict(&answer).ok_or_else(|| "an answer that does not parse".to_owned())
+    ) -> Result<bool, Undecided> {
+        envoy_verify::ask(key, alg, message, signature, |arguments| {
+            self.host
+                .call_foreign(VERIFY_SIGNATURE, arguments)
+                .map_err(|error| error.to_string())
+        })
     }
 
     /// Which code verifies what, for the start-up log line.

@@ -19,7 +19,54 @@
 //! dev-dependency. (prost in the module was not tried: with these pieces in, the module had
 //! 5 KB of its 512 KiB budget left, and these are 60 lines.)
 
-use crate::signature::{host_form, JwsAlgorithm};
+use std::fmt;
+
+use crate::signature::{host_form, JwsAlgorithm, VerifyingKey};
+
+/// The name of Envoy's foreign function.
+pub const VERIFY_SIGNATURE: &str = "verify_signature";
+
+/// Why the host gave no verdict on a signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Undecided {
+    /// The key has no DER form (it is not RSA or P-256).
+    NoKeyForm,
+    /// The signature has no form Envoy takes (an ES256 signature that is not 64 bytes), or
+    /// Envoy cannot verify the algorithm.
+    NoSignatureForm,
+    /// The host refused the call (a status such as NotFound or BadArgument).
+    Refused(String),
+    /// The host answered with bytes that are not a `VerifySignatureResult`.
+    Unreadable,
+}
+
+impl fmt::Display for Undecided {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Undecided::NoKeyForm => f.write_str("no DER form of the key"),
+            Undecided::NoSignatureForm => f.write_str("no DER form of the signature"),
+            Undecided::Refused(status) => f.write_str(status),
+            Undecided::Unreadable => f.write_str("an answer that does not parse"),
+        }
+    }
+}
+
+/// Whether the host, through `call` (the encoded arguments in, its answer out), says the
+/// `alg` signature of `text` under `key` is valid. The one sequence the filter's host
+/// verifier and the test probe (`testbed/probe`) both run: key and signature to DER,
+/// arguments encoded, the answer read strictly.
+pub fn ask(
+    key: &VerifyingKey,
+    alg: JwsAlgorithm,
+    text: &[u8],
+    signature: &[u8],
+    call: impl FnOnce(&[u8]) -> Result<Vec<u8>, String>,
+) -> Result<bool, Undecided> {
+    let spki = key.spki().ok_or(Undecided::NoKeyForm)?;
+    let arguments = arguments(alg, spki, signature, text).ok_or(Undecided::NoSignatureForm)?;
+    let answer = call(&arguments).map_err(Undecided::Refused)?;
+    verdict(&answer).ok_or(Undecided::Unreadable)
+}
 
 /// The hash Envoy must use for `alg`, when Envoy can verify `alg` at all.
 pub fn hash_function(alg: JwsAlgorithm) -> Option<&'static str> {

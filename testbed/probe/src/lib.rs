@@ -3,10 +3,10 @@
 //! real Envoy, and logs both verdicts. `tests/envoy_signature_vectors.rs` feeds it the
 //! Wycheproof RS256/384/512 and ES256 vectors and compares.
 //!
-//! Everything wsgate does to hand a signature to Envoy runs here as in the filter: the
-//! key's DER (`VerifyingKey::spki`), the ES256 signature's DER and the protobuf arguments
-//! (`envoy_verify::arguments`), and the reading of Envoy's answer (`envoy_verify::verdict`).
-//! Only the call itself is the SDK's here, not wsgate's `Host` seam.
+//! Everything wsgate does to hand a signature to Envoy runs here as in the filter, through
+//! the same function, `envoy_verify::ask`: the key's DER, the ES256 signature's DER, the
+//! protobuf arguments and the strict reading of Envoy's answer. Only the call itself is the
+//! SDK's here, not wsgate's `Host` seam.
 //!
 //! Configuration: `{"groups": [{"alg": "RS256", "n": b64, "e": b64, "cases": [[msg, sig]]},
 //! {"alg": "ES256", "x": b64, "y": b64, "cases": [...]}]}` (standard base64). On start it
@@ -17,7 +17,8 @@
 
 use base64::Engine as _;
 use serde::Deserialize;
-use wsgate::signature::{envoy_verify, JwsAlgorithm, VerifyingKey};
+use wsgate::signature::envoy_verify::{self, Undecided};
+use wsgate::signature::{JwsAlgorithm, VerifyingKey};
 
 /// One group of cases under one key.
 #[derive(Deserialize)]
@@ -72,16 +73,13 @@ pub fn decide(configuration: &[u8], ask: impl Fn(&[u8]) -> Option<Vec<u8>>) -> (
             let (message, signature) = (bytes(message), bytes(signature));
             let verdict = |valid: bool| if valid { '1' } else { '0' };
             wasm.push(verdict(key.verify(alg, &message, &signature)));
-            let spki = key.spki().unwrap_or_default();
             host.push(
-                match envoy_verify::arguments(alg, spki, &signature, &message) {
-                    None => 'n',
-                    Some(arguments) => {
-                        match ask(&arguments).as_deref().map(envoy_verify::verdict) {
-                            Some(Some(valid)) => verdict(valid),
-                            _ => 'e',
-                        }
-                    }
+                match envoy_verify::ask(key, alg, &message, &signature, |arguments| {
+                    ask(arguments).ok_or_else(|| "an error status".to_owned())
+                }) {
+                    Ok(valid) => verdict(valid),
+                    Err(Undecided::NoSignatureForm) => 'n',
+                    Err(_) => 'e',
                 },
             );
         }
@@ -102,9 +100,12 @@ mod module {
         fn on_configure(&mut self, _size: usize) -> bool {
             let configuration = self.get_plugin_configuration().unwrap_or_default();
             let (host, wasm) = super::decide(&configuration, |arguments| {
-                proxy_wasm::hostcalls::call_foreign_function("verify_signature", Some(arguments))
-                    .ok()
-                    .flatten()
+                proxy_wasm::hostcalls::call_foreign_function(
+                    wsgate::signature::envoy_verify::VERIFY_SIGNATURE,
+                    Some(arguments),
+                )
+                .ok()
+                .flatten()
             });
             log::info!("probe: host={host} wasm={wasm}");
             true
