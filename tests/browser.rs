@@ -203,18 +203,6 @@ fn last_upgrade(stack: &DemoStack) -> (Seen, String) {
     (seen, everything)
 }
 
-/// Envoy's access log once it holds `needle` (it is flushed on a timer).
-fn access_log_with(stack: &DemoStack, needle: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let log = stack.envoy.stdout();
-        if log.contains(needle) || Instant::now() > deadline {
-            return log;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn a_browser_connects_with_each_token_source_and_is_refused_without_a_valid_token() {
     let stack = DemoStack::start().unwrap();
@@ -292,7 +280,9 @@ fn a_browser_connects_with_each_token_source_and_is_refused_without_a_valid_toke
             assert_eq!(row.code, "1006", "{case}: {row:?}");
             assert!(row.report.is_none(), "{case}: {row:?}");
             assert!(row.upstream.is_empty(), "{case}: {row:?}");
-            let log = access_log_with(&stack, &format!("reason={reason} "));
+            let log = stack
+                .envoy
+                .stdout_with(&format!("reason={reason} "), Duration::from_secs(10));
             assert!(
                 log.contains(&format!("401 decision=deny reason={reason} ")),
                 "{case}: no 401 with reason={reason} in the access log:\n{log}"

@@ -12,6 +12,8 @@
     clippy::indexing_slicing
 )]
 
+use std::time::Duration;
+
 use serde_json::{json, Value};
 use testbed::client;
 use testbed::echo::Echo;
@@ -46,18 +48,6 @@ fn tampered(token: &str) -> String {
     format!("{input}.{}", b64.encode(signature))
 }
 
-/// Envoy's log once it holds `needle` (the log file is flushed on a timer).
-fn log_with(envoy: &Envoy, needle: &str) -> String {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let log = envoy.log();
-        if log.contains(needle) || std::time::Instant::now() > deadline {
-            return log;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-}
-
 fn status(envoy: &Envoy, token: &str) -> u16 {
     let bearer = format!("Bearer {token}");
     match client::websocket(envoy.listener(), "/ws", &[("authorization", &bearer)]) {
@@ -72,7 +62,7 @@ fn envoy_verifies_rs_and_es256_itself_once_its_self_test_passes() {
     let (_echo, envoy) = start(&json!({
         "issuer": ISSUER, "audiences": [AUDIENCE], "jwks": keys, "crypto": "host",
     }));
-    let log = log_with(&envoy, "signatures: ");
+    let log = envoy.log_with("signatures: ", Duration::from_secs(10));
     assert!(
         log.contains(
             "signatures: host for RS256 RS384 RS512 ES256; wasm for PS256 PS384 PS512 EdDSA"
@@ -96,7 +86,7 @@ fn envoy_verifies_rs_and_es256_itself_once_its_self_test_passes() {
             &token[..40]
         );
     }
-    let log = log_with(&envoy, "reason=bad_signature");
+    let log = envoy.log_with("reason=bad_signature", Duration::from_secs(10));
     assert_eq!(
         log.matches("reason=bad_signature").count(),
         tokens.len(),

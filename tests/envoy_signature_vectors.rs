@@ -16,7 +16,7 @@
     clippy::indexing_slicing
 )]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json::{json, Value};
@@ -99,20 +99,13 @@ fn vectors() -> (Value, Vec<Case>) {
 
 /// The probe's verdict strings, from the first VM that logged them.
 fn verdicts(envoy: &Envoy) -> (Vec<char>, Vec<char>) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let log = envoy.log();
-        if let Some(line) = log.lines().find(|line| line.contains("probe: host=")) {
-            let rest = line.split("probe: host=").nth(1).unwrap();
-            let (host, wasm) = rest.split_once(" wasm=").unwrap();
-            return (host.trim().chars().collect(), wasm.trim().chars().collect());
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the probe logged no verdicts within 120 s:\n{log}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let log = envoy.log_with("probe: host=", Duration::from_secs(120));
+    let Some(line) = log.lines().find(|line| line.contains("probe: host=")) else {
+        panic!("the probe logged no verdicts within 120 s:\n{log}");
+    };
+    let rest = line.split("probe: host=").nth(1).unwrap();
+    let (host, wasm) = rest.split_once(" wasm=").unwrap();
+    (host.trim().chars().collect(), wasm.trim().chars().collect())
 }
 
 #[test]

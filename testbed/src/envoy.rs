@@ -454,6 +454,18 @@ impl Envoy {
         read_log(&self.dir)
     }
 
+    /// Envoy's log once it holds `needle`, or as it is after `timeout` (Envoy flushes its
+    /// files on a timer).
+    pub fn log_with(&self, needle: &str, timeout: Duration) -> String {
+        once_holding(|| self.log(), needle, timeout)
+    }
+
+    /// What Envoy wrote to stdout (access logs sent to `/dev/stdout`) once it holds `needle`,
+    /// or as it is after `timeout`.
+    pub fn stdout_with(&self, needle: &str, timeout: Duration) -> String {
+        once_holding(|| self.stdout(), needle, timeout)
+    }
+
     /// How many times Envoy's log shows a Wasm VM panicking or failing
     /// ([`VM_FAILURE_SIGNS`]); 0 for a healthy run.
     pub fn vm_failures(&self) -> usize {
@@ -566,6 +578,18 @@ fn spawn(binary: &EnvoyBinary, name: &str, config: &[u8], concurrency: usize) ->
         .spawn()
         .unwrap_or_else(|error| panic!("cannot start Envoy ({}): {error}", binary.source));
     (child, dir)
+}
+
+/// `read()` once it holds `needle`, or as it is after `timeout`.
+fn once_holding(read: impl Fn() -> String, needle: &str, timeout: Duration) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let text = read();
+        if text.contains(needle) || Instant::now() > deadline {
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 fn read_log(dir: &Path) -> String {
