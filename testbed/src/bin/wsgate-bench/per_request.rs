@@ -337,18 +337,12 @@ fn report(
     // Medians, not means: on a shared 2-core VM one run in four or five comes out 30-60%
     // slower for no reason of its own (an A/A run of one module gave 83-140 µs).
     let median = |auth: Auth, alg: Alg, of: fn(&Run) -> f64| {
-        let mut values: Vec<f64> = runs
-            .iter()
-            .filter(|r| r.auth == auth && r.alg == alg)
-            .map(of)
-            .collect();
-        values.sort_by(f64::total_cmp);
-        let middle = values.len() / 2;
-        match values.len() {
-            0 => None,
-            n if n % 2 == 1 => values.get(middle).copied(),
-            _ => Some((values[middle - 1] + values[middle]) / 2.0),
-        }
+        median_of(
+            runs.iter()
+                .filter(|r| r.auth == auth && r.alg == alg)
+                .map(of)
+                .collect(),
+        )
     };
     let rate = |auth, alg| median(auth, alg, |r| r.rate);
     let cpu = |auth, alg| median(auth, alg, |r| r.cpu_us);
@@ -496,16 +490,7 @@ fn report(
             })
             .collect();
         paired.sort_by(f64::total_cmp);
-        let middle = paired.len() / 2;
-        let paired_median = if paired.len() % 2 == 1 {
-            paired.get(middle).copied()
-        } else {
-            paired
-                .get(middle.wrapping_sub(1))
-                .zip(paired.get(middle))
-                .map(|(a, b)| (a + b) / 2.0)
-        };
-        let paired_text = match (paired_median, paired.first(), paired.last()) {
+        let paired_text = match (median_of(paired.clone()), paired.first(), paired.last()) {
             (Some(median), Some(low), Some(high)) => {
                 format!("; round by round {median:.2}x (median), {low:.2}x to {high:.2}x")
             }
@@ -545,4 +530,30 @@ fn report(
         },
     );
     (out, bars)
+}
+
+/// The median of `values`; `None` when there are none.
+fn median_of(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let middle = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values.get(middle).copied()
+    } else {
+        values
+            .get(middle.wrapping_sub(1))
+            .zip(values.get(middle))
+            .map(|(a, b)| (a + b) / 2.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median_of;
+
+    #[test]
+    fn medians_of_odd_even_and_no_values() {
+        assert_eq!(median_of(vec![3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median_of(vec![4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(median_of(vec![]), None);
+    }
 }
