@@ -29,12 +29,12 @@ fn every_attack_is_refused_with_its_reason() {
     )
     .unwrap();
     assert_eq!(
-        config.skipped_keys.len(),
+        config.providers[0].skipped_keys.len(),
         5,
         "weak, exponent-one, enc and both 'twice' keys are unusable: {:?}",
-        config.skipped_keys
+        config.providers[0].skipped_keys
     );
-    let KeySource::Inline(keys) = &config.keys else {
+    let KeySource::Inline(keys) = &config.providers[0].keys else {
         panic!("inline")
     };
     let gate = Gate::new(&config);
@@ -82,7 +82,7 @@ fn the_catalogue_control_token_is_accepted() {
             .as_bytes(),
     )
     .unwrap();
-    let KeySource::Inline(keys) = &config.keys else {
+    let KeySource::Inline(keys) = &config.providers[0].keys else {
         panic!("inline")
     };
     let token = testbed::keys::RSA_2048.sign(

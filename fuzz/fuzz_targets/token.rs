@@ -19,7 +19,7 @@ fn setup() -> &'static (Gate, KeySet) {
             include_str!("../keys.json")
         );
         let config = Config::parse(config.as_bytes()).expect("fuzz configuration");
-        let KeySource::Inline(keys) = config.keys.clone() else { panic!("inline keys") };
+        let KeySource::Inline(keys) = config.providers[0].keys.clone() else { panic!("inline keys") };
         (Gate::new(&config), keys)
     })
 }

@@ -21,7 +21,7 @@ enum Step {
 pub(super) fn blame(
     document: &Value,
     message: &str,
-    read: impl Fn(Value) -> Result<(), String>,
+    read: &dyn Fn(Value) -> Result<(), String>,
 ) -> String {
     let mut path: Vec<Step> = Vec::new();
     'descend: while let Some(node) = at(document, &path) {

@@ -33,11 +33,11 @@ use std::fmt;
 use serde_json::Value;
 
 use crate::decision::record::CorrelationHeader;
+use crate::decision::rules::Rule;
 use crate::decision::upstream::UpstreamPolicy;
 use crate::encoding::strict_json;
 use crate::keys::fetch::RemoteKeys;
 use crate::keys::jwks::{KeyLimits, KeyReport, KeySet, MAX_RSA_KEY_BITS_LIMIT};
-use crate::request::spelling;
 use crate::signature::{Crypto, MIN_RSA_MODULUS_BITS};
 use crate::token::authenticator::{Authenticator, DEFAULT_MAX_TOKEN_BYTES};
 use crate::token::claims::ClaimsPolicy;
@@ -47,7 +47,7 @@ use crate::token::token_cache::DEFAULT_JWT_CACHE_SIZE;
 mod blame;
 pub(crate) mod raw;
 
-use raw::{RawConfig, RemoteSection, SourcesSection, UpstreamSection};
+use raw::{RawConfig, RawProvider, RemoteSection, SourcesSection, UpstreamSection};
 
 /// Every field the configuration accepts, in documentation order: the fields of
 /// [`raw::RawConfig`], as serde reads them.
@@ -55,8 +55,6 @@ pub fn fields() -> &'static [&'static str] {
     raw::field_names()
 }
 
-/// Default guarded path.
-pub const DEFAULT_PATH: &str = "/ws";
 /// Default clock skew, as Envoy's `jwt_authn` uses.
 pub const DEFAULT_CLOCK_SKEW_SECONDS: u64 = 60;
 const MAX_CLOCK_SKEW_SECONDS: u64 = 3600;
@@ -77,6 +75,19 @@ impl ConfigError {
             field: field.to_owned(),
             problem: problem.into(),
         }
+    }
+
+    /// The same error, its field named under `prefix` (`providers.acs`; the document as a
+    /// whole becomes `prefix` itself); unchanged when `prefix` is empty.
+    fn under(mut self, prefix: &str) -> Self {
+        if !prefix.is_empty() {
+            self.field = if self.field == "configuration" {
+                prefix.to_owned()
+            } else {
+                format!("{prefix}.{}", self.field)
+            };
+        }
+        self
     }
 }
 
@@ -126,15 +137,30 @@ pub enum KeySource {
     Remote(RemoteKeys),
 }
 
+/// What belongs to one issuer (`jwt_authn`'s `JwtProvider`): its claims policy, its keys and
+/// what the upstream receives with its tokens.
+#[derive(Debug, Clone)]
+pub struct Provider {
+    /// Its name in `providers`; `None` in the single-issuer form, whose logs, access logs
+    /// and stats name no provider.
+    pub name: Option<String>,
+    /// How its tokens are verified.
+    pub authenticator: Authenticator,
+    /// Its verification keys.
+    pub keys: KeySource,
+    /// What the upstream receives with a token it verified.
+    pub upstream: UpstreamPolicy,
+    /// What its inline set left out, and why: one line each, for the start-up log.
+    pub skipped_keys: Vec<String>,
+}
+
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Exact paths (query ignored) the gate guards.
-    pub paths: Vec<String>,
-    /// How tokens are verified.
-    pub authenticator: Authenticator,
-    /// The verification keys.
-    pub keys: KeySource,
+    /// The issuers, in name order; [`Rule`]s and decisions refer to them by index.
+    pub providers: Vec<Provider>,
+    /// Which paths are guarded and by which providers, tried in order.
+    pub rules: Vec<Rule>,
     /// What a key set may hold (`max_rsa_key_bits`), inline or fetched.
     pub key_limits: KeyLimits,
     /// Where tokens are looked for.
@@ -143,12 +169,8 @@ pub struct Config {
     pub close_on_expiry: bool,
     /// Entries of the per-VM verified-token cache; 0 turns it off.
     pub jwt_cache_size: usize,
-    /// What the upstream receives with an accepted request.
-    pub upstream: UpstreamPolicy,
     /// Request headers carried into logs and access logs.
     pub correlation: Vec<CorrelationHeader>,
-    /// What an inline set left out, and why: one line each, for the start-up log.
-    pub skipped_keys: Vec<String>,
     /// Which code verifies signatures.
     pub crypto: Crypto,
 }
@@ -162,65 +184,13 @@ impl Config {
                 "is empty; wsgate needs at least \"issuer\", \"audiences\" and \"jwks\"",
             ));
         }
-        let document = || {
-            strict_json::parse_object(bytes)
-                .map(Value::Object)
-                .map_err(|error| {
-                    ConfigError::new("configuration", format!("is not a JSON object: {error}"))
-                })
-        };
-        let raw = match read(document()?) {
-            Ok(raw) => raw,
-            Err(message) => {
-                // Only a refused document is parsed again, for blame to take apart; an
-                // accepted one is read once, without a copy.
-                let document = document()?;
-                let field = blame::blame(&document, &message, |probe| read(probe).map(drop));
-                return Err(ConfigError::new(&field, message));
-            }
-        };
+        let document = strict_json::parse_object(bytes)
+            .map(Value::Object)
+            .map_err(|error| {
+                ConfigError::new("configuration", format!("is not a JSON object: {error}"))
+            })?;
+        let mut raw = read_blamed(document)?;
 
-        let paths = match raw.paths {
-            None => vec![DEFAULT_PATH.to_owned()],
-            Some(paths) => non_empty_strings("paths", paths)?,
-        };
-        for (index, path) in paths.iter().enumerate() {
-            if !path.starts_with('/') || path.contains(['?', '#']) {
-                return Err(ConfigError::new(
-                    &format!("paths[{index}]"),
-                    format!(
-                        "{path:?} is not a path (it must start with '/' and have no query or \
-                         fragment)"
-                    ),
-                ));
-            }
-            if !spelling::is_foldable(path) {
-                return Err(ConfigError::new(
-                    &format!("paths[{index}]"),
-                    format!(
-                        "{path:?} is not ASCII once percent-decoded: wsgate compares paths \
-                         ignoring ASCII case only, so it could not guard every spelling of it"
-                    ),
-                ));
-            }
-        }
-        let issuer = match raw.issuer {
-            None => return Err(ConfigError::new("issuer", "is required")),
-            Some(issuer) if issuer.is_empty() => {
-                return Err(ConfigError::new("issuer", "must be a non-empty string"))
-            }
-            Some(issuer) => issuer,
-        };
-        let audiences = match raw.audiences {
-            None => return Err(ConfigError::new("audiences", "is required")),
-            Some(audiences) => non_empty_strings("audiences", audiences)?,
-        };
-        let clock_skew_seconds = bounded(
-            "clock_skew_seconds",
-            raw.clock_skew_seconds,
-            (0, MAX_CLOCK_SKEW_SECONDS),
-            DEFAULT_CLOCK_SKEW_SECONDS,
-        )?;
         let max_token_bytes = bounded_usize(
             "max_token_bytes",
             raw.max_token_bytes,
@@ -241,11 +211,7 @@ impl Config {
             (0, 1_000_000),
             DEFAULT_JWT_CACHE_SIZE,
         )?;
-        let upstream = UpstreamPolicy::try_from(UpstreamSection {
-            claim_to_headers: raw.claim_to_headers,
-            forward_payload_header: raw.forward_payload_header,
-            forward: raw.forward,
-        })?;
+        let (providers, rules) = providers_and_rules(&mut raw, key_limits, max_token_bytes)?;
         let sources = TokenSources::try_from(SourcesSection {
             from_headers: raw.from_headers,
             from_params: raw.from_params,
@@ -262,6 +228,224 @@ impl Config {
                 )
             })?,
         };
+        Ok(Config {
+            providers,
+            rules,
+            key_limits,
+            sources,
+            close_on_expiry: raw.close_on_expiry.unwrap_or(false),
+            jwt_cache_size,
+            correlation,
+            crypto,
+        })
+    }
+}
+
+/// The providers and rules, from `providers` and `rules` or from the single-issuer form
+/// (top-level provider fields and `paths`), which may not be mixed.
+fn providers_and_rules(
+    raw: &mut RawConfig,
+    key_limits: KeyLimits,
+    max_token_bytes: usize,
+) -> Result<(Vec<Provider>, Vec<Rule>), ConfigError> {
+    let single = raw.take_provider();
+    let paths = raw.paths.take();
+    let (raw_providers, raw_rules) = match (raw.providers.take(), raw.rules.take()) {
+        (None, None) => {
+            let provider = Provider::configure(None, single, key_limits, max_token_bytes, "")?;
+            return Ok((vec![provider], Rule::exact_paths(paths)?));
+        }
+        (Some(_), None) => {
+            return Err(ConfigError::new(
+                "rules",
+                "is required with \"providers\": it says which paths each provider guards",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::new(
+                "providers",
+                "is required with \"rules\": it names the providers the rules require",
+            ))
+        }
+        (Some(providers), Some(rules)) => (providers, rules),
+    };
+    let mixed = single
+        .given()
+        .chain(paths.is_some().then_some("paths"))
+        .next();
+    if let Some(field) = mixed {
+        return Err(ConfigError::new(
+            "providers",
+            format!(
+                "cannot be combined with the single-issuer field \"{field}\": give it inside \
+                 a provider (or \"paths\" as rules)"
+            ),
+        ));
+    }
+    if raw_providers.is_empty() {
+        return Err(ConfigError::new(
+            "providers",
+            "must name at least one provider",
+        ));
+    }
+    let mut providers: Vec<Provider> = Vec::new();
+    for (name, document) in raw_providers {
+        let field = format!("providers.{name}");
+        if !is_provider_name(&name) {
+            return Err(ConfigError::new(
+                &field,
+                "a provider name is 1 to 64 ASCII letters, digits, '_' and '-' (it names \
+                 stats and log fields)",
+            ));
+        }
+        let raw_provider = read_provider(document).map_err(|error| error.under(&field))?;
+        let provider = Provider::configure(
+            Some(&name),
+            raw_provider,
+            key_limits,
+            max_token_bytes,
+            &field,
+        )?;
+        let issuer = &provider.authenticator.policy.issuer;
+        if let Some(other) = providers
+            .iter()
+            .find(|other| &other.authenticator.policy.issuer == issuer)
+        {
+            return Err(ConfigError::new(
+                &format!("{field}.issuer"),
+                format!(
+                    "is provider \"{}\"'s issuer too: a token's provider is the one its \
+                     \"iss\" names, so each provider needs an issuer of its own",
+                    other.name.as_deref().unwrap_or_default()
+                ),
+            ));
+        }
+        providers.push(provider);
+    }
+    let names: Vec<&str> = providers
+        .iter()
+        .map(|provider| provider.name.as_deref().unwrap_or_default())
+        .collect();
+    let rules = Rule::configured(&raw_rules, &names)?;
+    Ok((providers, rules))
+}
+
+/// One entry of `providers`, read as a document of provider fields only; errors name their
+/// field within it.
+fn read_provider(document: Value) -> Result<RawProvider, ConfigError> {
+    if !document.is_object() {
+        return Err(ConfigError::new(
+            "configuration",
+            "a provider must be a JSON object",
+        ));
+    }
+    let mut raw = read_blamed(document)?;
+    let provider = raw.take_provider();
+    if let Some(field) = raw.first_not_of_a_provider() {
+        return Err(ConfigError::new(
+            field,
+            "is not a provider field: it belongs at the top level, for every provider \
+             (\"paths\": as rules)",
+        ));
+    }
+    Ok(provider)
+}
+
+/// Whether `name` may name a provider.
+fn is_provider_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+impl RawProvider {
+    /// The names of the fields given, in declaration order.
+    fn given(&self) -> impl Iterator<Item = &'static str> {
+        [
+            ("issuer", self.issuer.is_some()),
+            ("audiences", self.audiences.is_some()),
+            ("jwks", self.jwks.is_some()),
+            ("jwks_uri", self.jwks_uri.is_some()),
+            ("openid_config_url", self.openid_config_url.is_some()),
+            ("cluster", self.cluster.is_some()),
+            ("jwks_cluster", self.jwks_cluster.is_some()),
+            ("fetch_timeout_ms", self.fetch_timeout_ms.is_some()),
+            (
+                "refresh_interval_seconds",
+                self.refresh_interval_seconds.is_some(),
+            ),
+            (
+                "min_refresh_interval_seconds",
+                self.min_refresh_interval_seconds.is_some(),
+            ),
+            ("max_document_bytes", self.max_document_bytes.is_some()),
+            ("clock_skew_seconds", self.clock_skew_seconds.is_some()),
+            ("claim_to_headers", self.claim_to_headers.is_some()),
+            (
+                "forward_payload_header",
+                self.forward_payload_header.is_some(),
+            ),
+            ("forward", self.forward.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, given)| given.then_some(name))
+    }
+}
+
+/// The fields that only mean something with a remote key source.
+const REMOTE_ONLY: [&str; 6] = [
+    "cluster",
+    "jwks_cluster",
+    "fetch_timeout_ms",
+    "refresh_interval_seconds",
+    "min_refresh_interval_seconds",
+    "max_document_bytes",
+];
+
+impl Provider {
+    /// The provider `name` from `raw`; errors name their field under `prefix`
+    /// (`providers.acs`, or nothing in the single-issuer form).
+    fn configure(
+        name: Option<&str>,
+        raw: RawProvider,
+        key_limits: KeyLimits,
+        max_token_bytes: usize,
+        prefix: &str,
+    ) -> Result<Provider, ConfigError> {
+        Self::configure_unprefixed(name, raw, key_limits, max_token_bytes)
+            .map_err(|error| error.under(prefix))
+    }
+
+    fn configure_unprefixed(
+        name: Option<&str>,
+        raw: RawProvider,
+        key_limits: KeyLimits,
+        max_token_bytes: usize,
+    ) -> Result<Provider, ConfigError> {
+        let remote_only = raw.given().find(|field| REMOTE_ONLY.contains(field));
+        let issuer = match raw.issuer {
+            None => return Err(ConfigError::new("issuer", "is required")),
+            Some(issuer) if issuer.is_empty() => {
+                return Err(ConfigError::new("issuer", "must be a non-empty string"))
+            }
+            Some(issuer) => issuer,
+        };
+        let audiences = match raw.audiences {
+            None => return Err(ConfigError::new("audiences", "is required")),
+            Some(audiences) => non_empty_strings("audiences", audiences)?,
+        };
+        let clock_skew_seconds = bounded(
+            "clock_skew_seconds",
+            raw.clock_skew_seconds,
+            (0, MAX_CLOCK_SKEW_SECONDS),
+            DEFAULT_CLOCK_SKEW_SECONDS,
+        )?;
+        let upstream = UpstreamPolicy::try_from(UpstreamSection {
+            claim_to_headers: raw.claim_to_headers,
+            forward_payload_header: raw.forward_payload_header,
+            forward: raw.forward,
+        })?;
         let remote = |source: &'static str, url: String| RemoteSection {
             source,
             url,
@@ -272,21 +456,6 @@ impl Config {
             min_refresh_interval_seconds: raw.min_refresh_interval_seconds,
             max_document_bytes: raw.max_document_bytes,
         };
-        // Fields that only mean something with a remote key source, and whether each is given.
-        let remote_fields = [
-            ("cluster", raw.cluster.is_some()),
-            ("jwks_cluster", raw.jwks_cluster.is_some()),
-            ("fetch_timeout_ms", raw.fetch_timeout_ms.is_some()),
-            (
-                "refresh_interval_seconds",
-                raw.refresh_interval_seconds.is_some(),
-            ),
-            (
-                "min_refresh_interval_seconds",
-                raw.min_refresh_interval_seconds.is_some(),
-            ),
-            ("max_document_bytes", raw.max_document_bytes.is_some()),
-        ];
         let (keys, skipped_keys) = match (raw.jwks, raw.jwks_uri, raw.openid_config_url) {
             (None, None, None) => {
                 return Err(ConfigError::new(
@@ -296,7 +465,7 @@ impl Config {
                 ))
             }
             (Some(jwks), None, None) => {
-                if let Some((remote_only, _)) = remote_fields.iter().find(|(_, given)| *given) {
+                if let Some(remote_only) = remote_only {
                     return Err(ConfigError::new(
                         remote_only,
                         "only applies with \"jwks_uri\" or \"openid_config_url\"",
@@ -326,9 +495,8 @@ impl Config {
                 ));
             }
         };
-
-        Ok(Config {
-            paths,
+        Ok(Provider {
+            name: name.map(str::to_owned),
             authenticator: Authenticator {
                 policy: ClaimsPolicy {
                     issuer,
@@ -338,16 +506,20 @@ impl Config {
                 max_token_bytes,
             },
             keys,
-            key_limits,
-            sources,
-            close_on_expiry: raw.close_on_expiry.unwrap_or(false),
-            jwt_cache_size,
             upstream,
-            correlation,
             skipped_keys,
-            crypto,
         })
     }
+}
+
+/// The document as serde reads it; a refusal names the value at fault (see [`blame`]).
+fn read_blamed(document: Value) -> Result<RawConfig, ConfigError> {
+    // Kept only for blame, which takes a refused document apart.
+    let copy = document.clone();
+    read(document).map_err(|message| {
+        let field = blame::blame(&copy, &message, &|probe| read(probe).map(drop));
+        ConfigError::new(&field, message)
+    })
 }
 
 /// The document as serde reads it, or serde's message.
@@ -356,7 +528,10 @@ fn read(document: Value) -> Result<RawConfig, String> {
 }
 
 /// A non-empty list of non-empty strings.
-fn non_empty_strings(field: &str, items: Vec<String>) -> Result<Vec<String>, ConfigError> {
+pub(crate) fn non_empty_strings(
+    field: &str,
+    items: Vec<String>,
+) -> Result<Vec<String>, ConfigError> {
     if items.is_empty() {
         return Err(ConfigError::new(
             field,

@@ -67,6 +67,81 @@ pub(crate) struct RawConfig {
     pub jwt_cache_size: Option<u64>,
     #[serde(default, deserialize_with = "present")]
     pub crypto: Option<String>,
+    /// Several issuers: `jwt_authn`'s `providers`, by name (in name order: serde_json's map).
+    /// Each provider is read as a document of this same type, holding only provider
+    /// fields: a struct of its own would cost the module about 35 KB of serde code.
+    #[serde(default, deserialize_with = "present")]
+    pub providers: Option<serde_json::Map<String, Value>>,
+    /// `jwt_authn`'s `rules`, with `providers`: read by hand where rules are converted, for
+    /// the same reason.
+    #[serde(default, deserialize_with = "present")]
+    pub rules: Option<Value>,
+}
+
+/// What belongs to one issuer: the provider fields of a [`RawConfig`] (the single-issuer
+/// form's top level, or one entry of `providers`).
+#[derive(Debug, Default)]
+pub(crate) struct RawProvider {
+    pub issuer: Option<String>,
+    pub audiences: Option<Vec<String>>,
+    pub jwks: Option<Value>,
+    pub jwks_uri: Option<String>,
+    pub openid_config_url: Option<String>,
+    pub cluster: Option<String>,
+    pub jwks_cluster: Option<String>,
+    pub fetch_timeout_ms: Option<u64>,
+    pub refresh_interval_seconds: Option<u64>,
+    pub min_refresh_interval_seconds: Option<u64>,
+    pub max_document_bytes: Option<u64>,
+    pub clock_skew_seconds: Option<u64>,
+    pub claim_to_headers: Option<Vec<RawClaimToHeader>>,
+    pub forward_payload_header: Option<String>,
+    pub forward: Option<bool>,
+}
+
+impl RawConfig {
+    /// Takes the provider fields out, leaving the plugin-wide ones.
+    pub fn take_provider(&mut self) -> RawProvider {
+        RawProvider {
+            issuer: self.issuer.take(),
+            audiences: self.audiences.take(),
+            jwks: self.jwks.take(),
+            jwks_uri: self.jwks_uri.take(),
+            openid_config_url: self.openid_config_url.take(),
+            cluster: self.cluster.take(),
+            jwks_cluster: self.jwks_cluster.take(),
+            fetch_timeout_ms: self.fetch_timeout_ms.take(),
+            refresh_interval_seconds: self.refresh_interval_seconds.take(),
+            min_refresh_interval_seconds: self.min_refresh_interval_seconds.take(),
+            max_document_bytes: self.max_document_bytes.take(),
+            clock_skew_seconds: self.clock_skew_seconds.take(),
+            claim_to_headers: self.claim_to_headers.take(),
+            forward_payload_header: self.forward_payload_header.take(),
+            forward: self.forward.take(),
+        }
+    }
+
+    /// The first field given that is not a provider field (`paths` included), once
+    /// [`take_provider`](Self::take_provider) has run: what a provider may not hold.
+    pub fn first_not_of_a_provider(&self) -> Option<&'static str> {
+        [
+            ("paths", self.paths.is_some()),
+            ("max_rsa_key_bits", self.max_rsa_key_bits.is_some()),
+            ("max_token_bytes", self.max_token_bytes.is_some()),
+            ("correlation_headers", self.correlation_headers.is_some()),
+            ("from_headers", self.from_headers.is_some()),
+            ("from_params", self.from_params.is_some()),
+            ("from_cookies", self.from_cookies.is_some()),
+            ("from_subprotocol", self.from_subprotocol.is_some()),
+            ("close_on_expiry", self.close_on_expiry.is_some()),
+            ("jwt_cache_size", self.jwt_cache_size.is_some()),
+            ("crypto", self.crypto.is_some()),
+            ("providers", self.providers.is_some()),
+            ("rules", self.rules.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(name, given)| given.then_some(name))
+    }
 }
 
 /// One `claim_to_headers` entry.

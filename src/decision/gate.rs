@@ -1,11 +1,20 @@
-//! The per-request decision: is this path guarded, is it a WebSocket upgrade, and does it
-//! carry exactly one valid token.
+//! The per-request decision: which rule guards this path, is it a WebSocket upgrade, and
+//! does it carry exactly one token that a provider the rule accepts verifies.
 //!
-//! The gate is pure: the glue hands it the request, the current key set (or none, when keys
-//! are not available yet) and the host's time, and applies the [`Decision`].
+//! The gate is pure: the glue hands it the request, a way to read each provider's current
+//! key set (or none, when keys are not available yet) and the host's time, and applies the
+//! [`Decision`].
+//!
+//! A token is matched to a provider by its unverified `iss`, among the providers the rule
+//! accepts, and verified with that provider's keys and policy only: a key of one provider
+//! never verifies a token that claims another's issuer. A rule with one provider skips the
+//! match: that provider's policy refuses a foreign `iss` itself (`wrong_issuer`).
+
+use serde_json::Value;
 
 use crate::config::Config;
-use crate::decision::{Decision, Denial, DenyReason, Identity};
+use crate::decision::rules::Rule;
+use crate::decision::{Claimed, Decision, Denial, DenyReason, Identity};
 use crate::keys::jwks::{KeySet, VersionedKeys};
 use crate::request::path::NormalPath;
 use crate::request::upgrade;
@@ -13,98 +22,104 @@ use crate::request::RequestHead;
 use crate::signature::{InModule, Verifier};
 use crate::token::authenticator::Authenticator;
 use crate::token::extractor::{FoundToken, TokenSources};
+use crate::token::jws::CompactJws;
 use crate::token::token_cache::TokenCache;
 
 /// Decides requests for one plugin configuration.
 #[derive(Debug, Clone)]
 pub struct Gate {
-    /// The guarded paths, normalised once.
-    paths: Vec<NormalPath>,
-    authenticator: Authenticator,
+    /// Each provider's verification policy, by provider index.
+    providers: Vec<Authenticator>,
+    rules: Vec<Rule>,
     sources: TokenSources,
+    max_token_bytes: usize,
 }
 
+/// Each provider's current key set, by provider index; read only for the provider a
+/// token is matched to.
+pub type KeysOf<'a> = dyn FnMut(usize) -> Option<VersionedKeys> + 'a;
+
 impl Gate {
-    /// A gate for `config`'s paths and verification policy.
+    /// A gate for `config`'s rules and providers.
     pub fn new(config: &Config) -> Gate {
         Gate {
-            paths: config
-                .paths
+            providers: config
+                .providers
                 .iter()
-                .map(|path| NormalPath::of(path))
+                .map(|provider| provider.authenticator.clone())
                 .collect(),
-            authenticator: config.authenticator.clone(),
+            rules: config.rules.clone(),
             sources: config.sources.clone(),
+            max_token_bytes: config
+                .providers
+                .first()
+                .map_or(0, |provider| provider.authenticator.max_token_bytes),
         }
     }
 
-    /// `clock_skew_seconds`: how long past `exp` a token still counts.
-    pub fn clock_skew_seconds(&self) -> u64 {
-        self.authenticator.policy.clock_skew_seconds
+    /// `clock_skew_seconds` of provider `index`: how long past `exp` its tokens still count.
+    pub fn clock_skew_seconds(&self, index: usize) -> u64 {
+        self.providers
+            .get(index)
+            .map_or(0, |provider| provider.policy.clock_skew_seconds)
     }
 
-    /// Whether the request `head` is to a guarded path (see [`guards_path`](Self::guards_path)).
-    pub fn guards(&self, head: &RequestHead) -> bool {
-        self.guards_path(head.first(":path").unwrap_or_default())
-    }
-
-    /// Whether requests to `path`, a `:path` value, are guarded: whether its normal form
-    /// (query and fragment ignored, see [`crate::request::path`]) is that of a guarded path. Lets the
-    /// glue pass unguarded requests on after reading one header instead of all.
-    pub fn guards_path(&self, path: &str) -> bool {
+    /// The rule that decides requests to `path`, a `:path` value: the first whose match
+    /// fits its normal form (query and fragment ignored, see [`crate::request::path`]).
+    /// `None`: not guarded. Lets the glue pass unguarded requests on after reading one
+    /// header instead of all.
+    pub fn rule_for(&self, path: &str) -> Option<&Rule> {
         let path = NormalPath::of(path);
-        self.paths.iter().any(|guarded| path.is(guarded))
+        self.rules.iter().find(|rule| rule.matches(&path))
     }
 
-    /// Decides `head` with `keys` at `now_ms` (milliseconds since the epoch), without a
-    /// cache; `None` when its path is not guarded (it passes untouched).
+    /// Whether requests to `path`, a `:path` value, are guarded.
+    pub fn guards_path(&self, path: &str) -> bool {
+        self.rule_for(path).is_some()
+    }
+
+    /// Decides `head` with `keys` for every provider at `now_ms` (milliseconds since the
+    /// epoch), without a cache; `None` when its path is not guarded (it passes untouched).
     pub fn decide(
         &self,
         head: &RequestHead,
         keys: Option<&KeySet>,
         now_ms: u64,
     ) -> Option<Decision> {
-        let keys = keys.map(|keys| (keys, 0));
-        self.decide_with(head, keys, now_ms, None, &InModule)
+        let keys = keys.map(|keys| VersionedKeys {
+            version: 0,
+            keys: std::rc::Rc::new(keys.clone()),
+        });
+        self.decide_cached(head, &mut |_| keys.clone(), now_ms, None, &InModule)
             .map(|(decision, _)| decision)
     }
 
-    /// Decides `head` with `keys` at `now_ms` (milliseconds since the epoch), answering
-    /// from `cache` when it holds the token and filling it, tied to the key-set version,
-    /// when a token verifies; `verifier` does the signature arithmetic.
+    /// Decides `head` at `now_ms` (milliseconds since the epoch) with each provider's keys
+    /// from `keys`, answering from `cache` when it holds the token and filling it, tied to
+    /// the provider's key-set version, when a token verifies; `verifier` does the signature
+    /// arithmetic. `None` when no rule matches the path.
     pub fn decide_cached(
         &self,
         head: &RequestHead,
-        keys: Option<&VersionedKeys>,
+        keys: &mut KeysOf<'_>,
         now_ms: u64,
         cache: Option<&mut TokenCache>,
         verifier: &dyn Verifier,
     ) -> Option<(Decision, CacheUse)> {
-        let keys = keys.map(|current| (current.keys.as_ref(), current.version));
-        self.decide_with(head, keys, now_ms, cache, verifier)
-    }
-
-    fn decide_with(
-        &self,
-        head: &RequestHead,
-        keys: Option<(&KeySet, u64)>,
-        now_ms: u64,
-        cache: Option<&mut TokenCache>,
-        verifier: &dyn Verifier,
-    ) -> Option<(Decision, CacheUse)> {
-        if !self.guards(head) {
-            return None;
-        }
-        Some(match self.authorize(head, keys, now_ms, cache, verifier) {
-            (Ok(identity), used) => (Decision::Allow(identity), used),
-            (Err(denial), used) => (Decision::Deny(denial), used),
-        })
+        let rule = self.rule_for(head.first(":path").unwrap_or_default())?;
+        Some(
+            match self.authorize(rule, head, keys, now_ms, cache, verifier) {
+                (Ok(identity), used) => (Decision::Allow(identity), used),
+                (Err(denial), used) => (Decision::Deny(denial), used),
+            },
+        )
     }
 
     fn authorize(
         &self,
+        rule: &Rule,
         head: &RequestHead,
-        keys: Option<(&KeySet, u64)>,
+        keys: &mut KeysOf<'_>,
         now_ms: u64,
         cache: Option<&mut TokenCache>,
         verifier: &dyn Verifier,
@@ -126,15 +141,18 @@ impl Gate {
             Ok(None) => return (Err(DenyReason::MissingToken.into()), CacheUse::Off),
             Err(reason) => return (Err(reason.into()), CacheUse::Off),
         };
-        let (verified, used) = self.verify(&found, keys, now_ms, cache, verifier);
-        // A refused token is cut from the request too (upstream::UpstreamPolicy::edits):
-        // nothing goes upstream, but Envoy's access log may write `:path`.
+        let (verified, used) = self.verify(rule, &found, keys, now_ms, cache, verifier);
+        // A refused token is cut from the request too (upstream::edits): nothing goes
+        // upstream, but Envoy's access log may write `:path`.
         let verified = verified.map_err(|mut denial| {
             denial.location = Some(found.location.clone());
             denial
         });
         (
-            verified.map(|identity| located(identity, found.location)),
+            verified.map(|mut identity| {
+                identity.location = Some(found.location);
+                identity
+            }),
             used,
         )
     }
@@ -142,36 +160,99 @@ impl Gate {
     /// The found token's verification, through the cache when there is one.
     fn verify(
         &self,
+        rule: &Rule,
         found: &FoundToken,
-        keys: Option<(&KeySet, u64)>,
+        keys: &mut KeysOf<'_>,
         now_ms: u64,
         cache: Option<&mut TokenCache>,
         verifier: &dyn Verifier,
     ) -> (Result<Identity, Denial>, CacheUse) {
-        let Some((keys, version)) = keys else {
-            return (Err(DenyReason::KeysUnavailable.into()), CacheUse::Off);
-        };
         // The size cap comes before anything else, hashing for the cache included.
-        let oversized = found.token.len() > self.authenticator.max_token_bytes;
+        let oversized = found.token.len() > self.max_token_bytes;
         let Some(cache) = cache.filter(|_| !oversized) else {
-            let verified =
-                self.authenticator
-                    .authenticate_with(&found.token, keys, now_ms / 1000, verifier);
-            return (verified, CacheUse::Off);
+            return (
+                self.authenticate(rule, &found.token, keys, now_ms, verifier),
+                CacheUse::Off,
+            );
         };
-        if let Some(identity) = cache.get(&found.token, version, now_ms) {
-            return (Ok(identity), CacheUse::Hit);
-        }
-        let verified =
-            self.authenticator
-                .authenticate_with(&found.token, keys, now_ms / 1000, verifier);
-        if let Ok(identity) = &verified {
-            let skew = self.authenticator.policy.clock_skew_seconds;
-            if let Some(deadline) = identity.expires_at_ms(skew) {
-                cache.insert(&found.token, version, identity, deadline);
+        let current = |provider: usize| keys(provider).map(|current| current.version);
+        if let Some(identity) = cache.get(&found.token, now_ms, current) {
+            // Verified by a provider this rule may not accept: decided afresh (and so
+            // refused, as that provider is the one its `iss` names).
+            if rule.accepts(identity.provider) {
+                return (Ok(identity), CacheUse::Hit);
             }
         }
+        let verified = self.authenticate(rule, &found.token, keys, now_ms, verifier);
+        match &verified {
+            Ok(identity) => {
+                let skew = self.clock_skew_seconds(identity.provider);
+                let version = keys(identity.provider).map(|current| current.version);
+                if let (Some(deadline), Some(version)) = (identity.expires_at_ms(skew), version) {
+                    cache.insert(&found.token, version, identity, deadline);
+                }
+            }
+            // Nothing was verified: no keys to verify with.
+            Err(denial) if denial.reason == DenyReason::KeysUnavailable => {
+                return (verified, CacheUse::Off)
+            }
+            Err(_) => {}
+        }
         (verified, CacheUse::Miss)
+    }
+
+    /// Verifies `token` with the provider `rule` accepts for it and that provider's keys.
+    fn authenticate(
+        &self,
+        rule: &Rule,
+        token: &str,
+        keys: &mut KeysOf<'_>,
+        now_ms: u64,
+        verifier: &dyn Verifier,
+    ) -> Result<Identity, Denial> {
+        let jws = CompactJws::parse(token, self.max_token_bytes)?;
+        let claims = jws.claims()?;
+        let Some((index, authenticator)) = self.provider_for(rule, &claims) else {
+            return Err(Denial {
+                claimed: Claimed::from_claims(&claims),
+                ..DenyReason::WrongIssuer.into()
+            });
+        };
+        let chosen = |mut denial: Denial| {
+            denial.provider = Some(index);
+            denial
+        };
+        let Some(current) = keys(index) else {
+            return Err(chosen(Denial {
+                claimed: Claimed::from_claims(&claims),
+                ..DenyReason::KeysUnavailable.into()
+            }));
+        };
+        let mut identity = authenticator
+            .authenticate_parsed(&jws, claims, &current.keys, now_ms / 1000, verifier)
+            .map_err(chosen)?;
+        identity.provider = index;
+        Ok(identity)
+    }
+
+    /// The provider `rule` accepts whose issuer the token's `iss` names; the one provider
+    /// of a rule that accepts one, whatever `iss` says.
+    fn provider_for(
+        &self,
+        rule: &Rule,
+        claims: &serde_json::Map<String, Value>,
+    ) -> Option<(usize, &Authenticator)> {
+        let accepted = rule
+            .providers
+            .iter()
+            .filter_map(|&index| Some((index, self.providers.get(index)?)));
+        if let [only] = rule.providers.as_slice() {
+            return Some((*only, self.providers.get(*only)?));
+        }
+        let iss = claims.get("iss").and_then(Value::as_str)?;
+        accepted
+            .into_iter()
+            .find(|(_, provider)| provider.policy.issuer == iss)
     }
 }
 
@@ -184,11 +265,6 @@ pub enum CacheUse {
     Miss,
     /// No cache, or decided before any token was looked at.
     Off,
-}
-
-fn located(mut identity: Identity, location: crate::token::extractor::TokenLocation) -> Identity {
-    identity.location = Some(location);
-    identity
 }
 
 #[cfg(test)]
@@ -210,7 +286,7 @@ mod tests {
             "jwks": jwks(&[(&RSA_2048, "r")]),
         });
         let config = Config::parse(config.to_string().as_bytes()).unwrap();
-        let KeySource::Inline(keys) = config.keys.clone() else {
+        let KeySource::Inline(keys) = config.providers[0].keys.clone() else {
             panic!("inline keys")
         };
         (Gate::new(&config), keys)
@@ -231,8 +307,14 @@ mod tests {
         now_ms: u64,
         cache: &mut TokenCache,
     ) -> (Decision, CacheUse) {
-        gate.decide_cached(head, Some(keys), now_ms, Some(cache), &InModule)
-            .expect("a guarded path")
+        gate.decide_cached(
+            head,
+            &mut |_| Some(keys.clone()),
+            now_ms,
+            Some(cache),
+            &InModule,
+        )
+        .expect("a guarded path")
     }
 
     fn token() -> String {
@@ -454,3 +536,6 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod provider_tests;

@@ -8,6 +8,7 @@
 
 pub mod gate;
 pub mod record;
+pub mod rules;
 pub mod stats;
 pub mod upstream;
 
@@ -189,6 +190,8 @@ pub struct Identity {
     pub payload: String,
     /// Where the token was, once the gate knows.
     pub location: Option<TokenLocation>,
+    /// The provider that verified it (an index into the configuration's providers).
+    pub provider: usize,
 }
 
 impl Identity {
@@ -225,13 +228,15 @@ impl Claimed {
     }
 }
 
-/// A refusal: its reason, what the token claimed when it got far enough to be read, and
-/// where the one token was (so a refused token can be cut from what Envoy logs, too).
+/// A refusal: its reason, what the token claimed when it got far enough to be read, where
+/// the one token was (so a refused token can be cut from what Envoy logs, too), and the
+/// provider whose policy refused it, once the gate chose one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Denial {
     pub reason: DenyReason,
     pub claimed: Claimed,
     pub location: Option<crate::token::extractor::TokenLocation>,
+    pub provider: Option<usize>,
 }
 
 impl From<DenyReason> for Denial {
@@ -240,6 +245,7 @@ impl From<DenyReason> for Denial {
             reason,
             claimed: Claimed::default(),
             location: None,
+            provider: None,
         }
     }
 }

@@ -39,8 +39,9 @@ pub fn default_correlation_headers() -> Vec<CorrelationHeader> {
 }
 
 /// Names the log line and access log already use.
-const RECORD_FIELDS: [&str; 8] = [
+const RECORD_FIELDS: [&str; 9] = [
     "decision",
+    "provider",
     "reason",
     "status",
     "path",
@@ -103,28 +104,43 @@ pub struct Record {
 }
 
 impl Record {
-    /// The record of `decision` on `head`.
+    /// The record of `decision` on `head`. With named `providers` (by index; empty in the
+    /// single-issuer form), it names the provider that accepted or refused the token.
     pub fn of(
         decision: &Decision,
         head: &RequestHead,
         correlation: &[CorrelationHeader],
+        providers: &[String],
     ) -> Record {
         let mut fields: Vec<(String, String)> = Vec::new();
         let mut add = |name: &str, value: &str| fields.push((name.to_owned(), sanitize(value)));
         let allowed = match decision {
             Decision::Allow(identity) => {
                 add("decision", "allow");
+                if let Some(name) = providers.get(identity.provider) {
+                    add("provider", name);
+                }
                 add("path", head.path());
                 add("iss", identity.claim_str("iss").unwrap_or("-"));
                 add("sub", identity.claim_str("sub").unwrap_or("-"));
                 true
             }
             Decision::Deny(Denial {
-                reason, claimed, ..
+                reason,
+                claimed,
+                provider,
+                ..
             }) => {
                 add("decision", "deny");
                 add("reason", reason.name());
                 add("status", &reason.reply().status.to_string());
+                match provider.and_then(|index| providers.get(index)) {
+                    Some(name) => add("provider", name),
+                    // Refused before a provider was chosen: so that the field is always
+                    // set where providers are named.
+                    None if !providers.is_empty() => add("provider", "-"),
+                    None => {}
+                }
                 add("path", head.path());
                 if let Some(iss) = &claimed.iss {
                     add("claimed_iss", iss);
@@ -216,6 +232,7 @@ mod tests {
             claims: claims.as_object().unwrap().clone(),
             payload: String::new(),
             location: None,
+            provider: 0,
         })
     }
 
@@ -228,6 +245,7 @@ mod tests {
                 ("x-ms-call-connection-id", "conn-1"),
             ]),
             &default_correlation_headers(),
+            &[],
         );
         assert!(record.allowed());
         assert_eq!(
@@ -256,11 +274,13 @@ mod tests {
                 sub: Some("mallory".into()),
             },
             location: None,
+            provider: None,
         };
         let record = Record::of(
             &Decision::Deny(denial),
             &head(&[]),
             &default_correlation_headers(),
+            &[],
         );
         assert!(!record.allowed());
         assert_eq!(
@@ -279,6 +299,7 @@ mod tests {
                 ("x-ms-call-connection-id", &long),
             ]),
             &default_correlation_headers(),
+            &[],
         );
         let line = record.log_line();
         assert!(!line.chars().any(char::is_control), "{line:?}");
@@ -289,5 +310,34 @@ mod tests {
         let connection = &record.access_log_fields()[3];
         assert_eq!(connection.0, "connection_id");
         assert_eq!(connection.1.chars().count(), MAX_VALUE_CHARS + 1);
+    }
+
+    /// With named providers, the line and the access log name the one that decided, or
+    /// `-` when the request was refused before one was chosen.
+    #[test]
+    fn named_providers_are_named() {
+        let names = ["acs".to_owned(), "entra".to_owned()];
+        let Decision::Allow(mut identity) = allow() else {
+            panic!("an allow")
+        };
+        identity.provider = 1;
+        let record = Record::of(&Decision::Allow(identity), &head(&[]), &[], &names);
+        assert_eq!(
+            record.log_line(),
+            "decision=allow provider=entra path=/ws iss=https://issuer.example sub=alice"
+        );
+        assert!(record.access_log_fields().contains(&("provider", "entra")));
+        let refused = Decision::Deny(DenyReason::WrongIssuer.into());
+        let record = Record::of(&refused, &head(&[]), &[], &names);
+        assert_eq!(
+            record.log_line(),
+            "decision=deny reason=wrong_issuer status=401 provider=- path=/ws"
+        );
+        let expired = Decision::Deny(Denial {
+            provider: Some(0),
+            ..DenyReason::Expired.into()
+        });
+        let line = Record::of(&expired, &head(&[]), &[], &names).log_line();
+        assert!(line.contains(" provider=acs "), "{line}");
     }
 }

@@ -10,6 +10,10 @@
 //!   (`close_on_expiry`);
 //! - `wsgate.jwt_cache_hit`, `wsgate.jwt_cache_miss`: tokens answered from the verified-token
 //!   cache, and tokens verified (cached when valid).
+//!
+//! With named `providers`, each provider also has its own, under `wsgate.provider.<name>.`:
+//! `allowed`, `denied` (refusals after its policy was chosen for the token),
+//! `jwks_fetch_success`, `jwks_fetch_failed` and the gauge `jwks_keys`.
 
 use crate::decision::{Decision, DenyReason};
 
@@ -47,12 +51,36 @@ pub fn counters() -> Vec<String> {
     names
 }
 
-/// The counters one decision moves.
-pub fn moved_by(decision: &Decision) -> Vec<String> {
-    match decision {
-        Decision::Allow(_) => vec![ALLOWED.to_owned()],
-        Decision::Deny(denial) => vec![DENIED.to_owned(), denied(denial.reason)],
+/// Provider `name`'s own stat `stat` (`allowed`, or a plugin-wide stat's name such as
+/// [`JWKS_KEYS`]), `wsgate.provider.<name>.<stat>`.
+pub fn of_provider(name: &str, stat: &str) -> String {
+    let stat = stat.strip_prefix("wsgate.").unwrap_or(stat);
+    format!("wsgate.provider.{name}.{stat}")
+}
+
+/// Provider `name`'s counters.
+pub fn provider_counters(name: &str) -> Vec<String> {
+    [ALLOWED, DENIED, JWKS_FETCH_SUCCESS, JWKS_FETCH_FAILED]
+        .into_iter()
+        .map(|stat| of_provider(name, stat))
+        .collect()
+}
+
+/// The counters one decision moves; with named `providers` (by index), the deciding
+/// provider's too.
+pub fn moved_by(decision: &Decision, providers: &[String]) -> Vec<String> {
+    let (mut names, provider, outcome) = match decision {
+        Decision::Allow(identity) => (vec![ALLOWED.to_owned()], Some(identity.provider), ALLOWED),
+        Decision::Deny(denial) => (
+            vec![DENIED.to_owned(), denied(denial.reason)],
+            denial.provider,
+            DENIED,
+        ),
+    };
+    if let Some(name) = provider.and_then(|index| providers.get(index)) {
+        names.push(of_provider(name, outcome));
     }
+    names
 }
 
 #[cfg(test)]
@@ -66,8 +94,40 @@ mod tests {
         assert!(names.contains(&"wsgate.denied.keys_unavailable".to_owned()));
         let denial = Decision::Deny(DenyReason::WrongAudience.into());
         assert_eq!(
-            moved_by(&denial),
+            moved_by(&denial, &[]),
             ["wsgate.denied", "wsgate.denied.wrong_audience"]
+        );
+    }
+
+    #[test]
+    fn a_named_provider_counts_its_own_decisions() {
+        let names = ["acs".to_owned(), "entra".to_owned()];
+        let denial = Decision::Deny(crate::decision::Denial {
+            provider: Some(1),
+            ..DenyReason::Expired.into()
+        });
+        assert_eq!(
+            moved_by(&denial, &names),
+            [
+                "wsgate.denied",
+                "wsgate.denied.expired",
+                "wsgate.provider.entra.denied"
+            ]
+        );
+        let unattributed = Decision::Deny(DenyReason::WrongIssuer.into());
+        assert_eq!(moved_by(&unattributed, &names).len(), 2);
+        assert_eq!(
+            provider_counters("acs"),
+            [
+                "wsgate.provider.acs.allowed",
+                "wsgate.provider.acs.denied",
+                "wsgate.provider.acs.jwks_fetch_success",
+                "wsgate.provider.acs.jwks_fetch_failed"
+            ]
+        );
+        assert_eq!(
+            of_provider("acs", JWKS_KEYS),
+            "wsgate.provider.acs.jwks_keys"
         );
     }
 }

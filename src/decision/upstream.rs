@@ -144,43 +144,64 @@ impl HeaderEdits {
 }
 
 impl UpstreamPolicy {
-    /// The header changes `decision` calls for.
+    /// The header changes `decision` calls for, with this one policy.
     pub fn edits(&self, decision: &Decision, head: &RequestHead) -> HeaderEdits {
-        let mut edits = HeaderEdits::default();
-        let owned = self
-            .claim_to_headers
+        edits(std::slice::from_ref(self), decision, head)
+    }
+
+    /// The headers this policy writes, so removes from every guarded request.
+    fn owned(&self) -> impl Iterator<Item = &String> {
+        self.claim_to_headers
             .iter()
-            .map(|entry| entry.header_name.clone())
-            .chain(self.forward_payload_header.clone());
-        edits.remove.extend(owned);
-        let identity = match decision {
-            Decision::Allow(identity) => identity,
-            Decision::Deny(denial) => {
-                // Nothing goes upstream, but Envoy's access log may write `:path` (or any
-                // header): a refused token, perhaps valid elsewhere, is cut whatever
-                // `forward` says.
-                if let Some(location) = &denial.location {
-                    remove_token(location, head, &mut edits);
-                }
-                return edits;
-            }
-        };
-        if !self.forward {
-            if let Some(location) = &identity.location {
+            .map(|entry| &entry.header_name)
+            .chain(&self.forward_payload_header)
+    }
+}
+
+/// The header changes `decision` calls for, with `policies` by provider index: a header any
+/// provider writes is removed from every guarded request (a client must not send one that
+/// another provider's callers would be trusted with); an accepted request then gets what
+/// its own provider's policy sets, and keeps its token only if that policy `forward`s it.
+pub fn edits(policies: &[UpstreamPolicy], decision: &Decision, head: &RequestHead) -> HeaderEdits {
+    let mut edits = HeaderEdits::default();
+    for name in policies.iter().flat_map(UpstreamPolicy::owned) {
+        if !edits.remove.contains(name) {
+            edits.remove.push(name.clone());
+        }
+    }
+    let identity = match decision {
+        Decision::Allow(identity) => identity,
+        Decision::Deny(denial) => {
+            // Nothing goes upstream, but Envoy's access log may write `:path` (or any
+            // header): a refused token, perhaps valid elsewhere, is cut whatever
+            // `forward` says.
+            if let Some(location) = &denial.location {
                 remove_token(location, head, &mut edits);
             }
+            return edits;
         }
-        for entry in &self.claim_to_headers {
-            match claim_value(identity, &entry.claim_name).filter(|value| is_header_value(value)) {
-                Some(value) => edits.set.push((entry.header_name.clone(), value)),
-                None => edits.unset.push(entry.header_name.clone()),
-            }
+    };
+    // The provider that verified it is always configured; were it not, nothing is set and
+    // the token is cut.
+    let policy = policies.get(identity.provider);
+    if !policy.is_some_and(|policy| policy.forward) {
+        if let Some(location) = &identity.location {
+            remove_token(location, head, &mut edits);
         }
-        if let Some(header) = &self.forward_payload_header {
-            edits.set.push((header.clone(), identity.payload.clone()));
-        }
-        edits
     }
+    let Some(policy) = policy else {
+        return edits;
+    };
+    for entry in &policy.claim_to_headers {
+        match claim_value(identity, &entry.claim_name).filter(|value| is_header_value(value)) {
+            Some(value) => edits.set.push((entry.header_name.clone(), value)),
+            None => edits.unset.push(entry.header_name.clone()),
+        }
+    }
+    if let Some(header) = &policy.forward_payload_header {
+        edits.set.push((header.clone(), identity.payload.clone()));
+    }
+    edits
 }
 
 /// Cuts the token out of what goes upstream.
@@ -315,6 +336,7 @@ mod tests {
             location: Some(TokenLocation::Header {
                 name: "authorization".into(),
             }),
+            provider: 0,
         })
     }
 

@@ -6,44 +6,52 @@ use std::time::Duration;
 
 use log::{debug, info, warn};
 
-use super::plugin::{random_unit, Keys, Plugin, VmState};
+use super::plugin::{random_unit, Keys, Plugin, ProviderState, VmState};
 use crate::decision::stats;
 use crate::host::Host;
 use crate::keys::fetch::{self, FetchError};
 use crate::keys::fetcher::{Dispatch, Finished, KeyFetcher, Step};
 use crate::keys::jwks_cache::{JwksCache, SharedState};
 
-/// Runs `step` with this VM's fetcher and the shared key cache (`None` with inline keys).
+/// Runs `step` with provider `index`'s fetcher in this VM and its shared key cache (`None`
+/// with inline keys).
 fn with_fetcher<H: Host, T>(
     plugin: &Plugin<H>,
+    index: usize,
     step: impl FnOnce(&mut KeyFetcher, &mut JwksCache<super::plugin::SharedData<H>>) -> T,
 ) -> Option<T> {
     plugin
-        .with_state(|state| match &mut state.keys {
+        .with_state(|state| match &mut state.providers.get_mut(index)?.keys {
             Keys::Remote { cache, fetcher } => Some(step(fetcher, cache)),
             Keys::Inline(_) => None,
         })
         .flatten()
 }
 
-/// A tick: starts a fetch when this VM wins the lease for a due refresh or a forced
-/// refetch, and lets go of requests waiting for a refetch that will not come.
+/// A tick: for each provider with remote keys, starts a fetch when this VM wins the lease
+/// for a due refresh or a forced refetch, and lets go of requests waiting for a refetch
+/// that will not come.
 pub(super) fn on_tick<H: Host>(plugin: &Plugin<H>, now: u64) {
-    let dispatch = plugin
-        .with_state(|state| {
-            let VmState { keys, waiters, .. } = state;
-            let Keys::Remote { cache, fetcher } = keys else {
-                return None;
-            };
-            let outcome = fetcher.on_tick(cache, now, waiters.wants_refetch());
-            if outcome.release_unknown_keys {
-                waiters.release_unknown_keys();
-            }
-            outcome.dispatch
-        })
-        .flatten();
-    if let Some(dispatch) = dispatch {
-        take_step(plugin, Step::Dispatch(dispatch), now);
+    let count = plugin
+        .with_state(|state: &mut VmState<H>| state.providers.len())
+        .unwrap_or_default();
+    for index in 0..count {
+        let dispatch = plugin
+            .with_state(|state| {
+                let ProviderState { keys, waiters } = state.providers.get_mut(index)?;
+                let Keys::Remote { cache, fetcher } = keys else {
+                    return None;
+                };
+                let outcome = fetcher.on_tick(cache, now, waiters.wants_refetch());
+                if outcome.release_unknown_keys {
+                    waiters.release_unknown_keys();
+                }
+                outcome.dispatch
+            })
+            .flatten();
+        if let Some(dispatch) = dispatch {
+            take_step(plugin, index, Step::Dispatch(dispatch), now);
+        }
     }
 }
 
@@ -55,9 +63,22 @@ pub(super) fn on_answer<H: Host>(
     num_headers: usize,
     body_size: usize,
 ) {
-    let Some(Some(limit)) = with_fetcher(plugin, |fetcher, _| {
-        fetcher.expects(call).then(|| fetcher.max_document_bytes())
-    }) else {
+    // The provider whose fetcher made this call.
+    let expecting = plugin
+        .with_state(|state| {
+            state
+                .providers
+                .iter()
+                .enumerate()
+                .find_map(|(index, provider)| match &provider.keys {
+                    Keys::Remote { fetcher, .. } if fetcher.expects(call) => {
+                        Some((index, fetcher.max_document_bytes()))
+                    }
+                    _ => None,
+                })
+        })
+        .flatten();
+    let Some((index, limit)) = expecting else {
         return;
     };
     let host = &plugin.host;
@@ -78,26 +99,26 @@ pub(super) fn on_answer<H: Host>(
         fetch::judge(status.as_deref(), body_size, &body, limit).map(|()| body)
     };
     let now = host.now_ms();
-    let step = with_fetcher(plugin, |fetcher, cache| {
+    let step = with_fetcher(plugin, index, |fetcher, cache| {
         fetcher.on_answer(cache, call, answer, now, random_unit(now))
     })
     .unwrap_or(Step::Ignored);
-    take_step(plugin, step, now);
+    take_step(plugin, index, step, now);
 }
 
-/// Does what the fetcher asked: dispatches its next call (a refused dispatch finishes
-/// the attempt), or logs and counts how an attempt finished.
-fn take_step<H: Host>(plugin: &Plugin<H>, step: Step, now: u64) {
+/// Does what provider `index`'s fetcher asked: dispatches its next call (a refused
+/// dispatch finishes the attempt), or logs and counts how an attempt finished.
+fn take_step<H: Host>(plugin: &Plugin<H>, index: usize, step: Step, now: u64) {
     let finished = match step {
         Step::Ignored => return,
         Step::Finished(finished) => finished,
         Step::Dispatch(dispatch) => match dispatch_call(&plugin.host, &dispatch) {
             Ok(call) => {
-                with_fetcher(plugin, |fetcher, _| fetcher.dispatched(call));
+                with_fetcher(plugin, index, |fetcher, _| fetcher.dispatched(call));
                 return;
             }
             Err(error) => {
-                let finished = with_fetcher(plugin, |fetcher, cache| {
+                let finished = with_fetcher(plugin, index, |fetcher, cache| {
                     fetcher.failed_to_dispatch(cache, error, now, random_unit(now))
                 });
                 let Some(Some(finished)) = finished else {
@@ -107,7 +128,7 @@ fn take_step<H: Host>(plugin: &Plugin<H>, step: Step, now: u64) {
             }
         },
     };
-    report(plugin, finished, now);
+    report(plugin, index, finished, now);
 }
 
 /// Dispatches `dispatch`: the host's call id, or why it was refused.
@@ -128,9 +149,14 @@ fn dispatch_call<H: Host>(host: &H, dispatch: &Dispatch) -> Result<u32, FetchErr
     })
 }
 
-/// Logs and counts how a fetch attempt finished.
-fn report<H: Host>(plugin: &Plugin<H>, finished: Finished, now: u64) {
+/// Logs and counts how a fetch attempt of provider `index` finished.
+fn report<H: Host>(plugin: &Plugin<H>, index: usize, finished: Finished, now: u64) {
     let metrics = &plugin.metrics;
+    let provider = plugin
+        .settings
+        .provider_names
+        .get(index)
+        .map(String::as_str);
     match finished {
         Finished::Published {
             url,
@@ -145,8 +171,8 @@ fn report<H: Host>(plugin: &Plugin<H>, finished: Finished, now: u64) {
             if let Some(warning) = report.beyond_limits_warning() {
                 warn!("jwks: {url}: {warning}");
             }
-            metrics.increment(stats::JWKS_FETCH_SUCCESS);
-            metrics.set_gauge(stats::JWKS_KEYS, after.key_count);
+            metrics.increment_with(provider, stats::JWKS_FETCH_SUCCESS);
+            metrics.set_keys(provider, after.key_count);
             if before.failures > 0 {
                 info!(
                     "jwks: recovered after {} failed attempt(s)",
@@ -169,7 +195,7 @@ fn report<H: Host>(plugin: &Plugin<H>, finished: Finished, now: u64) {
             before,
             after,
         } => {
-            metrics.increment(stats::JWKS_FETCH_FAILED);
+            metrics.increment_with(provider, stats::JWKS_FETCH_FAILED);
             let message = error.to_string();
             if before.last_error.as_deref() != Some(message.as_str()) {
                 warn!(

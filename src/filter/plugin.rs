@@ -36,20 +36,31 @@ pub(super) const TICK: Duration = Duration::from_millis(100);
 /// What the configuration fixed: read by every request, never changed.
 pub(super) struct Settings {
     pub gate: Gate,
-    pub upstream: UpstreamPolicy,
+    /// Each provider's upstream policy, by provider index.
+    pub upstream: Vec<UpstreamPolicy>,
     pub correlation: Vec<CorrelationHeader>,
     pub close_on_expiry: bool,
+    /// The providers' names, by index, for logs, access logs and stats; empty in the
+    /// single-issuer form, which names none.
+    pub provider_names: Vec<String>,
 }
 
 /// What changes while the VM runs.
 pub(super) struct VmState<H: Host> {
-    pub keys: Keys<H>,
-    /// Requests paused until a key fetch finishes.
-    pub waiters: Parked<RequestHead>,
+    /// Each provider's keys and parked requests, by provider index.
+    pub providers: Vec<ProviderState<H>>,
     /// With `close_on_expiry`: accepted streams and when their token expires (ms).
     pub open_sockets: Vec<(u32, u64)>,
     /// Verified tokens, unless `jwt_cache_size` is 0.
     pub token_cache: Option<TokenCache>,
+}
+
+/// One provider's share of the VM state: each provider's keys are fetched, shared,
+/// refreshed and waited for on their own.
+pub(super) struct ProviderState<H: Host> {
+    pub keys: Keys<H>,
+    /// Requests paused until a fetch of this provider's keys finishes.
+    pub waiters: Parked<RequestHead>,
 }
 
 /// Where this VM's keys come from.
@@ -64,7 +75,7 @@ pub(super) enum Keys<H: Host> {
     },
 }
 
-impl<H: Host> VmState<H> {
+impl<H: Host> ProviderState<H> {
     /// The key set to verify with now, if there is one.
     pub fn current_keys(&mut self) -> Option<VersionedKeys> {
         match &mut self.keys {
@@ -110,62 +121,56 @@ impl<H: Host + Clone> Plugin<H> {
     pub fn configure(host: H) -> Result<Rc<Plugin<H>>, String> {
         let config = Config::parse(&host.plugin_configuration())
             .map_err(|problem| format!("invalid plugin configuration: {problem}"))?;
-        for skipped in &config.skipped_keys {
-            warn!("jwks: {skipped}");
-        }
-        let issuer = &config.authenticator.policy.issuer;
         let verifier = HostVerifier::start(host.clone(), config.crypto)?;
         info!("signatures: {}", verifier.describe());
-        let metrics = Metrics::define(host.clone());
-        let keys = match &config.keys {
-            KeySource::Inline(keys) => {
-                info!(
-                    "configured: paths={:?} issuer={issuer:?} keys={} (inline)",
-                    config.paths,
-                    keys.len()
-                );
-                metrics.set_gauge(stats::JWKS_KEYS, keys.len());
-                Keys::Inline(VersionedKeys {
-                    version: 0,
-                    keys: Rc::new(keys.clone()),
+        let provider_names: Vec<String> = config
+            .providers
+            .iter()
+            .filter_map(|provider| provider.name.clone())
+            .collect();
+        let metrics = Metrics::define(host.clone(), &provider_names);
+        let providers: Vec<ProviderState<H>> = (0..config.providers.len())
+            .map(|index| ProviderState {
+                keys: provider_keys(&host, &config, index, &metrics),
+                waiters: Parked::default(),
+            })
+            .collect();
+        if !provider_names.is_empty() {
+            let rules: Vec<String> = config
+                .rules
+                .iter()
+                .map(|rule| {
+                    let names: Vec<&str> = rule
+                        .providers
+                        .iter()
+                        .filter_map(|&index| provider_names.get(index).map(String::as_str))
+                        .collect();
+                    format!("{} -> {}", rule.shown, names.join("|"))
                 })
-            }
-            KeySource::Remote(remote) => {
-                info!(
-                    "configured: paths={:?} issuer={issuer:?} keys from {} via cluster {:?}",
-                    config.paths,
-                    remote.source_url(),
-                    remote.cluster()
-                );
-                let scope = format!("wsgate/{}/{}", host.plugin_name(), remote.source_url());
-                let cache = JwksCache::new(
-                    SharedData(host.clone()),
-                    &scope,
-                    random_u64(host.now_ms()),
-                    timing(remote),
-                    config.key_limits,
-                );
-                cache.init();
-                Keys::Remote {
-                    cache,
-                    fetcher: KeyFetcher::new(remote.clone(), issuer.clone(), config.key_limits),
-                }
-            }
-        };
-        if matches!(keys, Keys::Remote { .. }) || config.close_on_expiry {
+                .collect();
+            info!("configured: rules {rules:?}");
+        }
+        let remote = providers
+            .iter()
+            .any(|provider| matches!(provider.keys, Keys::Remote { .. }));
+        if remote || config.close_on_expiry {
             host.set_tick_period(TICK)
                 .map_err(|error| format!("cannot fetch keys or close expired sockets: {error}"))?;
         }
         Ok(Rc::new(Plugin {
             settings: Settings {
                 gate: Gate::new(&config),
-                upstream: config.upstream,
+                upstream: config
+                    .providers
+                    .iter()
+                    .map(|provider| provider.upstream.clone())
+                    .collect(),
                 correlation: config.correlation,
                 close_on_expiry: config.close_on_expiry,
+                provider_names,
             },
             state: RefCell::new(VmState {
-                keys,
-                waiters: Parked::default(),
+                providers,
                 open_sockets: Vec::new(),
                 token_cache: (config.jwt_cache_size > 0)
                     .then(|| TokenCache::new(config.jwt_cache_size, MAX_CACHE_BYTES)),
@@ -174,6 +179,78 @@ impl<H: Host + Clone> Plugin<H> {
             metrics,
             host,
         }))
+    }
+}
+
+/// Provider `index`'s keys: its inline set, or its shared key cache (in a shared-data scope
+/// of its own) and this VM's fetcher. Logs what it configured.
+fn provider_keys<H: Host + Clone>(
+    host: &H,
+    config: &Config,
+    index: usize,
+    metrics: &Metrics<H>,
+) -> Keys<H> {
+    let Some(provider) = config.providers.get(index) else {
+        return Keys::Inline(VersionedKeys {
+            version: 0,
+            keys: Rc::default(),
+        });
+    };
+    for skipped in &provider.skipped_keys {
+        warn!("jwks: {skipped}");
+    }
+    let issuer = &provider.authenticator.policy.issuer;
+    // The single-issuer form says which paths; named providers are listed, then the rules.
+    let subject = match &provider.name {
+        None => {
+            let paths: Vec<&str> = config
+                .rules
+                .iter()
+                .map(|rule| rule.shown.as_str())
+                .collect();
+            format!("paths={paths:?}")
+        }
+        Some(name) => format!("provider={name}"),
+    };
+    match &provider.keys {
+        KeySource::Inline(keys) => {
+            info!(
+                "configured: {subject} issuer={issuer:?} keys={} (inline)",
+                keys.len()
+            );
+            metrics.set_keys(provider.name.as_deref(), keys.len());
+            Keys::Inline(VersionedKeys {
+                version: 0,
+                keys: Rc::new(keys.clone()),
+            })
+        }
+        KeySource::Remote(remote) => {
+            info!(
+                "configured: {subject} issuer={issuer:?} keys from {} via cluster {:?}",
+                remote.source_url(),
+                remote.cluster()
+            );
+            let scope = match &provider.name {
+                None => format!("wsgate/{}/{}", host.plugin_name(), remote.source_url()),
+                Some(name) => format!(
+                    "wsgate/{}/{name}/{}",
+                    host.plugin_name(),
+                    remote.source_url()
+                ),
+            };
+            let cache = JwksCache::new(
+                SharedData(host.clone()),
+                &scope,
+                random_u64(host.now_ms()),
+                timing(remote),
+                config.key_limits,
+            );
+            cache.init();
+            Keys::Remote {
+                cache,
+                fetcher: KeyFetcher::new(remote.clone(), issuer.clone(), config.key_limits),
+            }
+        }
     }
 }
 
@@ -197,18 +274,22 @@ impl<H: Host> Plugin<H> {
         let gate = &self.settings.gate;
         let verifier = &self.verifier;
         let decided = self.with_state(|state| {
-            let keys = state.current_keys();
+            let VmState {
+                providers,
+                token_cache,
+                ..
+            } = state;
             gate.decide_cached(
                 head,
-                keys.as_ref(),
+                &mut |index| providers.get_mut(index)?.current_keys(),
                 now_ms,
-                state.token_cache.as_mut(),
+                token_cache.as_mut(),
                 verifier,
             )
         });
         let (decision, used) = match decided {
             Some(decided) => decided?,
-            None => gate.decide_cached(head, None, now_ms, None, verifier)?,
+            None => gate.decide_cached(head, &mut |_| None, now_ms, None, verifier)?,
         };
         match used {
             CacheUse::Hit => self.metrics.increment(stats::JWT_CACHE_HIT),
@@ -221,7 +302,9 @@ impl<H: Host> Plugin<H> {
     /// Forgets a request that has ended.
     pub fn forget(&self, context_id: u32) {
         self.with_state(|state| {
-            state.waiters.forget(context_id);
+            for provider in &mut state.providers {
+                provider.waiters.forget(context_id);
+            }
             state.open_sockets.retain(|(id, _)| *id != context_id);
         });
     }

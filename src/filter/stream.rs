@@ -72,7 +72,11 @@ impl<H: Host> HttpContext for GateStream<H> {
             else {
                 return false;
             };
-            state
+            let Some(provider) = provider_of(&decision).and_then(|i| state.providers.get_mut(i))
+            else {
+                return false;
+            };
+            provider
                 .waiters
                 .park(context_id, head.clone(), trigger, completed, deadline_ms);
             true
@@ -104,8 +108,17 @@ fn text(value: Vec<u8>) -> String {
         .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
 }
 
-/// When `decision` lacks keys that a fetch may bring: what to wait for, the fetch attempts
-/// finished so far and the deadline, for [`Parked::park`](crate::keys::parked::Parked::park).
+/// The provider a refusal was decided with, if one was chosen.
+fn provider_of(decision: &Decision) -> Option<usize> {
+    match decision {
+        Decision::Deny(denial) => denial.provider,
+        Decision::Allow(_) => None,
+    }
+}
+
+/// When `decision` lacks keys that a fetch of its provider's keys may bring: what to wait
+/// for, the fetch attempts finished so far and the deadline, for
+/// [`Parked::park`](crate::keys::parked::Parked::park).
 fn wait_for_keys<H: Host>(
     state: &VmState<H>,
     decision: &Decision,
@@ -122,7 +135,8 @@ fn wait_for_keys<H: Host>(
         }) => Trigger::UnknownKey,
         _ => return None,
     };
-    let Keys::Remote { cache, .. } = &state.keys else {
+    let provider = state.providers.get(provider_of(decision)?)?;
+    let Keys::Remote { cache, .. } = &provider.keys else {
         return None;
     };
     let completed = cache.worth_waiting(trigger, now)?;

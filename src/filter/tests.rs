@@ -584,3 +584,5 @@ fn mismatched_algorithms_and_pss_or_eddsa_never_reach_the_host() {
     assert_eq!(host.metric("wsgate.denied.unknown_key"), 1);
     assert_eq!(host.metric("wsgate.allowed"), 2);
 }
+
+mod providers;

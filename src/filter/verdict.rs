@@ -6,6 +6,7 @@ use log::{debug, error, info, warn};
 use super::plugin::Plugin;
 use crate::decision::record::Record;
 use crate::decision::stats;
+use crate::decision::upstream;
 use crate::decision::{Decision, DenyReason};
 use crate::host::Host;
 use crate::request::RequestHead;
@@ -22,7 +23,8 @@ pub(super) fn enforce<H: Host>(
     // Header edits come first: an accepted request whose edits the host refused is
     // refused instead (upstream_edit_failed), and logged and counted as such. On a
     // refused request the local reply goes out whatever the edits did.
-    let edits = plugin.settings.upstream.edits(&decision, head);
+    let settings = &plugin.settings;
+    let edits = upstream::edits(&settings.upstream, &decision, head);
     // For a refusal every edit is tried, whatever one refused: the token cut must not wait
     // on a claim header's removal (nothing goes upstream; what Envoy logs is at stake).
     let try_every_edit = matches!(decision, Decision::Deny(_));
@@ -43,7 +45,12 @@ pub(super) fn enforce<H: Host>(
         (Err(_), Decision::Allow(_)) => Decision::Deny(DenyReason::UpstreamEditFailed.into()),
         (_, decision) => decision,
     };
-    let record = Record::of(&decision, head, &plugin.settings.correlation);
+    let record = Record::of(
+        &decision,
+        head,
+        &settings.correlation,
+        &settings.provider_names,
+    );
     if record.allowed() {
         info!("{}", record.log_line());
     } else {
@@ -55,13 +62,13 @@ pub(super) fn enforce<H: Host>(
             warn!("access-log field {name} not set: {refusal}");
         }
     }
-    for name in stats::moved_by(&decision) {
+    for name in stats::moved_by(&decision, &settings.provider_names) {
         plugin.metrics.increment(&name);
     }
     match decision {
         Decision::Allow(identity) => {
-            if plugin.settings.close_on_expiry {
-                let skew = plugin.settings.gate.clock_skew_seconds();
+            if settings.close_on_expiry {
+                let skew = settings.gate.clock_skew_seconds(identity.provider);
                 if let Some(deadline) = identity.expires_at_ms(skew) {
                     plugin.with_state(|state| state.open_sockets.push((context_id, deadline)));
                 }

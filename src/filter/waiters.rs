@@ -8,17 +8,21 @@ use super::plugin::{Keys, Plugin};
 use super::verdict;
 use crate::host::Host;
 
-/// Decides every parked request whose fetch attempt has finished (in any VM) or whose
-/// deadline has passed, then makes the root context `root_id` effective again.
+/// Decides every parked request whose provider's fetch attempt has finished (in any VM) or
+/// whose deadline has passed, then makes the root context `root_id` effective again.
 pub(super) fn resolve<H: Host>(plugin: &Plugin<H>, root_id: u32, now: u64) {
     let ready = plugin
         .with_state(|state| {
-            let completed = match &state.keys {
-                Keys::Remote { cache, .. } => cache.state().completed,
-                Keys::Inline(_) => return Vec::new(),
-            };
-            let have_keys = state.current_keys().is_some();
-            state.waiters.take_ready(completed, have_keys, now)
+            let mut ready = Vec::new();
+            for provider in &mut state.providers {
+                let completed = match &provider.keys {
+                    Keys::Remote { cache, .. } => cache.state().completed,
+                    Keys::Inline(_) => continue,
+                };
+                let have_keys = provider.current_keys().is_some();
+                ready.extend(provider.waiters.take_ready(completed, have_keys, now));
+            }
+            ready
         })
         .unwrap_or_default();
     if ready.is_empty() {

@@ -5,6 +5,8 @@
 //! allowlist, the claims ([`claims`](crate::token::claims)), then the key lookup. Only a token that
 //! passes all of them is verified, against each key that fits its `kid` and `alg`.
 
+use serde_json::{Map, Value};
+
 use crate::decision::{Claimed, Denial, DenyReason, Identity};
 use crate::keys::jwks::KeySet;
 use crate::signature::{InModule, Verifier};
@@ -38,17 +40,30 @@ impl Authenticator {
     ) -> Result<Identity, Denial> {
         let jws = CompactJws::parse(token, self.max_token_bytes)?;
         let claims = jws.claims()?;
+        self.authenticate_parsed(&jws, claims, keys, now, verifier)
+    }
+
+    /// The rest of [`authenticate_with`](Self::authenticate_with), for a token already
+    /// parsed (`claims` are `jws`'s): the claims policy, then the signature.
+    pub fn authenticate_parsed(
+        &self,
+        jws: &CompactJws<'_>,
+        claims: Map<String, Value>,
+        keys: &KeySet,
+        now: u64,
+        verifier: &dyn Verifier,
+    ) -> Result<Identity, Denial> {
         let deny = |reason: DenyReason| Denial {
-            reason,
             claimed: Claimed::from_claims(&claims),
-            location: None,
+            ..reason.into()
         };
         self.policy.check(&claims, now).map_err(deny)?;
-        verify_signature(&jws, keys, verifier).map_err(deny)?;
+        verify_signature(jws, keys, verifier).map_err(deny)?;
         Ok(Identity {
             payload: jws.payload_segment().to_owned(),
             claims,
             location: None,
+            provider: 0,
         })
     }
 }

@@ -5,8 +5,9 @@
 //!   token collide with a cached one.
 //! - An entry holds the verified identity and its deadline (`exp` plus skew); it is never
 //!   served after that deadline.
-//! - The whole cache belongs to one key-set version: when the key set changes, it is
-//!   emptied, so a token signed by a rotated-out key is refused on its next request.
+//! - An entry belongs to the key-set version of the provider that verified it: once that
+//!   provider's key set changes, the entry is never served again (it is dropped at its next
+//!   lookup), so a token signed by a rotated-out key is refused on its next request.
 //! - Bounded by entries (`jwt_cache_size`) and by [`MAX_CACHE_BYTES`]; the oldest entries go
 //!   first. The age queue is an index: removing an entry leaves its queue slot stale (each
 //!   slot carries the entry's insertion number), stale slots are skipped when evicting, and
@@ -29,6 +30,8 @@ type Digest32 = [u8; 32];
 struct Entry {
     identity: Identity,
     deadline_ms: u64,
+    /// The key-set version of the identity's provider it was verified under.
+    version: u64,
     bytes: usize,
     /// Insertion number: the queue slot that is this entry's.
     stamp: u64,
@@ -38,7 +41,6 @@ struct Entry {
 pub struct TokenCache {
     capacity: usize,
     max_bytes: usize,
-    key_set_version: Option<u64>,
     entries: HashMap<Digest32, Entry>,
     /// Oldest first; a slot whose stamp is not its entry's is stale.
     order: VecDeque<(Digest32, u64)>,
@@ -52,7 +54,6 @@ impl TokenCache {
         TokenCache {
             capacity,
             max_bytes,
-            key_set_version: None,
             entries: HashMap::new(),
             order: VecDeque::new(),
             next_stamp: 0,
@@ -60,12 +61,17 @@ impl TokenCache {
         }
     }
 
-    /// The identity cached for `token` under key-set `version` at `now_ms`, if any.
-    pub fn get(&mut self, token: &str, version: u64, now_ms: u64) -> Option<Identity> {
-        self.follow(version);
+    /// The identity cached for `token` at `now_ms`, if any, and if it was verified under
+    /// the key-set version `current` gives for its provider now.
+    pub fn get(
+        &mut self,
+        token: &str,
+        now_ms: u64,
+        current: impl FnOnce(usize) -> Option<u64>,
+    ) -> Option<Identity> {
         let digest = digest(token);
         let entry = self.entries.get(&digest)?;
-        if now_ms >= entry.deadline_ms {
+        if now_ms >= entry.deadline_ms || current(entry.identity.provider) != Some(entry.version) {
             self.remove(&digest);
             return None;
         }
@@ -77,7 +83,6 @@ impl TokenCache {
         if self.capacity == 0 {
             return;
         }
-        self.follow(version);
         let bytes = token.len() + identity.payload.len() * 2 + 128;
         if bytes > self.max_bytes {
             return;
@@ -105,6 +110,7 @@ impl TokenCache {
             Entry {
                 identity,
                 deadline_ms,
+                version,
                 bytes,
                 stamp,
             },
@@ -146,16 +152,6 @@ impl TokenCache {
         self.bytes
     }
 
-    /// Empties the cache when the key set is not the one its entries were verified with.
-    fn follow(&mut self, version: u64) {
-        if self.key_set_version != Some(version) {
-            self.entries.clear();
-            self.order.clear();
-            self.bytes = 0;
-            self.key_set_version = Some(version);
-        }
-    }
-
     /// Removes an entry; its queue slot goes stale.
     fn remove(&mut self, digest: &Digest32) {
         if let Some(entry) = self.entries.remove(digest) {
@@ -178,36 +174,56 @@ mod tests {
             claims: json!({"sub": sub}).as_object().unwrap().clone(),
             payload: "eyJzdWIiOiJ4In0".into(),
             location: None,
+            provider: 0,
         }
     }
 
     #[test]
     fn a_hit_returns_what_was_verified() {
         let mut cache = TokenCache::new(8, MAX_CACHE_BYTES);
-        assert!(cache.get("t1", 1, 0).is_none());
+        assert!(cache.get("t1", 0, |_| Some(1)).is_none());
         cache.insert("t1", 1, &identity("alice"), 10_000);
-        assert_eq!(cache.get("t1", 1, 5_000), Some(identity("alice")));
-        assert!(cache.get("t2", 1, 5_000).is_none());
+        assert_eq!(cache.get("t1", 5_000, |_| Some(1)), Some(identity("alice")));
+        assert!(cache.get("t2", 5_000, |_| Some(1)).is_none());
     }
 
     #[test]
     fn entries_never_outlive_their_deadline() {
         let mut cache = TokenCache::new(8, MAX_CACHE_BYTES);
         cache.insert("t", 1, &identity("a"), 10_000);
-        assert!(cache.get("t", 1, 9_999).is_some());
-        assert!(cache.get("t", 1, 10_000).is_none());
+        assert!(cache.get("t", 9_999, |_| Some(1)).is_some());
+        assert!(cache.get("t", 10_000, |_| Some(1)).is_none());
         assert!(cache.is_empty());
     }
 
     #[test]
-    fn a_new_key_set_empties_the_cache() {
+    fn an_entry_of_an_older_key_set_is_never_served() {
         let mut cache = TokenCache::new(8, MAX_CACHE_BYTES);
         cache.insert("t", 1, &identity("a"), 10_000);
         assert!(
-            cache.get("t", 2, 0).is_none(),
+            cache.get("t", 0, |_| Some(2)).is_none(),
             "verified under another key set"
         );
-        assert!(cache.get("t", 1, 0).is_none(), "and gone for good");
+        assert!(
+            cache.get("t", 0, |_| Some(1)).is_none(),
+            "and gone for good"
+        );
+        cache.insert("t", 1, &identity("a"), 10_000);
+        assert!(cache.get("t", 0, |_| None).is_none(), "no keys now");
+    }
+
+    /// Each entry follows its own provider's key set: another provider's rotation leaves
+    /// it alone.
+    #[test]
+    fn entries_follow_their_own_providers_key_set() {
+        let mut cache = TokenCache::new(8, MAX_CACHE_BYTES);
+        let mut other = identity("b");
+        other.provider = 1;
+        cache.insert("a", 3, &identity("a"), 10_000);
+        cache.insert("b", 7, &other, 10_000);
+        let versions = |provider: usize| Some(if provider == 0 { 3 } else { 8 });
+        assert!(cache.get("a", 0, versions).is_some());
+        assert!(cache.get("b", 0, versions).is_none(), "provider 1 rotated");
     }
 
     #[test]
@@ -218,9 +234,12 @@ mod tests {
             assert!(cache.len() <= 1000);
             assert!(cache.bytes() <= 64 * 1024);
         }
-        assert!(cache.get("token-99999", 7, 0).is_some(), "the newest stay");
         assert!(
-            cache.get("token-0", 7, 0).is_none(),
+            cache.get("token-99999", 0, |_| Some(7)).is_some(),
+            "the newest stay"
+        );
+        assert!(
+            cache.get("token-0", 0, |_| Some(7)).is_none(),
             "the oldest went first"
         );
         let mut by_entries = TokenCache::new(100, MAX_CACHE_BYTES);
@@ -234,7 +253,7 @@ mod tests {
     fn size_zero_caches_nothing() {
         let mut cache = TokenCache::new(0, MAX_CACHE_BYTES);
         cache.insert("t", 1, &identity("a"), 10_000);
-        assert!(cache.get("t", 1, 0).is_none());
+        assert!(cache.get("t", 0, |_| Some(1)).is_none());
     }
 
     #[test]
@@ -244,7 +263,10 @@ mod tests {
         // ever runs, yet the queue must not grow with it.
         for round in 0..1000u64 {
             cache.insert("again", 1, &identity("a"), round * 10 + 5);
-            assert!(cache.get("again", 1, round * 10 + 6).is_none(), "expired");
+            assert!(
+                cache.get("again", round * 10 + 6, |_| Some(1)).is_none(),
+                "expired"
+            );
         }
         assert!(
             cache.slots() <= 2 * cache.len() + 17,
@@ -257,9 +279,12 @@ mod tests {
         }
         cache.insert("t1", 1, &identity("t1"), 100_000);
         cache.insert("t5", 1, &identity("t5"), 100_000);
-        assert!(cache.get("t2", 1, 0).is_none(), "t2 was the oldest");
+        assert!(
+            cache.get("t2", 0, |_| Some(1)).is_none(),
+            "t2 was the oldest"
+        );
         for token in ["t1", "t3", "t4", "t5"] {
-            assert!(cache.get(token, 1, 0).is_some(), "{token}");
+            assert!(cache.get(token, 0, |_| Some(1)).is_some(), "{token}");
         }
         assert_eq!(cache.len(), 4);
     }

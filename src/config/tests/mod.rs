@@ -20,6 +20,15 @@ fn parse(value: &Value) -> Result<Config, ConfigError> {
     Config::parse(value.to_string().as_bytes())
 }
 
+/// The paths of the single-issuer form's rules, as configured.
+fn paths(config: &Config) -> Vec<&str> {
+    config
+        .rules
+        .iter()
+        .map(|rule| rule.shown.as_str())
+        .collect()
+}
+
 fn error_field(value: &Value) -> String {
     parse(value).map(|_| ()).unwrap_err().field
 }
@@ -27,10 +36,13 @@ fn error_field(value: &Value) -> String {
 #[test]
 fn minimal_configuration_takes_defaults() {
     let config = parse(&base()).unwrap();
-    assert_eq!(config.paths, ["/ws"]);
-    assert_eq!(config.authenticator.policy.clock_skew_seconds, 60);
-    assert_eq!(config.authenticator.max_token_bytes, 8192);
-    let KeySource::Inline(keys) = &config.keys else {
+    assert_eq!(paths(&config), ["/ws"]);
+    assert_eq!(
+        config.providers[0].authenticator.policy.clock_skew_seconds,
+        60
+    );
+    assert_eq!(config.providers[0].authenticator.max_token_bytes, 8192);
+    let KeySource::Inline(keys) = &config.providers[0].keys else {
         panic!("inline")
     };
     assert_eq!(keys.len(), 1);
@@ -44,10 +56,13 @@ fn every_field_is_read() {
     value["max_token_bytes"] = json!(4096);
     value["jwks"] = Value::String(jwks(&[(&RSA_2048, "r"), (&P256, "e")]).to_string());
     let config = parse(&value).unwrap();
-    assert_eq!(config.paths, ["/ws", "/media"]);
-    assert_eq!(config.authenticator.policy.clock_skew_seconds, 0);
-    assert_eq!(config.authenticator.max_token_bytes, 4096);
-    let KeySource::Inline(keys) = &config.keys else {
+    assert_eq!(paths(&config), ["/ws", "/media"]);
+    assert_eq!(
+        config.providers[0].authenticator.policy.clock_skew_seconds,
+        0
+    );
+    assert_eq!(config.providers[0].authenticator.max_token_bytes, 4096);
+    let KeySource::Inline(keys) = &config.providers[0].keys else {
         panic!("inline")
     };
     assert_eq!(keys.len(), 2);
@@ -176,7 +191,7 @@ fn discovery_with_defaults() {
         "openid_config_url": "https://acscallautomation.communication.azure.com/calling/.well-known/acsopenidconfiguration",
         "cluster": "acs"
     }));
-    let KeySource::Remote(keys) = parse(&value).unwrap().keys else {
+    let KeySource::Remote(keys) = parse(&value).unwrap().providers.remove(0).keys else {
         panic!("remote")
     };
     let RemoteDocument::Discovery {
@@ -216,7 +231,7 @@ fn jwks_uri_with_every_setting() {
         "min_refresh_interval_seconds": 2,
         "max_document_bytes": 4096
     }));
-    let KeySource::Remote(keys) = parse(&value).unwrap().keys else {
+    let KeySource::Remote(keys) = parse(&value).unwrap().providers.remove(0).keys else {
         panic!("remote")
     };
     assert_eq!(
@@ -300,12 +315,18 @@ fn identity_and_correlation_settings() {
     value["forward"] = json!(true);
     value["correlation_headers"] = json!({"call_id": "x-call-id"});
     let config = parse(&value).unwrap();
-    assert_eq!(config.upstream.claim_to_headers[0].header_name, "x-jwt-sub");
     assert_eq!(
-        config.upstream.forward_payload_header.as_deref(),
+        config.providers[0].upstream.claim_to_headers[0].header_name,
+        "x-jwt-sub"
+    );
+    assert_eq!(
+        config.providers[0]
+            .upstream
+            .forward_payload_header
+            .as_deref(),
         Some("x-jwt-payload")
     );
-    assert!(config.upstream.forward);
+    assert!(config.providers[0].upstream.forward);
     assert_eq!(
         config.correlation,
         [CorrelationHeader {
@@ -314,7 +335,7 @@ fn identity_and_correlation_settings() {
         }]
     );
     let defaults = parse(&base()).unwrap();
-    assert!(!defaults.upstream.forward);
+    assert!(!defaults.providers[0].upstream.forward);
     assert_eq!(defaults.correlation, default_correlation_headers());
 }
 
@@ -468,11 +489,11 @@ fn skipped_keys_are_reported() {
         .unwrap()
         .push(json!({"kty": "oct", "k": "AA"}));
     let config = parse(&value).unwrap();
-    assert_eq!(config.skipped_keys.len(), 1);
+    assert_eq!(config.providers[0].skipped_keys.len(), 1);
     assert!(
-        config.skipped_keys[0].contains("symmetric"),
+        config.providers[0].skipped_keys[0].contains("symmetric"),
         "{:?}",
-        config.skipped_keys
+        config.providers[0].skipped_keys
     );
 }
 
@@ -483,15 +504,19 @@ fn max_rsa_key_bits_bounds_the_keys() {
     value["jwks"]["keys"].as_array_mut().unwrap().push(big);
     let config = parse(&value).unwrap();
     assert_eq!(config.key_limits.max_rsa_key_bits, 4096, "the default");
-    assert_eq!(config.skipped_keys.len(), 1);
+    assert_eq!(config.providers[0].skipped_keys.len(), 1);
     assert!(
-        config.skipped_keys[0].contains("6144 bits; max_rsa_key_bits is 4096"),
+        config.providers[0].skipped_keys[0].contains("6144 bits; max_rsa_key_bits is 4096"),
         "{:?}",
-        config.skipped_keys
+        config.providers[0].skipped_keys
     );
     value["max_rsa_key_bits"] = json!(8192);
     let config = parse(&value).unwrap();
-    assert!(config.skipped_keys.is_empty(), "{:?}", config.skipped_keys);
+    assert!(
+        config.providers[0].skipped_keys.is_empty(),
+        "{:?}",
+        config.providers[0].skipped_keys
+    );
     for bad in [json!(2047), json!(8193), json!("4096")] {
         value["max_rsa_key_bits"] = bad;
         assert_eq!(error_field(&value), "max_rsa_key_bits");
@@ -523,3 +548,4 @@ fn error_messages_read_well() {
 }
 
 mod paths;
+mod providers;

@@ -1,0 +1,215 @@
+//! Several providers: a token goes to the provider its `iss` names among those the rule
+//! accepts, and only that provider's keys and policy decide it.
+
+use std::rc::Rc;
+
+use serde_json::json;
+use testbed::keys::{jwks, TestKey, RSA_2048, RSA_2048_OTHER};
+
+use super::*;
+use crate::config::KeySource;
+
+const NOW: u64 = 1_800_000_000;
+const NOW_MS: u64 = NOW * 1000;
+const ACS: &str = "https://acs.example";
+const ENTRA: &str = "https://login.example/v2.0";
+
+/// `acs` and `entra`, each with a key of its own under the same `kid`; `/ws` takes both,
+/// `/calls/` only `acs`.
+fn setup() -> (Gate, [VersionedKeys; 2]) {
+    let config = json!({
+        "providers": {
+            "acs": {"issuer": ACS, "audiences": ["acs-id"], "jwks": jwks(&[(&RSA_2048, "k")])},
+            "entra": {"issuer": ENTRA, "audiences": ["api://media"],
+                      "jwks": jwks(&[(&RSA_2048_OTHER, "k")])}
+        },
+        "rules": [
+            {"match": {"path": "/ws"}, "requires": {"requires_any": {"requirements": [
+                {"provider_name": "acs"}, {"provider_name": "entra"}]}}},
+            {"match": {"prefix": "/calls/"}, "requires": {"provider_name": "acs"}}
+        ]
+    });
+    let config = Config::parse(config.to_string().as_bytes()).unwrap();
+    let keys = [0, 1].map(|index| {
+        let KeySource::Inline(keys) = config.providers[index].keys.clone() else {
+            panic!("inline keys")
+        };
+        VersionedKeys {
+            version: 1,
+            keys: Rc::new(keys),
+        }
+    });
+    (Gate::new(&config), keys)
+}
+
+fn token(key: &TestKey, iss: &str, aud: &str) -> String {
+    key.sign(
+        json!({"kid": "k"}),
+        &json!({"iss": iss, "aud": aud, "sub": "s", "exp": NOW + 60}),
+    )
+}
+
+fn acs() -> String {
+    token(&RSA_2048, ACS, "acs-id")
+}
+
+fn entra() -> String {
+    token(&RSA_2048_OTHER, ENTRA, "api://media")
+}
+
+fn upgrade(path: &str, token: &str) -> RequestHead {
+    let bearer = format!("Bearer {token}");
+    RequestHead::new([
+        (":method", "GET"),
+        (":path", path),
+        ("connection", "Upgrade"),
+        ("upgrade", "websocket"),
+        ("authorization", bearer.as_str()),
+    ])
+}
+
+/// Decides with `keys` (`None` for a provider without keys yet) and an optional cache.
+fn decide(
+    gate: &Gate,
+    path: &str,
+    token: &str,
+    keys: &[Option<VersionedKeys>; 2],
+    cache: Option<&mut TokenCache>,
+) -> Decision {
+    gate.decide_cached(
+        &upgrade(path, token),
+        &mut |index| keys.get(index).cloned().flatten(),
+        NOW_MS,
+        cache,
+        &InModule,
+    )
+    .expect("a guarded path")
+    .0
+}
+
+fn allowed_by(decision: &Decision) -> Option<usize> {
+    match decision {
+        Decision::Allow(identity) => Some(identity.provider),
+        Decision::Deny(_) => None,
+    }
+}
+
+fn denial(decision: Decision) -> Denial {
+    match decision {
+        Decision::Deny(denial) => denial,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn each_providers_tokens_where_its_rules_allow_them() {
+    let (gate, [a, e]) = setup();
+    let keys = [Some(a), Some(e)];
+    assert_eq!(
+        allowed_by(&decide(&gate, "/ws", &acs(), &keys, None)),
+        Some(0)
+    );
+    assert_eq!(
+        allowed_by(&decide(&gate, "/ws", &entra(), &keys, None)),
+        Some(1)
+    );
+    assert_eq!(
+        allowed_by(&decide(&gate, "/Calls/7/media", &acs(), &keys, None)),
+        Some(0)
+    );
+    let refused = denial(decide(&gate, "/calls/7/media", &entra(), &keys, None));
+    assert_eq!(refused.reason, DenyReason::WrongIssuer);
+    assert_eq!(
+        refused.provider,
+        Some(0),
+        "the one provider's policy refused it"
+    );
+    assert!(gate.rule_for("/other").is_none(), "no rule: untouched");
+}
+
+#[test]
+fn an_issuer_no_accepted_provider_has_is_wrong_issuer() {
+    let (gate, [a, e]) = setup();
+    let stranger = token(&RSA_2048, "https://stranger.example", "acs-id");
+    let refused = denial(decide(&gate, "/ws", &stranger, &[Some(a), Some(e)], None));
+    assert_eq!(refused.reason, DenyReason::WrongIssuer);
+    assert_eq!(refused.provider, None);
+    assert_eq!(
+        refused.claimed.iss.as_deref(),
+        Some("https://stranger.example")
+    );
+}
+
+/// A token that claims `entra`'s issuer, signed with `acs`'s key under the `kid` both use,
+/// is checked with `entra`'s key only.
+#[test]
+fn one_providers_key_never_verifies_anothers_issuer() {
+    let (gate, [a, e]) = setup();
+    let keys = [Some(a), Some(e)];
+    let confused = token(&RSA_2048, ENTRA, "api://media");
+    let refused = denial(decide(&gate, "/ws", &confused, &keys, None));
+    assert_eq!(refused.reason, DenyReason::BadSignature);
+    assert_eq!(refused.provider, Some(1));
+    let confused = token(&RSA_2048_OTHER, ACS, "acs-id");
+    assert_eq!(
+        denial(decide(&gate, "/ws", &confused, &keys, None)).reason,
+        DenyReason::BadSignature
+    );
+    // And one provider's audience is not another's.
+    let crossed = token(&RSA_2048_OTHER, ENTRA, "acs-id");
+    assert_eq!(
+        denial(decide(&gate, "/ws", &crossed, &keys, None)).reason,
+        DenyReason::WrongAudience
+    );
+}
+
+#[test]
+fn a_provider_without_keys_does_not_hold_up_the_other() {
+    let (gate, [a, _]) = setup();
+    let keys = [Some(a), None];
+    assert_eq!(
+        allowed_by(&decide(&gate, "/ws", &acs(), &keys, None)),
+        Some(0)
+    );
+    let waiting = denial(decide(&gate, "/ws", &entra(), &keys, None));
+    assert_eq!(waiting.reason, DenyReason::KeysUnavailable);
+    assert_eq!(
+        waiting.provider,
+        Some(1),
+        "so the glue waits for entra's keys"
+    );
+}
+
+/// A token cached where its provider is accepted is not accepted from the cache where it
+/// is not.
+#[test]
+fn the_cache_answers_only_where_the_rule_accepts_the_provider() {
+    let (gate, [a, e]) = setup();
+    let keys = [Some(a), Some(e.clone())];
+    let mut cache = TokenCache::new(16, 1 << 20);
+    let token = entra();
+    assert_eq!(
+        allowed_by(&decide(&gate, "/ws", &token, &keys, Some(&mut cache))),
+        Some(1)
+    );
+    let hit = gate.decide_cached(
+        &upgrade("/ws", &token),
+        &mut |index| keys.get(index).cloned().flatten(),
+        NOW_MS,
+        Some(&mut cache),
+        &InModule,
+    );
+    assert!(matches!(hit, Some((Decision::Allow(_), CacheUse::Hit))));
+    let refused = denial(decide(&gate, "/calls/1", &token, &keys, Some(&mut cache)));
+    assert_eq!(refused.reason, DenyReason::WrongIssuer);
+    // entra's keys rotate: its cached token is verified again, acs's entries stay.
+    let rotated = [keys[0].clone(), Some(VersionedKeys { version: 2, ..e })];
+    let again = gate.decide_cached(
+        &upgrade("/ws", &token),
+        &mut |index| rotated.get(index).cloned().flatten(),
+        NOW_MS,
+        Some(&mut cache),
+        &InModule,
+    );
+    assert!(matches!(again, Some((Decision::Allow(_), CacheUse::Miss))));
+}
