@@ -1,0 +1,264 @@
+//! Several providers and rules by path, through a real Envoy with two workers: `acs` with
+//! inline keys, `entra` by OpenID Connect discovery from one testbed issuer, `tools` by a
+//! direct `jwks_uri` from another; `/ws` takes `acs` and `entra`, the prefix `/calls/` only
+//! `acs`, `/tools` only `tools`, and every other path passes untouched.
+//!
+//! `acs` and `entra` sign under the same `kid`, so a token that claims one provider's
+//! issuer and is signed with the other's key shows which keys verify it.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use testbed::client::{self, Response};
+use testbed::echo::Echo;
+use testbed::envoy::{self, Envoy};
+use testbed::issuer::{Issuer, DISCOVERY_PATH, JWKS_PATH};
+use testbed::keys::{jwks, TestKey, P256, RSA_2048, RSA_2048_OTHER};
+
+const ACS: &str = "https://acscallautomation.communication.azure.com";
+
+struct Stack {
+    echo: Echo,
+    entra: Issuer,
+    tools: Issuer,
+    envoy: Envoy,
+}
+
+/// The three providers and their rules, on Envoy with two workers.
+fn start() -> Stack {
+    let echo = Echo::start();
+    let entra = Issuer::start(&[(&RSA_2048_OTHER, "k")]);
+    let tools = Issuer::start(&[(&P256, "k")]);
+    let plugin = json!({
+        "providers": {
+            "acs": {
+                "issuer": ACS,
+                "audiences": ["acs-resource"],
+                "jwks": jwks(&[(&RSA_2048, "k")]),
+                "claim_to_headers": [{"header_name": "x-acs-sub", "claim_name": "sub"}]
+            },
+            "entra": {
+                "issuer": entra.issuer(),
+                "audiences": ["api://media"],
+                "openid_config_url": entra.discovery_url(),
+                "cluster": "entra",
+                "forward_payload_header": "x-entra-payload"
+            },
+            "tools": {
+                "issuer": tools.issuer(),
+                "audiences": ["tools"],
+                "jwks_uri": tools.jwks_url(),
+                "cluster": "tools"
+            }
+        },
+        "rules": [
+            {"match": {"path": "/ws"}, "requires": {"requires_any": {"requirements": [
+                {"provider_name": "acs"}, {"provider_name": "entra"}]}}},
+            {"match": {"prefix": "/calls/"}, "requires": {"provider_name": "acs"}},
+            {"match": {"path": "/tools"}, "requires": {"provider_name": "tools"}}
+        ]
+    });
+    let mut bootstrap = envoy::gate_bootstrap(echo.addr(), &plugin);
+    envoy::add_cluster(&mut bootstrap, "entra", entra.addr());
+    envoy::add_cluster(&mut bootstrap, "tools", tools.addr());
+    let envoy = Envoy::start_with(&bootstrap, 2);
+    Stack {
+        echo,
+        entra,
+        tools,
+        envoy,
+    }
+}
+
+fn sign(key: &TestKey, iss: &str, aud: &str, sub: &str) -> String {
+    let now = testbed::now();
+    key.sign(
+        json!({"kid": "k"}),
+        &json!({"iss": iss, "aud": aud, "sub": sub, "exp": now + 600}),
+    )
+}
+
+fn acs() -> String {
+    sign(&RSA_2048, ACS, "acs-resource", "acs-caller")
+}
+
+fn entra(stack: &Stack) -> String {
+    sign(
+        &RSA_2048_OTHER,
+        &stack.entra.issuer(),
+        "api://media",
+        "entra-user",
+    )
+}
+
+fn tools(stack: &Stack) -> String {
+    sign(&P256, &stack.tools.issuer(), "tools", "tool")
+}
+
+/// Opens a WebSocket on `path` with `token` (and `extra` headers): the 101, or the refusal.
+fn open(stack: &Stack, path: &str, token: &str, extra: &[(&str, &str)]) -> Result<u16, Response> {
+    let bearer = format!("Bearer {token}");
+    let mut headers = vec![("authorization", bearer.as_str())];
+    headers.extend_from_slice(extra);
+    client::websocket(stack.envoy.listener(), path, &headers).map(|(mut socket, response)| {
+        assert_eq!(client::echo(&mut socket, "ping"), "ping");
+        socket.close(None).ok();
+        response.status
+    })
+}
+
+/// Opens a WebSocket as [`open`] does, which must be accepted.
+fn accept(stack: &Stack, path: &str, token: &str, extra: &[(&str, &str)]) {
+    if let Err(response) = open(stack, path, token, extra) {
+        panic!(
+            "{path}: refused with {} {:?}",
+            response.status,
+            response.header("www-authenticate")
+        );
+    }
+}
+
+/// The `WWW-Authenticate` description of a refusal, which must be a 401.
+fn refusal(outcome: Result<u16, Response>) -> String {
+    let response = outcome.expect_err("a refusal");
+    assert_eq!(response.status, 401);
+    response
+        .header("www-authenticate")
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The stats under `wasmcustom.wsgate.`, by the rest of their name.
+fn stats(stack: &Stack) -> std::collections::BTreeMap<String, u64> {
+    stack
+        .envoy
+        .stats("wsgate")
+        .into_iter()
+        .filter_map(|(name, value)| {
+            Some((name.strip_prefix("wasmcustom.wsgate.")?.to_owned(), value))
+        })
+        .collect()
+}
+
+fn assert_healthy(stack: &Stack) {
+    assert_eq!(stack.envoy.vm_failures(), 0, "{}", stack.envoy.log());
+}
+
+#[test]
+fn each_providers_tokens_are_accepted_where_its_rules_allow_them() {
+    let stack = start();
+    // /ws takes acs and entra; each gets what its own provider sets upstream, and a
+    // client's copy of another provider's header never passes.
+    accept(&stack, "/ws", &acs(), &[]);
+    let seen = stack.echo.last_on("/ws").unwrap();
+    assert_eq!(seen.header("x-acs-sub"), Some("acs-caller"));
+    assert_eq!(seen.header("authorization"), None, "forward is off");
+    let forged = [("x-acs-sub", "acs-admin"), ("x-entra-payload", "forged")];
+    accept(&stack, "/ws", &entra(&stack), &forged);
+    let seen = stack.echo.last_on("/ws").unwrap();
+    assert_eq!(seen.header("x-acs-sub"), None, "acs's header, removed");
+    let payload = seen.header("x-entra-payload").unwrap();
+    assert_ne!(payload, "forged");
+    assert_eq!(payload, entra(&stack).split('.').nth(1).unwrap());
+
+    // The prefix takes acs only, in every spelling of the path.
+    for path in ["/calls/42/media", "/CALLS/42/media", "//calls/42"] {
+        accept(&stack, path, &acs(), &[]);
+        let refused = refusal(open(&stack, path, &entra(&stack), &[]));
+        assert!(
+            refused.contains("issuer is not accepted"),
+            "{path}: {refused}"
+        );
+    }
+    // /tools takes tools only; tools' tokens are refused on /ws.
+    accept(&stack, "/tools", &tools(&stack), &[]);
+    let refused = refusal(open(&stack, "/tools", &acs(), &[]));
+    assert!(refused.contains("issuer is not accepted"), "{refused}");
+    let refused = refusal(open(&stack, "/ws", &tools(&stack), &[]));
+    assert!(refused.contains("issuer is not accepted"), "{refused}");
+    // No rule: untouched, token or not.
+    let response = client::request(stack.envoy.listener(), "GET", "/elsewhere", &[]);
+    assert_eq!(response.status, 200);
+
+    let log = stack.envoy.log();
+    assert!(
+        log.contains("decision=allow provider=entra path=/ws iss="),
+        "{log}"
+    );
+    assert!(
+        log.contains("decision=deny reason=wrong_issuer status=401 provider=- path=/ws"),
+        "{log}"
+    );
+    assert!(
+        log.contains(
+            "configured: rules [\"/ws -> acs|entra\", \"/calls/* -> acs\", \"/tools -> tools\"]"
+        ),
+        "{log}"
+    );
+    assert_healthy(&stack);
+}
+
+/// `acs` and `entra` both sign under `kid` "k": a token that claims one's issuer is checked
+/// with that provider's key only, and the other's key never verifies it.
+#[test]
+fn one_providers_key_never_verifies_a_token_of_anothers_issuer() {
+    let stack = start();
+    let claims_entra = sign(&RSA_2048, &stack.entra.issuer(), "api://media", "mallory");
+    let refused = refusal(open(&stack, "/ws", &claims_entra, &[]));
+    assert!(refused.contains("signature is invalid"), "{refused}");
+    let claims_acs = sign(&RSA_2048_OTHER, ACS, "acs-resource", "mallory");
+    let refused = refusal(open(&stack, "/ws", &claims_acs, &[]));
+    assert!(refused.contains("signature is invalid"), "{refused}");
+    // Nor does one provider's audience pass for another's.
+    let crossed = sign(&RSA_2048_OTHER, &stack.entra.issuer(), "acs-resource", "x");
+    let refused = refusal(open(&stack, "/ws", &crossed, &[]));
+    assert!(refused.contains("audience is not accepted"), "{refused}");
+    let stats = stats(&stack);
+    assert_eq!(stats["provider.entra.denied"], 2);
+    assert_eq!(stats["provider.acs.denied"], 1);
+    assert_eq!(stats["denied.bad_signature"], 2);
+    assert_healthy(&stack);
+}
+
+/// Each remote provider's keys are fetched once for both workers, and each provider
+/// counts its own decisions and fetches.
+#[test]
+fn one_fetch_per_provider_for_two_workers_and_stats_per_provider() {
+    let stack = start();
+    for _ in 0..8 {
+        accept(&stack, "/ws", &entra(&stack), &[]);
+        accept(&stack, "/tools", &tools(&stack), &[]);
+        accept(&stack, "/calls/1", &acs(), &[]);
+    }
+    refusal(open(&stack, "/tools", &acs(), &[]));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(stack.entra.hits(DISCOVERY_PATH), 1, "entra: one discovery");
+    assert_eq!(stack.entra.hits(JWKS_PATH), 1, "entra: one JWKS fetch");
+    assert_eq!(stack.tools.hits(DISCOVERY_PATH), 0, "tools: no discovery");
+    assert_eq!(stack.tools.hits(JWKS_PATH), 1, "tools: one JWKS fetch");
+
+    let stats = stats(&stack);
+    let expected: Value = json!({
+        "allowed": 24, "denied": 1, "denied.wrong_issuer": 1,
+        "provider.acs.allowed": 8, "provider.entra.allowed": 8, "provider.tools.allowed": 8,
+        "provider.tools.denied": 1, "provider.acs.denied": 0, "provider.entra.denied": 0,
+        "provider.entra.jwks_fetch_success": 1, "provider.tools.jwks_fetch_success": 1,
+        "provider.acs.jwks_fetch_success": 0, "jwks_fetch_success": 2,
+        "provider.acs.jwks_keys": 1, "provider.entra.jwks_keys": 1, "provider.tools.jwks_keys": 1,
+    });
+    for (name, value) in expected.as_object().unwrap() {
+        assert_eq!(
+            stats.get(name).copied(),
+            value.as_u64(),
+            "{name} in {stats:#?}"
+        );
+    }
+    assert_healthy(&stack);
+}
