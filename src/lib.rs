@@ -17,8 +17,8 @@
 //!   - [`keys`]: key sets and their bounds, the issuer's documents, when to fetch them, the
 //!     key set shared by Envoy's worker VMs and the requests waiting for a fetch;
 //!   - [`signature`]: the one seam to the signature backends, and the RS*/PS* arithmetic;
-//!   - [`decision`]: the per-request gate, allow/deny and the deny reasons, what the upstream
-//!     receives, the log line and access-log fields, and the stat names;
+//!   - [`decision`]: the per-request gate, the rules that say which providers guard which
+//!     paths, allow/deny and the deny reasons, what the upstream receives, the log line and access-log fields, and the stat names;
 //!   - [`encoding`]: canonical base64url and strict JSON;
 //! - the host side: `host`, the one seam to proxy-wasm (a trait, the real host behind it,
 //!   and a recording fake for native tests), and `filter`, the thin contexts that read the

@@ -32,8 +32,8 @@ fn every_shipped_envoy_config_validates() {
         .collect();
     configs.sort();
     assert!(
-        configs.len() >= 4,
-        "expected the demo, inline-keys, ACS and compose configurations: {configs:?}"
+        configs.len() >= 5,
+        "expected the demo, inline-keys, ACS, providers and compose configurations: {configs:?}"
     );
 
     let scratch = std::env::temp_dir().join(format!("wsgate-validate-{}", std::process::id()));
@@ -87,8 +87,9 @@ fn every_shipped_envoy_config_validates() {
             config.display(),
             binary.source
         );
+        // The single-issuer form logs its paths; named providers, their rules.
         assert!(
-            log.contains("configured: paths="),
+            log.contains("configured: paths=") || log.contains("configured: rules ["),
             "{}: the plugin did not configure:\n{log}",
             config.display()
         );

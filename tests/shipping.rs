@@ -61,8 +61,18 @@ fn the_compose_file_follows_the_compose_spec() {
     assert!(out.contains("ok"), "{out}");
 }
 
+/// The WasmPlugins shipped under `envoy/istio/`.
+fn wasmplugins() -> Vec<PathBuf> {
+    let plugins: Vec<PathBuf> = ["wasmplugin.yaml", "wasmplugin-providers.yaml"]
+        .iter()
+        .map(|name| workspace_root().join("envoy/istio").join(name))
+        .collect();
+    assert!(plugins.iter().all(|path| path.is_file()), "{plugins:?}");
+    plugins
+}
+
 #[test]
-fn the_wasmplugin_follows_istios_crd_schema() {
+fn the_wasmplugins_follow_istios_crd_schema() {
     let crd: serde_json::Value = serde_json::from_slice(
         &std::fs::read(schemas().join("istio-wasmplugin-crd.json")).unwrap(),
     )
@@ -81,37 +91,50 @@ fn the_wasmplugin_follows_istios_crd_schema() {
     let out = run(Command::new(venv_tool("check-jsonschema"))
         .arg("--schemafile")
         .arg(&schema)
-        .arg(workspace_root().join("envoy/istio/wasmplugin.yaml")));
+        .args(wasmplugins()));
     let _ = std::fs::remove_file(&schema);
     assert!(out.contains("ok"), "{out}");
 }
 
+/// Each WasmPlugin's `pluginConfig` is accepted by wsgate's parser, and every provider's
+/// discovery goes through a cluster the egress file originates TLS for.
 #[test]
-fn the_wasmplugin_plugin_config_is_accepted_by_the_parser() {
-    let plugin_config = yaml_to_json(&workspace_root().join("envoy/istio/wasmplugin.yaml"))["spec"]
-        ["pluginConfig"]
-        .clone();
-    assert!(plugin_config.is_object(), "no spec.pluginConfig");
-    let config = Config::parse(plugin_config.to_string().as_bytes())
-        .unwrap_or_else(|e| panic!("pluginConfig refused: {e}"));
-    let KeySource::Remote(remote) = &config.providers[0].keys else {
-        panic!("the WasmPlugin should use discovery")
-    };
-    let RemoteDocument::Discovery { discovery, .. } = &remote.document else {
-        panic!("discovery")
-    };
-    assert_eq!(
-        discovery.cluster,
-        "outbound|80||acscallautomation.communication.azure.com"
-    );
-    // The cluster the plugin names is the one the DestinationRule originates TLS for.
+fn the_wasmplugins_plugin_configs_are_accepted_by_the_parser() {
     let egress =
         std::fs::read_to_string(workspace_root().join("envoy/istio/issuer-egress.yaml")).unwrap();
-    assert!(
-        egress.contains("number: 80")
-            && egress.contains("mode: SIMPLE")
-            && egress.contains(&discovery.authority)
-    );
+    let mut providers = 0;
+    for path in wasmplugins() {
+        let plugin_config = yaml_to_json(&path)["spec"]["pluginConfig"].clone();
+        assert!(
+            plugin_config.is_object(),
+            "{}: no spec.pluginConfig",
+            path.display()
+        );
+        let config = Config::parse(plugin_config.to_string().as_bytes())
+            .unwrap_or_else(|e| panic!("{}: pluginConfig refused: {e}", path.display()));
+        for provider in &config.providers {
+            let KeySource::Remote(remote) = &provider.keys else {
+                panic!("{}: the WasmPlugins use discovery", path.display())
+            };
+            let RemoteDocument::Discovery { discovery, .. } = &remote.document else {
+                panic!("discovery")
+            };
+            assert_eq!(
+                discovery.cluster,
+                format!("outbound|80||{}", discovery.authority)
+            );
+            // The cluster the plugin names is the one a DestinationRule originates TLS for.
+            assert!(
+                egress.contains(&format!("  host: {}\n", discovery.authority))
+                    && egress.contains(&format!("sni: {}\n", discovery.authority)),
+                "no TLS origination for {}",
+                discovery.authority
+            );
+            providers += 1;
+        }
+    }
+    assert!(egress.contains("number: 80") && egress.contains("mode: SIMPLE"));
+    assert_eq!(providers, 3, "ACS alone, then ACS and Entra ID");
 }
 
 /// YAML to JSON with the YAML parser check-jsonschema brings.

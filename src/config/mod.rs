@@ -17,6 +17,13 @@
 //! `jwks_cluster` (discovery only, when the keys live on another host), `fetch_timeout_ms`,
 //! `refresh_interval_seconds`, `min_refresh_interval_seconds` and `max_document_bytes`.
 //!
+//! Several issuers take `jwt_authn`'s shape instead: `providers`, a map of named
+//! [`Provider`]s each holding the issuer's fields above (the claims policy, one key source,
+//! what the upstream receives), and `rules`, which paths each provider guards
+//! ([`Rule`](crate::decision::rules::Rule)). The single-issuer form is shorthand for one
+//! unnamed provider with an exact-path rule per `paths` entry; mixing the two is an error
+//! naming both fields. The remaining fields are plugin-wide.
+//!
 //! Parsing is strict: unknown fields, duplicate fields, missing `issuer`/`audiences`, no key
 //! source or two, wrong types, remote settings without a remote source, and an inline key set
 //! with no usable key are all errors, and each error names its field by its path
@@ -26,7 +33,9 @@
 //! reads it into [`raw::RawConfig`] (`deny_unknown_fields`, every type checked; `blame`
 //! finds the path of a value serde refused); then each section is converted where its rules live:
 //! [`TokenSources`], [`UpstreamPolicy`], [`CorrelationHeader::configured`] and
-//! [`RemoteKeys`] beside their types, the scalars and the key source here.
+//! [`RemoteKeys`] beside their types, the rules beside [`Rule`](crate::decision::rules::Rule),
+//! the scalars, the providers and their key sources here. Each entry of `providers` is read
+//! as a document of the same [`raw::RawConfig`] type, then held to provider fields only.
 
 use std::fmt;
 
