@@ -56,7 +56,7 @@ use crate::token::token_cache::DEFAULT_JWT_CACHE_SIZE;
 mod blame;
 pub(crate) mod raw;
 
-use raw::{RawConfig, RawProvider, RemoteSection, SourcesSection, UpstreamSection};
+use raw::{RawConfig, RemoteSection, SourcesSection, UpstreamSection};
 
 /// Every field the configuration accepts, in documentation order: the fields of
 /// [`raw::RawConfig`], as serde reads them.
@@ -257,11 +257,10 @@ fn providers_and_rules(
     key_limits: KeyLimits,
     max_token_bytes: usize,
 ) -> Result<(Vec<Provider>, Vec<Rule>), ConfigError> {
-    let single = raw.take_provider();
     let paths = raw.paths.take();
     let (raw_providers, raw_rules) = match (raw.providers.take(), raw.rules.take()) {
         (None, None) => {
-            let provider = Provider::configure(None, single, key_limits, max_token_bytes, "")?;
+            let provider = Provider::configure(None, raw, key_limits, max_token_bytes, "")?;
             return Ok((vec![provider], Rule::exact_paths(paths)?));
         }
         (Some(_), None) => {
@@ -278,8 +277,8 @@ fn providers_and_rules(
         }
         (Some(providers), Some(rules)) => (providers, rules),
     };
-    let mixed = single
-        .given()
+    let mixed = raw
+        .provider_fields_given()
         .chain(paths.is_some().then_some("paths"))
         .next();
     if let Some(field) = mixed {
@@ -307,10 +306,10 @@ fn providers_and_rules(
                  stats and log fields)",
             ));
         }
-        let raw_provider = read_provider(document).map_err(|error| error.under(&field))?;
+        let mut raw_provider = read_provider(document).map_err(|error| error.under(&field))?;
         let provider = Provider::configure(
             Some(&name),
-            raw_provider,
+            &mut raw_provider,
             key_limits,
             max_token_bytes,
             &field,
@@ -341,16 +340,15 @@ fn providers_and_rules(
 
 /// One entry of `providers`, read as a document of provider fields only; errors name their
 /// field within it.
-fn read_provider(document: Value) -> Result<RawProvider, ConfigError> {
+fn read_provider(document: Value) -> Result<RawConfig, ConfigError> {
     if !document.is_object() {
         return Err(ConfigError::new(
             "configuration",
             "a provider must be a JSON object",
         ));
     }
-    let mut raw = read_blamed(document)?;
-    let provider = raw.take_provider();
-    if let Some(field) = raw.first_not_of_a_provider() {
+    let provider = read_blamed(document)?;
+    if let Some(field) = provider.first_not_of_a_provider() {
         return Err(ConfigError::new(
             field,
             "is not a provider field: it belongs at the top level, for every provider \
@@ -368,40 +366,6 @@ fn is_provider_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-impl RawProvider {
-    /// The names of the fields given, in declaration order.
-    fn given(&self) -> impl Iterator<Item = &'static str> {
-        [
-            ("issuer", self.issuer.is_some()),
-            ("audiences", self.audiences.is_some()),
-            ("jwks", self.jwks.is_some()),
-            ("jwks_uri", self.jwks_uri.is_some()),
-            ("openid_config_url", self.openid_config_url.is_some()),
-            ("cluster", self.cluster.is_some()),
-            ("jwks_cluster", self.jwks_cluster.is_some()),
-            ("fetch_timeout_ms", self.fetch_timeout_ms.is_some()),
-            (
-                "refresh_interval_seconds",
-                self.refresh_interval_seconds.is_some(),
-            ),
-            (
-                "min_refresh_interval_seconds",
-                self.min_refresh_interval_seconds.is_some(),
-            ),
-            ("max_document_bytes", self.max_document_bytes.is_some()),
-            ("clock_skew_seconds", self.clock_skew_seconds.is_some()),
-            ("claim_to_headers", self.claim_to_headers.is_some()),
-            (
-                "forward_payload_header",
-                self.forward_payload_header.is_some(),
-            ),
-            ("forward", self.forward.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(name, given)| given.then_some(name))
-    }
-}
-
 /// The fields that only mean something with a remote key source.
 const REMOTE_ONLY: [&str; 6] = [
     "cluster",
@@ -413,11 +377,11 @@ const REMOTE_ONLY: [&str; 6] = [
 ];
 
 impl Provider {
-    /// The provider `name` from `raw`; errors name their field under `prefix`
-    /// (`providers.acs`, or nothing in the single-issuer form).
+    /// The provider `name` from the provider fields of `raw` (taken out of it); errors name
+    /// their field under `prefix` (`providers.acs`, or nothing in the single-issuer form).
     fn configure(
         name: Option<&str>,
-        raw: RawProvider,
+        raw: &mut RawConfig,
         key_limits: KeyLimits,
         max_token_bytes: usize,
         prefix: &str,
@@ -428,19 +392,21 @@ impl Provider {
 
     fn configure_unprefixed(
         name: Option<&str>,
-        raw: RawProvider,
+        raw: &mut RawConfig,
         key_limits: KeyLimits,
         max_token_bytes: usize,
     ) -> Result<Provider, ConfigError> {
-        let remote_only = raw.given().find(|field| REMOTE_ONLY.contains(field));
-        let issuer = match raw.issuer {
+        let remote_only = raw
+            .provider_fields_given()
+            .find(|field| REMOTE_ONLY.contains(field));
+        let issuer = match raw.issuer.take() {
             None => return Err(ConfigError::new("issuer", "is required")),
             Some(issuer) if issuer.is_empty() => {
                 return Err(ConfigError::new("issuer", "must be a non-empty string"))
             }
             Some(issuer) => issuer,
         };
-        let audiences = match raw.audiences {
+        let audiences = match raw.audiences.take() {
             None => return Err(ConfigError::new("audiences", "is required")),
             Some(audiences) => non_empty_strings("audiences", audiences)?,
         };
@@ -451,9 +417,9 @@ impl Provider {
             DEFAULT_CLOCK_SKEW_SECONDS,
         )?;
         let upstream = UpstreamPolicy::try_from(UpstreamSection {
-            claim_to_headers: raw.claim_to_headers,
-            forward_payload_header: raw.forward_payload_header,
-            forward: raw.forward,
+            claim_to_headers: raw.claim_to_headers.take(),
+            forward_payload_header: raw.forward_payload_header.take(),
+            forward: raw.forward.take(),
         })?;
         let remote = |source: &'static str, url: String| RemoteSection {
             source,
@@ -465,7 +431,11 @@ impl Provider {
             min_refresh_interval_seconds: raw.min_refresh_interval_seconds,
             max_document_bytes: raw.max_document_bytes,
         };
-        let (keys, skipped_keys) = match (raw.jwks, raw.jwks_uri, raw.openid_config_url) {
+        let (keys, skipped_keys) = match (
+            raw.jwks.take(),
+            raw.jwks_uri.take(),
+            raw.openid_config_url.take(),
+        ) {
             (None, None, None) => {
                 return Err(ConfigError::new(
                     "jwks",

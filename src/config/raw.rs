@@ -78,51 +78,42 @@ pub(crate) struct RawConfig {
     pub rules: Option<Value>,
 }
 
-/// What belongs to one issuer: the provider fields of a [`RawConfig`] (the single-issuer
-/// form's top level, or one entry of `providers`).
-#[derive(Debug, Default)]
-pub(crate) struct RawProvider {
-    pub issuer: Option<String>,
-    pub audiences: Option<Vec<String>>,
-    pub jwks: Option<Value>,
-    pub jwks_uri: Option<String>,
-    pub openid_config_url: Option<String>,
-    pub cluster: Option<String>,
-    pub jwks_cluster: Option<String>,
-    pub fetch_timeout_ms: Option<u64>,
-    pub refresh_interval_seconds: Option<u64>,
-    pub min_refresh_interval_seconds: Option<u64>,
-    pub max_document_bytes: Option<u64>,
-    pub clock_skew_seconds: Option<u64>,
-    pub claim_to_headers: Option<Vec<RawClaimToHeader>>,
-    pub forward_payload_header: Option<String>,
-    pub forward: Option<bool>,
-}
-
 impl RawConfig {
-    /// Takes the provider fields out, leaving the plugin-wide ones.
-    pub fn take_provider(&mut self) -> RawProvider {
-        RawProvider {
-            issuer: self.issuer.take(),
-            audiences: self.audiences.take(),
-            jwks: self.jwks.take(),
-            jwks_uri: self.jwks_uri.take(),
-            openid_config_url: self.openid_config_url.take(),
-            cluster: self.cluster.take(),
-            jwks_cluster: self.jwks_cluster.take(),
-            fetch_timeout_ms: self.fetch_timeout_ms.take(),
-            refresh_interval_seconds: self.refresh_interval_seconds.take(),
-            min_refresh_interval_seconds: self.min_refresh_interval_seconds.take(),
-            max_document_bytes: self.max_document_bytes.take(),
-            clock_skew_seconds: self.clock_skew_seconds.take(),
-            claim_to_headers: self.claim_to_headers.take(),
-            forward_payload_header: self.forward_payload_header.take(),
-            forward: self.forward.take(),
-        }
+    /// The provider fields given (the single-issuer form's, or one provider's), in
+    /// declaration order.
+    pub fn provider_fields_given(&self) -> impl Iterator<Item = &'static str> {
+        [
+            ("issuer", self.issuer.is_some()),
+            ("audiences", self.audiences.is_some()),
+            ("jwks", self.jwks.is_some()),
+            ("jwks_uri", self.jwks_uri.is_some()),
+            ("openid_config_url", self.openid_config_url.is_some()),
+            ("cluster", self.cluster.is_some()),
+            ("jwks_cluster", self.jwks_cluster.is_some()),
+            ("fetch_timeout_ms", self.fetch_timeout_ms.is_some()),
+            (
+                "refresh_interval_seconds",
+                self.refresh_interval_seconds.is_some(),
+            ),
+            (
+                "min_refresh_interval_seconds",
+                self.min_refresh_interval_seconds.is_some(),
+            ),
+            ("max_document_bytes", self.max_document_bytes.is_some()),
+            ("clock_skew_seconds", self.clock_skew_seconds.is_some()),
+            ("claim_to_headers", self.claim_to_headers.is_some()),
+            (
+                "forward_payload_header",
+                self.forward_payload_header.is_some(),
+            ),
+            ("forward", self.forward.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, given)| given.then_some(name))
     }
 
-    /// The first field given that is not a provider field (`paths` included), once
-    /// [`take_provider`](Self::take_provider) has run: what a provider may not hold.
+    /// The first field given that is not a provider field (`paths` included): what one
+    /// entry of `providers` may not hold.
     pub fn first_not_of_a_provider(&self) -> Option<&'static str> {
         [
             ("paths", self.paths.is_some()),
