@@ -161,12 +161,12 @@ fn each_providers_tokens_are_accepted_where_its_rules_allow_them() {
     assert_eq!(seen.header("x-acs-sub"), Some("acs-caller"));
     assert_eq!(seen.header("authorization"), None, "forward is off");
     let forged = [("x-acs-sub", "acs-admin"), ("x-entra-payload", "forged")];
-    accept(&stack, "/ws", &entra(&stack), &forged);
+    let token = entra(&stack);
+    accept(&stack, "/ws", &token, &forged);
     let seen = stack.echo.last_on("/ws").unwrap();
     assert_eq!(seen.header("x-acs-sub"), None, "acs's header, removed");
-    let payload = seen.header("x-entra-payload").unwrap();
-    assert_ne!(payload, "forged");
-    assert_eq!(payload, entra(&stack).split('.').nth(1).unwrap());
+    let payload = token.split('.').nth(1).unwrap();
+    assert_eq!(seen.header("x-entra-payload"), Some(payload), "not the forged one");
 
     // The prefix takes acs only, in every spelling of the path.
     for path in ["/calls/42/media", "/CALLS/42/media", "//calls/42"] {
