@@ -166,7 +166,11 @@ fn each_providers_tokens_are_accepted_where_its_rules_allow_them() {
     let seen = stack.echo.last_on("/ws").unwrap();
     assert_eq!(seen.header("x-acs-sub"), None, "acs's header, removed");
     let payload = token.split('.').nth(1).unwrap();
-    assert_eq!(seen.header("x-entra-payload"), Some(payload), "not the forged one");
+    assert_eq!(
+        seen.header("x-entra-payload"),
+        Some(payload),
+        "not the forged one"
+    );
 
     // The prefix takes acs only, in every spelling of the path.
     for path in ["/calls/42/media", "/CALLS/42/media", "//calls/42"] {

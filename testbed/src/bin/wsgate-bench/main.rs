@@ -179,7 +179,8 @@ fn main() {
         let (section, failures, bars) =
             per_request::run(&runtime, &module, baseline.as_deref(), &timed);
         let _ = std::fs::create_dir_all(&results);
-        let section = section + &chart_link(&results, "per-request", &bars);
+        let stem = result_stem(&results, "per-request");
+        let section = section + &chart_link(&results, &stem, &bars);
         let report = format!(
             "# wsgate benchmark, part two only, {}\n\n- machine: {} cores, {}\n- Envoy: {} ({})\n- module: {} bytes; baseline module: {}\n{section}",
             testbed::today(),
@@ -195,8 +196,7 @@ fn main() {
             )),
         );
         println!("{report}");
-        let _ = std::fs::create_dir_all(&results);
-        let file = results.join(format!("{}-per-request.md", testbed::today()));
+        let file = results.join(format!("{stem}.md"));
         match std::fs::write(&file, &report) {
             Ok(()) => eprintln!("bench: wrote {}", file.display()),
             Err(error) => eprintln!("bench: could not write {}: {error}", file.display()),
@@ -364,13 +364,17 @@ fn main() {
         per_request::run(&runtime, &module, baseline.as_deref(), &timed);
     report.push_str(&section);
     let _ = std::fs::create_dir_all(&results);
-    report.push_str(&chart_link(&results, "per-request", &bars));
+    report.push_str(&chart_link(
+        &results,
+        &result_stem(&results, "per-request"),
+        &bars,
+    ));
     let (section, socket_failures) = per_frame::run(&runtime, &module, upstream_addr, &timed);
     report.push_str(&section);
     println!("{report}");
     let dir = results;
     let _ = std::fs::create_dir_all(&dir);
-    let file = dir.join(format!("{}.md", testbed::today()));
+    let file = dir.join(format!("{}.md", result_stem(&dir, "")));
     match std::fs::write(&file, &report) {
         Ok(()) => eprintln!("bench: wrote {}", file.display()),
         Err(error) => eprintln!("bench: could not write {}: {error}", file.display()),
@@ -736,10 +740,29 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown CPU".into())
 }
 
-/// Draws part two's table as `DATE-NAME.svg` in `dir`; returns the Markdown that shows it
-/// (or says why there is none).
-fn chart_link(dir: &std::path::Path, name: &str, bars: &[chart::Bar]) -> String {
-    let file = format!("{}-{name}.svg", testbed::today());
+/// `DATE-NAME` (`DATE` when `name` is empty), or `DATE-NAME-2`, `-3`, … when a result file
+/// of that name (`.md` or `.svg`) is already in `dir`: a second run on one day must not
+/// overwrite a result that may be committed.
+fn result_stem(dir: &std::path::Path, name: &str) -> String {
+    let base = match name {
+        "" => testbed::today(),
+        name => format!("{}-{name}", testbed::today()),
+    };
+    (1..)
+        .map(|n| match n {
+            1 => base.clone(),
+            n => format!("{base}-{n}"),
+        })
+        .find(|stem| {
+            !dir.join(format!("{stem}.md")).exists() && !dir.join(format!("{stem}.svg")).exists()
+        })
+        .unwrap_or(base)
+}
+
+/// Draws part two's table as `STEM.svg` in `dir`; returns the Markdown that shows it (or
+/// says why there is none).
+fn chart_link(dir: &std::path::Path, stem: &str, bars: &[chart::Bar]) -> String {
+    let file = format!("{stem}.svg");
     let title = "Envoy CPU per request, part two (lower is better)";
     match chart::write(title, bars, &dir.join(&file)) {
         Ok(()) => {
