@@ -170,10 +170,8 @@ impl Gate {
         // The size cap comes before anything else, hashing for the cache included.
         let oversized = found.token.len() > self.max_token_bytes;
         let Some(cache) = cache.filter(|_| !oversized) else {
-            return (
-                self.authenticate(rule, &found.token, keys, now_ms, verifier),
-                CacheUse::Off,
-            );
+            let verified = self.authenticate(rule, &found.token, keys, now_ms, verifier);
+            return (verified.map(|(identity, _)| identity), CacheUse::Off);
         };
         let current = |provider: usize| keys(provider).map(|current| current.version);
         if let Some(identity) = cache.get(&found.token, now_ms, current) {
@@ -183,25 +181,24 @@ impl Gate {
                 return (Ok(identity), CacheUse::Hit);
             }
         }
-        let verified = self.authenticate(rule, &found.token, keys, now_ms, verifier);
-        match &verified {
-            Ok(identity) => {
+        match self.authenticate(rule, &found.token, keys, now_ms, verifier) {
+            Ok((identity, version)) => {
                 let skew = self.clock_skew_seconds(identity.provider);
-                let version = keys(identity.provider).map(|current| current.version);
-                if let (Some(deadline), Some(version)) = (identity.expires_at_ms(skew), version) {
-                    cache.insert(&found.token, version, identity, deadline);
+                if let Some(deadline) = identity.expires_at_ms(skew) {
+                    cache.insert(&found.token, version, &identity, deadline);
                 }
+                (Ok(identity), CacheUse::Miss)
             }
             // Nothing was verified: no keys to verify with.
             Err(denial) if denial.reason == DenyReason::KeysUnavailable => {
-                return (verified, CacheUse::Off)
+                (Err(denial), CacheUse::Off)
             }
-            Err(_) => {}
+            Err(denial) => (Err(denial), CacheUse::Miss),
         }
-        (verified, CacheUse::Miss)
     }
 
-    /// Verifies `token` with the provider `rule` accepts for it and that provider's keys.
+    /// Verifies `token` with the provider `rule` accepts for it and that provider's keys;
+    /// the identity, and the version of the key set that verified it.
     fn authenticate(
         &self,
         rule: &Rule,
@@ -209,7 +206,7 @@ impl Gate {
         keys: &mut KeysOf<'_>,
         now_ms: u64,
         verifier: &dyn Verifier,
-    ) -> Result<Identity, Denial> {
+    ) -> Result<(Identity, u64), Denial> {
         let jws = CompactJws::parse(token, self.max_token_bytes)?;
         let claims = jws.claims()?;
         let Some((index, authenticator)) = self.provider_for(rule, &claims) else {
@@ -232,7 +229,7 @@ impl Gate {
             .authenticate_parsed(&jws, claims, &current.keys, now_ms / 1000, verifier)
             .map_err(chosen)?;
         identity.provider = index;
-        Ok(identity)
+        Ok((identity, current.version))
     }
 
     /// The provider `rule` accepts whose issuer the token's `iss` names; the one provider
@@ -242,16 +239,13 @@ impl Gate {
         rule: &Rule,
         claims: &serde_json::Map<String, Value>,
     ) -> Option<(usize, &Authenticator)> {
-        let accepted = rule
-            .providers
-            .iter()
-            .filter_map(|&index| Some((index, self.providers.get(index)?)));
         if let [only] = rule.providers.as_slice() {
             return Some((*only, self.providers.get(*only)?));
         }
         let iss = claims.get("iss").and_then(Value::as_str)?;
-        accepted
-            .into_iter()
+        rule.providers
+            .iter()
+            .filter_map(|&index| Some((index, self.providers.get(index)?)))
             .find(|(_, provider)| provider.policy.issuer == iss)
     }
 }
