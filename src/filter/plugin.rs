@@ -15,7 +15,7 @@ use log::{error, info, warn};
 
 use super::host_verifier::HostVerifier;
 use super::metrics::Metrics;
-use crate::config::{Config, KeySource};
+use crate::config::{Config, KeySource, Provider};
 use crate::decision::gate::{CacheUse, Gate};
 use crate::decision::record::CorrelationHeader;
 use crate::decision::stats;
@@ -129,9 +129,11 @@ impl<H: Host + Clone> Plugin<H> {
             .filter_map(|provider| provider.name.clone())
             .collect();
         let metrics = Metrics::define(host.clone(), &provider_names);
-        let providers: Vec<ProviderState<H>> = (0..config.providers.len())
-            .map(|index| ProviderState {
-                keys: provider_keys(&host, &config, index, &metrics),
+        let providers: Vec<ProviderState<H>> = config
+            .providers
+            .iter()
+            .map(|provider| ProviderState {
+                keys: provider_keys(&host, provider, &config, &metrics),
                 waiters: Parked::default(),
             })
             .collect();
@@ -182,20 +184,14 @@ impl<H: Host + Clone> Plugin<H> {
     }
 }
 
-/// Provider `index`'s keys: its inline set, or its shared key cache (in a shared-data scope
-/// of its own) and this VM's fetcher. Logs what it configured.
+/// `provider`'s keys (one of `config`'s providers): its inline set, or its shared key cache
+/// (in a shared-data scope of its own) and this VM's fetcher. Logs what it configured.
 fn provider_keys<H: Host + Clone>(
     host: &H,
+    provider: &Provider,
     config: &Config,
-    index: usize,
     metrics: &Metrics<H>,
 ) -> Keys<H> {
-    let Some(provider) = config.providers.get(index) else {
-        return Keys::Inline(VersionedKeys {
-            version: 0,
-            keys: Rc::default(),
-        });
-    };
     for skipped in &provider.skipped_keys {
         warn!("jwks: {skipped}");
     }
