@@ -76,6 +76,17 @@ fn decide(
     keys: &[Option<VersionedKeys>; 2],
     cache: Option<&mut TokenCache>,
 ) -> Decision {
+    decide_counted(gate, path, token, keys, cache).0
+}
+
+/// [`decide`], with whether the cache answered.
+fn decide_counted(
+    gate: &Gate,
+    path: &str,
+    token: &str,
+    keys: &[Option<VersionedKeys>; 2],
+    cache: Option<&mut TokenCache>,
+) -> (Decision, CacheUse) {
     gate.decide_cached(
         &upgrade(path, token),
         &mut |index| keys.get(index).cloned().flatten(),
@@ -84,7 +95,6 @@ fn decide(
         &InModule,
     )
     .expect("a guarded path")
-    .0
 }
 
 fn allowed_by(decision: &Decision) -> Option<usize> {
@@ -192,24 +202,12 @@ fn the_cache_answers_only_where_the_rule_accepts_the_provider() {
         allowed_by(&decide(&gate, "/ws", &token, &keys, Some(&mut cache))),
         Some(1)
     );
-    let hit = gate.decide_cached(
-        &upgrade("/ws", &token),
-        &mut |index| keys.get(index).cloned().flatten(),
-        NOW_MS,
-        Some(&mut cache),
-        &InModule,
-    );
-    assert!(matches!(hit, Some((Decision::Allow(_), CacheUse::Hit))));
+    let hit = decide_counted(&gate, "/ws", &token, &keys, Some(&mut cache));
+    assert!(matches!(hit, (Decision::Allow(_), CacheUse::Hit)));
     let refused = denial(decide(&gate, "/calls/1", &token, &keys, Some(&mut cache)));
     assert_eq!(refused.reason, DenyReason::WrongIssuer);
-    // entra's keys rotate: its cached token is verified again, acs's entries stay.
+    // entra's keys rotate: its cached token is verified again.
     let rotated = [keys[0].clone(), Some(VersionedKeys { version: 2, ..e })];
-    let again = gate.decide_cached(
-        &upgrade("/ws", &token),
-        &mut |index| rotated.get(index).cloned().flatten(),
-        NOW_MS,
-        Some(&mut cache),
-        &InModule,
-    );
-    assert!(matches!(again, Some((Decision::Allow(_), CacheUse::Miss))));
+    let again = decide_counted(&gate, "/ws", &token, &rotated, Some(&mut cache));
+    assert!(matches!(again, (Decision::Allow(_), CacheUse::Miss)));
 }
