@@ -187,9 +187,11 @@ fn each_providers_tokens_are_accepted_where_its_rules_allow_them() {
     assert!(refused.contains("issuer is not accepted"), "{refused}");
     let refused = refusal(open(&stack, "/ws", &tools(&stack), &[]));
     assert!(refused.contains("issuer is not accepted"), "{refused}");
-    // No rule: untouched, token or not.
-    let response = client::request(stack.envoy.listener(), "GET", "/elsewhere", &[]);
-    assert_eq!(response.status, 200);
+    // No rule: untouched, token or not; a sibling of the /calls/ directory included.
+    for path in ["/elsewhere", "/callsadmin/ws"] {
+        let response = client::request(stack.envoy.listener(), "GET", path, &[]);
+        assert_eq!(response.status, 200, "{path}");
+    }
 
     let log = stack.envoy.log();
     assert!(

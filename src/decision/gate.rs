@@ -31,6 +31,8 @@ pub struct Gate {
     /// Each provider's verification policy, by provider index.
     providers: Vec<Authenticator>,
     rules: Vec<Rule>,
+    /// For a path that cannot be normalised: the providers every rule accepts.
+    undecidable: Rule,
     sources: TokenSources,
     max_token_bytes: usize,
 }
@@ -49,6 +51,7 @@ impl Gate {
                 .map(|provider| provider.authenticator.clone())
                 .collect(),
             rules: config.rules.clone(),
+            undecidable: Rule::undecidable(&config.rules),
             sources: config.sources.clone(),
             max_token_bytes: config
                 .providers
@@ -68,9 +71,13 @@ impl Gate {
     /// fits its normal form (query and fragment ignored, see [`crate::request::path`]).
     /// `None`: not guarded. Lets the glue pass unguarded requests on after reading one
     /// header instead of all.
+    /// A path that cannot be normalised could be any rule's: it is decided by the
+    /// providers every rule accepts.
     pub fn rule_for(&self, path: &str) -> Option<&Rule> {
-        let path = NormalPath::of(path);
-        self.rules.iter().find(|rule| rule.matches(&path))
+        match NormalPath::of(path) {
+            NormalPath::Undecidable => Some(&self.undecidable),
+            path => self.rules.iter().find(|rule| rule.matches(&path)),
+        }
     }
 
     /// Whether requests to `path`, a `:path` value, are guarded.
@@ -207,6 +214,20 @@ impl Gate {
         now_ms: u64,
         verifier: &dyn Verifier,
     ) -> Result<(Identity, u64), Denial> {
+        // A rule with one provider: without its keys nothing can be decided, so the token is
+        // not looked at (as before there were several providers; the request waits for them).
+        let only = match rule.providers.as_slice() {
+            [only] => match keys(*only) {
+                Some(current) => Some(current),
+                None => {
+                    return Err(Denial {
+                        provider: Some(*only),
+                        ..DenyReason::KeysUnavailable.into()
+                    })
+                }
+            },
+            _ => None,
+        };
         let jws = CompactJws::parse(token, self.max_token_bytes)?;
         let claims = jws.claims()?;
         let Some((index, authenticator)) = self.provider_for(rule, &claims) else {
@@ -219,7 +240,7 @@ impl Gate {
             denial.provider = Some(index);
             denial
         };
-        let Some(current) = keys(index) else {
+        let Some(current) = only.or_else(|| keys(index)) else {
             return Err(chosen(Denial {
                 claimed: Claimed::from_claims(&claims),
                 ..DenyReason::KeysUnavailable.into()

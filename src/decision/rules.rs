@@ -21,8 +21,12 @@ pub const DEFAULT_PATH: &str = "/ws";
 pub enum PathMatch {
     /// `match.path`: this path exactly (query ignored), in any spelling.
     Exact(NormalPath),
-    /// `match.prefix`: every path under this one.
+    /// `match.prefix` not ending in `/`: every path whose normal form starts with this
+    /// text (`/calls` takes `/callsx`), as `jwt_authn` compares a prefix.
     Prefix(NormalPath),
+    /// `match.prefix` ending in `/`: this directory and every path under it, segment by
+    /// segment (`/calls/` takes `/calls` and `/calls/1`, not `/callsx`).
+    Directory(NormalPath),
 }
 
 /// One rule: a path match and the providers it accepts, by index into
@@ -42,6 +46,23 @@ impl Rule {
         match &self.matcher {
             PathMatch::Exact(exact) => path.is(exact),
             PathMatch::Prefix(prefix) => path.starts_with(prefix),
+            PathMatch::Directory(dir) => path.is_under(dir),
+        }
+    }
+
+    /// The rule for a path that cannot be normalised (see [`NormalPath::Undecidable`]): it
+    /// could be any rule's path, so it accepts only the providers every rule accepts (none,
+    /// when they have none in common: every token is then refused).
+    pub fn undecidable(rules: &[Rule]) -> Rule {
+        let mut providers = rules
+            .first()
+            .map(|rule| rule.providers.clone())
+            .unwrap_or_default();
+        providers.retain(|index| rules.iter().all(|rule| rule.accepts(*index)));
+        Rule {
+            matcher: PathMatch::Exact(NormalPath::Undecidable),
+            providers,
+            shown: "(undecidable path)".to_owned(),
         }
     }
 
@@ -149,7 +170,12 @@ fn path_match(field: &str, raw: Option<&Value>) -> Result<(PathMatch, String), C
             let field = format!("{field}.prefix");
             let prefix = string(&field, prefix)?;
             let normal = guarded_path(&field, prefix)?;
-            Ok((PathMatch::Prefix(normal), format!("{prefix}*")))
+            let matcher = if prefix.ends_with('/') {
+                PathMatch::Directory(normal)
+            } else {
+                PathMatch::Prefix(normal)
+            };
+            Ok((matcher, format!("{prefix}*")))
         }
         _ => Err(ConfigError::new(
             field,
@@ -253,7 +279,7 @@ mod tests {
     #[test]
     fn exact_and_prefix_match_every_spelling() {
         let exact = rule(PathMatch::Exact(NormalPath::of("/ws")));
-        let prefix = rule(PathMatch::Prefix(NormalPath::of("/calls/")));
+        let prefix = rule(PathMatch::Directory(NormalPath::of("/calls/")));
         for path in ["/ws", "/WS", "//ws/", "/%77s?x=1", "/a/../ws"] {
             assert!(exact.matches(&NormalPath::of(path)), "{path}");
         }
@@ -268,6 +294,10 @@ mod tests {
             assert!(prefix.matches(&NormalPath::of(path)), "{path}");
         }
         assert!(!prefix.matches(&NormalPath::of("/call")));
+        assert!(
+            !prefix.matches(&NormalPath::of("/callsadmin/ws")),
+            "whole segments"
+        );
         assert!(!prefix.matches(&NormalPath::of("/ws")));
         // Undecidable: every rule matches.
         assert!(prefix.matches(&NormalPath::Undecidable));

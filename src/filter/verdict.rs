@@ -7,7 +7,7 @@ use super::plugin::Plugin;
 use crate::decision::record::Record;
 use crate::decision::stats;
 use crate::decision::upstream;
-use crate::decision::{Decision, DenyReason};
+use crate::decision::{Decision, Denial, DenyReason};
 use crate::host::Host;
 use crate::request::RequestHead;
 
@@ -42,7 +42,10 @@ pub(super) fn enforce<H: Host>(
         );
     }
     let decision = match (applied, decision) {
-        (Err(_), Decision::Allow(_)) => Decision::Deny(DenyReason::UpstreamEditFailed.into()),
+        (Err(_), Decision::Allow(identity)) => Decision::Deny(Denial {
+            provider: Some(identity.provider),
+            ..DenyReason::UpstreamEditFailed.into()
+        }),
         (_, decision) => decision,
     };
     let record = Record::of(

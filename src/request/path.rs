@@ -69,13 +69,25 @@ impl NormalPath {
         self.compare(guarded, |path, guarded| path == guarded)
     }
 
-    /// Whether this request path lies under the guarded prefix `prefix` (itself normal):
-    /// the normal forms compared as text, as `jwt_authn` compares a `prefix` with a path.
-    /// Normalisation drops a trailing slash, so the prefix `/calls/` also takes `/calls`
-    /// and `/callsx`: more is guarded, never less.
+    /// Whether this request path starts with the prefix `prefix` (itself normal), the normal
+    /// forms compared as text, as `jwt_authn` compares a `prefix` with a path: `/calls`
+    /// takes `/calls`, `/calls/1` and `/callsx`.
     pub fn starts_with(&self, prefix: &NormalPath) -> bool {
         self.compare(prefix, |path, prefix| {
             prefix == "/" || path.starts_with(prefix)
+        })
+    }
+
+    /// Whether this request path is the directory `dir` (itself normal) or lies under it,
+    /// segment by segment: for a configured prefix that ends in `/`. Normalisation drops that
+    /// slash, so `/calls/` takes `/calls` and `/calls/1` but not `/callsx`, which a later
+    /// rule for other providers may guard.
+    pub fn is_under(&self, dir: &NormalPath) -> bool {
+        self.compare(dir, |path, dir| {
+            dir == "/"
+                || path
+                    .strip_prefix(dir)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
         })
     }
 
@@ -177,7 +189,23 @@ mod tests {
         for path in ["/call", "/media/calls/1", "/"] {
             assert!(!NormalPath::of(path).starts_with(&prefix), "{path:?}");
         }
+        assert!(
+            NormalPath::of("/callsx").starts_with(&prefix),
+            "text, as jwt_authn"
+        );
         assert!(NormalPath::of("/anything").starts_with(&NormalPath::of("/")));
+    }
+
+    #[test]
+    fn a_directory_prefix_takes_whole_segments_only() {
+        let dir = NormalPath::of("/calls/");
+        for path in ["/calls", "/calls/1/media", "/CALLS//1", "/x/../calls/1"] {
+            assert!(NormalPath::of(path).is_under(&dir), "{path:?}");
+        }
+        for path in ["/callsx", "/calls-admin/1", "/call", "/"] {
+            assert!(!NormalPath::of(path).is_under(&dir), "{path:?}");
+        }
+        assert!(NormalPath::of("/anything").is_under(&NormalPath::of("/")));
     }
 
     #[test]

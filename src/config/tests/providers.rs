@@ -55,7 +55,7 @@ fn providers_and_rules_in_jwt_authns_shape() {
     assert_eq!(config.rules[0].providers, [0, 1], "repeats dropped");
     assert_eq!(
         config.rules[1].matcher,
-        PathMatch::Prefix(NormalPath::of("/calls"))
+        PathMatch::Directory(NormalPath::of("/calls"))
     );
     assert_eq!(config.rules[1].providers, [0]);
     assert_eq!(config.rules[2].providers, [1]);

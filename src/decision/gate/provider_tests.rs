@@ -211,3 +211,32 @@ fn the_cache_answers_only_where_the_rule_accepts_the_provider() {
     let again = decide_counted(&gate, "/ws", &token, &rotated, Some(&mut cache));
     assert!(matches!(again, (Decision::Allow(_), CacheUse::Miss)));
 }
+
+/// A prefix that ends in `/` takes whole segments: a sibling path is not under it, so the
+/// prefix's providers never decide a route they were not given.
+#[test]
+fn a_directory_prefix_does_not_take_a_sibling_path() {
+    let (gate, _) = setup();
+    assert!(gate.rule_for("/calls/7").is_some());
+    assert!(gate.rule_for("/calls").is_some());
+    assert!(gate.rule_for("/callsadmin/ws").is_none());
+    assert!(gate.rule_for("/calls-internal").is_none());
+}
+
+/// A path that cannot be normalised could be any rule's: only a provider every rule
+/// accepts (here `acs`) is accepted on it.
+#[test]
+fn an_undecidable_path_takes_only_providers_every_rule_accepts() {
+    let (gate, [a, e]) = setup();
+    let keys = [Some(a), Some(e)];
+    let deep = format!(
+        "/%{}77s",
+        "25".repeat(crate::request::spelling::MAX_DECODE_ROUNDS)
+    );
+    assert_eq!(
+        allowed_by(&decide(&gate, &deep, &acs(), &keys, None)),
+        Some(0)
+    );
+    let refused = denial(decide(&gate, &deep, &entra(), &keys, None));
+    assert_eq!(refused.reason, DenyReason::WrongIssuer);
+}
