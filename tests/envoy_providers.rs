@@ -245,6 +245,14 @@ fn one_fetch_per_provider_for_two_workers_and_stats_per_provider() {
     }
     refusal(open(&stack, "/tools", &acs(), &[]));
     std::thread::sleep(Duration::from_millis(500));
+    // Every VM configures and ticks (each worker's, whether or not a request reached it),
+    // so one fetch here is one fetch for all of them.
+    let vms = stack
+        .envoy
+        .log()
+        .matches("configured: provider=entra")
+        .count();
+    assert!(vms >= 2, "{vms} VM(s) configured");
     assert_eq!(stack.entra.hits(DISCOVERY_PATH), 1, "entra: one discovery");
     assert_eq!(stack.entra.hits(JWKS_PATH), 1, "entra: one JWKS fetch");
     assert_eq!(stack.tools.hits(DISCOVERY_PATH), 0, "tools: no discovery");

@@ -145,6 +145,16 @@ impl Recording {
             .map_or(0, |(_, _, value)| *value)
     }
 
+    /// The names of every metric defined so far.
+    pub fn metric_names(&self) -> Vec<String> {
+        self.0
+            .borrow()
+            .metrics
+            .iter()
+            .map(|(name, ..)| name.clone())
+            .collect()
+    }
+
     /// Answers foreign-function calls with `answer` from now on.
     pub fn foreign(&self, answer: impl Fn(&str, &[u8]) -> Result<Vec<u8>, HostError> + 'static) {
         self.0.borrow_mut().foreign = Some(Rc::new(answer));
