@@ -157,6 +157,8 @@ fn report<H: Host>(plugin: &Plugin<H>, index: usize, finished: Finished, now: u6
         .provider_names
         .get(index)
         .map(String::as_str);
+    // Lines without a URL name the provider, where providers are named.
+    let whose = provider.map_or(String::new(), |name| format!(" (provider {name})"));
     match finished {
         Finished::Published {
             url,
@@ -175,7 +177,7 @@ fn report<H: Host>(plugin: &Plugin<H>, index: usize, finished: Finished, now: u6
             metrics.set_keys(provider, after.key_count);
             if before.failures > 0 {
                 info!(
-                    "jwks: recovered after {} failed attempt(s)",
+                    "jwks: recovered after {} failed attempt(s){whose}",
                     before.failures
                 );
             }
@@ -199,12 +201,12 @@ fn report<H: Host>(plugin: &Plugin<H>, index: usize, finished: Finished, now: u6
             let message = error.to_string();
             if before.last_error.as_deref() != Some(message.as_str()) {
                 warn!(
-                    "jwks: fetch failed: {message}; {}; retrying in {} ms",
+                    "jwks: fetch failed{whose}: {message}; {}; retrying in {} ms",
                     kept(&after),
                     after.next_refresh_ms.saturating_sub(now)
                 );
             } else {
-                debug!("jwks: fetch failed again: {message}");
+                debug!("jwks: fetch failed again{whose}: {message}");
             }
         }
     }
