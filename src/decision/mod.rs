@@ -12,6 +12,8 @@ pub mod rules;
 pub mod stats;
 pub mod upstream;
 
+use std::rc::Rc;
+
 use serde_json::{Map, Value};
 
 use crate::token::extractor::TokenLocation;
@@ -181,13 +183,14 @@ pub struct LocalReply {
     pub www_authenticate: Option<String>,
 }
 
-/// The verified identity of an accepted request.
+/// The verified identity of an accepted request. Claims and payload are shared, not copied,
+/// between the token cache and each request it answers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Identity {
     /// Every claim of the verified payload.
-    pub claims: Map<String, Value>,
+    pub claims: Rc<Map<String, Value>>,
     /// The payload exactly as signed (canonical base64url), for `forward_payload_header`.
-    pub payload: String,
+    pub payload: Rc<str>,
     /// Where the token was, once the gate knows.
     pub location: Option<TokenLocation>,
     /// The provider that verified it (an index into the configuration's providers).

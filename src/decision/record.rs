@@ -229,8 +229,8 @@ mod tests {
     fn allow() -> Decision {
         let claims = json!({"iss": "https://issuer.example", "sub": "alice"});
         Decision::Allow(Identity {
-            claims: claims.as_object().unwrap().clone(),
-            payload: String::new(),
+            claims: claims.as_object().unwrap().clone().into(),
+            payload: "".into(),
             location: None,
             provider: 0,
         })

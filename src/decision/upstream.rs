@@ -199,7 +199,9 @@ pub fn edits(policies: &[UpstreamPolicy], decision: &Decision, head: &RequestHea
         }
     }
     if let Some(header) = &policy.forward_payload_header {
-        edits.set.push((header.clone(), identity.payload.clone()));
+        edits
+            .set
+            .push((header.clone(), identity.payload.to_string()));
     }
     edits
 }
@@ -331,7 +333,7 @@ mod tests {
             "https://example.com/role": "ops", "roles": ["a", "b"], "evil": "a\r\nx-injected: 1"
         });
         Decision::Allow(Identity {
-            claims: claims.as_object().unwrap().clone(),
+            claims: claims.as_object().unwrap().clone().into(),
             payload: "eyJzdWIiOiJhbGljZSJ9".into(),
             location: Some(TokenLocation::Header {
                 name: "authorization".into(),

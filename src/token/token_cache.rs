@@ -1,22 +1,25 @@
-//! A per-VM cache of verified tokens, so a token seen again costs a hash and a lookup instead
-//! of a signature verification (the warm path; `jwt_authn`'s `jwt_cache_config`).
+//! A per-VM cache of verified tokens, so a token seen again costs a lookup instead of a
+//! signature verification (the warm path; `jwt_authn`'s `jwt_cache_config`).
 //!
-//! - Keyed by the SHA-256 of the token: a short non-cryptographic hash could let a crafted
-//!   token collide with a cached one.
+//! - Keyed by the token itself, as `jwt_authn`'s cache is: a hit needs every byte of a
+//!   token that was verified, so no crafted token can pass for a cached one. The hash only
+//!   picks a bucket (std's keyed SipHash), and only verified tokens are ever inserted, so a
+//!   client cannot crowd one bucket either. Until #14 the key was the token's SHA-256: the
+//!   same guarantee, for some 3 µs of WebAssembly on every guarded request.
 //! - An entry holds the verified identity and its deadline (`exp` plus skew); it is never
-//!   served after that deadline.
+//!   served after that deadline. A hit shares the identity's claims, it does not copy them.
 //! - An entry belongs to the key-set version of the provider that verified it: once that
 //!   provider's key set changes, the entry is never served again (it is dropped at its next
 //!   lookup), so a token signed by a rotated-out key is refused on its next request.
-//! - Bounded by entries (`jwt_cache_size`) and by [`MAX_CACHE_BYTES`]; the oldest entries go
-//!   first. The age queue is an index: removing an entry leaves its queue slot stale (each
-//!   slot carries the entry's insertion number), stale slots are skipped when evicting, and
-//!   the queue is compacted once it holds more than twice as many slots as entries (plus
-//!   16), so every operation is O(1) amortised instead of a scan of the queue.
+//! - Bounded by entries (`jwt_cache_size`) and by [`MAX_CACHE_BYTES`], the token counted;
+//!   the oldest entries go first. The age queue is an index: removing an entry leaves its
+//!   queue slot stale (each slot carries the entry's insertion number), stale slots are
+//!   skipped when evicting, and the queue is compacted once it holds more than twice as many
+//!   slots as entries (plus 16), so every operation is O(1) amortised instead of a scan of
+//!   the queue.
 
 use std::collections::{HashMap, VecDeque};
-
-use sha2::{Digest, Sha256};
+use std::rc::Rc;
 
 use crate::decision::Identity;
 
@@ -24,8 +27,6 @@ use crate::decision::Identity;
 pub const DEFAULT_JWT_CACHE_SIZE: usize = 1024;
 /// Bytes of cached identities per VM, at most.
 pub const MAX_CACHE_BYTES: usize = 4 * 1024 * 1024;
-
-type Digest32 = [u8; 32];
 
 struct Entry {
     identity: Identity,
@@ -41,9 +42,9 @@ struct Entry {
 pub struct TokenCache {
     capacity: usize,
     max_bytes: usize,
-    entries: HashMap<Digest32, Entry>,
+    entries: HashMap<Rc<str>, Entry>,
     /// Oldest first; a slot whose stamp is not its entry's is stale.
-    order: VecDeque<(Digest32, u64)>,
+    order: VecDeque<(Rc<str>, u64)>,
     next_stamp: u64,
     bytes: usize,
 }
@@ -69,10 +70,9 @@ impl TokenCache {
         now_ms: u64,
         current: impl FnOnce(usize) -> Option<u64>,
     ) -> Option<Identity> {
-        let digest = digest(token);
-        let entry = self.entries.get(&digest)?;
+        let entry = self.entries.get(token)?;
         if now_ms >= entry.deadline_ms || current(entry.identity.provider) != Some(entry.version) {
-            self.remove(&digest);
+            self.remove(token);
             return None;
         }
         Some(entry.identity.clone())
@@ -87,8 +87,7 @@ impl TokenCache {
         if bytes > self.max_bytes {
             return;
         }
-        let digest = digest(token);
-        self.remove(&digest);
+        self.remove(token);
         while self.entries.len() >= self.capacity || self.bytes + bytes > self.max_bytes {
             let Some((oldest, stamp)) = self.order.pop_front() else {
                 break;
@@ -105,8 +104,9 @@ impl TokenCache {
         identity.location = None;
         let stamp = self.next_stamp;
         self.next_stamp += 1;
+        let token: Rc<str> = token.into();
         self.entries.insert(
-            digest,
+            token.clone(),
             Entry {
                 identity,
                 deadline_ms,
@@ -115,13 +115,13 @@ impl TokenCache {
                 stamp,
             },
         );
-        self.order.push_back((digest, stamp));
+        self.order.push_back((token, stamp));
         self.bytes += bytes;
         if self.order.len() > 2 * self.entries.len() + 16 {
             let entries = &self.entries;
-            self.order.retain(|(digest, stamp)| {
+            self.order.retain(|(token, stamp)| {
                 entries
-                    .get(digest)
+                    .get(token)
                     .is_some_and(|entry| entry.stamp == *stamp)
             });
         }
@@ -153,15 +153,11 @@ impl TokenCache {
     }
 
     /// Removes an entry; its queue slot goes stale.
-    fn remove(&mut self, digest: &Digest32) {
-        if let Some(entry) = self.entries.remove(digest) {
+    fn remove(&mut self, token: &str) {
+        if let Some(entry) = self.entries.remove(token) {
             self.bytes -= entry.bytes;
         }
     }
-}
-
-fn digest(token: &str) -> Digest32 {
-    Sha256::digest(token.as_bytes()).into()
 }
 
 #[cfg(test)]
@@ -171,7 +167,7 @@ mod tests {
 
     fn identity(sub: &str) -> Identity {
         Identity {
-            claims: json!({"sub": sub}).as_object().unwrap().clone(),
+            claims: json!({"sub": sub}).as_object().unwrap().clone().into(),
             payload: "eyJzdWIiOiJ4In0".into(),
             location: None,
             provider: 0,
@@ -185,6 +181,27 @@ mod tests {
         cache.insert("t1", 1, &identity("alice"), 10_000);
         assert_eq!(cache.get("t1", 5_000, |_| Some(1)), Some(identity("alice")));
         assert!(cache.get("t2", 5_000, |_| Some(1)).is_none());
+    }
+
+    /// The key is the whole token: one byte off anywhere is another token, and a hit shares
+    /// the cached claims instead of copying them.
+    #[test]
+    fn only_the_exact_token_hits_and_a_hit_shares_its_claims() {
+        let token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln";
+        let mut cache = TokenCache::new(8, MAX_CACHE_BYTES);
+        cache.insert(token, 1, &identity("alice"), 10_000);
+        for (at, _) in token.char_indices() {
+            let mut other = token.to_owned();
+            other.replace_range(at..=at, if &token[at..=at] == "x" { "y" } else { "x" });
+            assert!(cache.get(&other, 0, |_| Some(1)).is_none(), "{other}");
+        }
+        for other in [&token[1..], &token[..token.len() - 1], &format!("{token}=")] {
+            assert!(cache.get(other, 0, |_| Some(1)).is_none(), "{other}");
+        }
+        let first = cache.get(token, 0, |_| Some(1)).unwrap();
+        let second = cache.get(token, 0, |_| Some(1)).unwrap();
+        assert!(std::rc::Rc::ptr_eq(&first.claims, &second.claims));
+        assert!(std::rc::Rc::ptr_eq(&first.payload, &second.payload));
     }
 
     #[test]
