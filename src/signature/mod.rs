@@ -14,10 +14,8 @@ pub mod host_form;
 pub mod rsa;
 pub mod self_test;
 
-use jwt_compact::alg::{Ed25519, Es256};
-use jwt_compact::jwk::JsonWebKey;
+use jwt_compact::alg::{Ed25519, Es256, VerifyingKey as _};
 use jwt_compact::{Algorithm, AlgorithmSignature};
-use std::borrow::Cow;
 
 use crate::signature::rsa::{Hash, RsaVerifier};
 
@@ -173,13 +171,18 @@ impl VerifyingKey {
 
     /// A P-256 key from its affine coordinates (32 bytes each).
     pub fn p256(x: &[u8], y: &[u8]) -> Result<Self, KeyError> {
-        let jwk = JsonWebKey::EllipticCurve {
-            curve: Cow::Borrowed("P-256"),
-            x: Cow::Borrowed(x),
-            y: Cow::Borrowed(y),
-            secret: None,
-        };
-        let backend = <Es256 as Algorithm>::VerifyingKey::try_from(&jwk)
+        if x.len() != 32 || y.len() != 32 {
+            return Err(KeyError::Rejected(
+                "a P-256 coordinate must be 32 bytes".to_owned(),
+            ));
+        }
+        // SEC1's uncompressed form, 04 || x || y: the backend checks the point is on the
+        // curve (and not the identity).
+        let mut sec1 = Vec::with_capacity(65);
+        sec1.push(4);
+        sec1.extend_from_slice(x);
+        sec1.extend_from_slice(y);
+        let backend = <Es256 as Algorithm>::VerifyingKey::from_slice(&sec1)
             .map(Backend::P256)
             .map_err(|error| KeyError::Rejected(error.to_string()))?;
         Ok(VerifyingKey {
@@ -190,12 +193,7 @@ impl VerifyingKey {
 
     /// An Ed25519 key from its 32-byte encoding.
     pub fn ed25519(x: &[u8]) -> Result<Self, KeyError> {
-        let jwk = JsonWebKey::KeyPair {
-            curve: Cow::Borrowed("Ed25519"),
-            x: Cow::Borrowed(x),
-            secret: None,
-        };
-        let backend = <Ed25519 as Algorithm>::VerifyingKey::try_from(&jwk)
+        let backend = <Ed25519 as Algorithm>::VerifyingKey::from_slice(x)
             .map(Backend::Ed25519)
             .map_err(|error| KeyError::Rejected(error.to_string()))?;
         Ok(VerifyingKey {
