@@ -505,23 +505,47 @@ fn report(
             .zip(rate(baseline, Alg::Rs256))
             .map(|(a, b)| a / b)
     };
-    let verdict = |r: Option<f64>, target: f64| {
-        r.map_or("-".to_owned(), |r| {
-            format!("{r:.2}x, {}", if r >= target { "met" } else { "missed" })
-        })
+    // A target is met or missed only when every round agrees: one run's median can land
+    // on either side of a target that is within this machine's noise (about 20%).
+    let verdict = |auth: Auth, baseline: Auth, alg: Alg, target: f64| {
+        let Some(r) = rate(auth, alg).zip(rate(baseline, alg)).map(|(a, b)| a / b) else {
+            return "-".to_owned();
+        };
+        let rate_in = |round: usize, auth: Auth| {
+            runs.iter()
+                .find(|run| run.round == round && run.auth == auth && run.alg == alg)
+                .map(|run| run.rate)
+        };
+        let rounds: Vec<f64> = (0..settings.rounds)
+            .filter_map(|round| rate_in(round, auth).zip(rate_in(round, baseline)))
+            .map(|(a, b)| a / b)
+            .collect();
+        let reached = rounds.iter().filter(|&&round| round >= target).count();
+        let (low, high) = rounds
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(low, high), &round| {
+                (low.min(round), high.max(round))
+            });
+        let outcome = match reached {
+            0 => "missed".to_owned(),
+            all if all == rounds.len() => "met".to_owned(),
+            some => format!("unsettled: {some} of {} rounds reach it", rounds.len()),
+        };
+        if rounds.len() > 1 {
+            format!("{r:.2}x (rounds {low:.2}x to {high:.2}x), {outcome}")
+        } else {
+            format!("{r:.2}x, {outcome}")
+        }
     };
     let floor = ratio(Auth::WasmFloor, Auth::JwtAuthnCached);
-    let es256 = rate(Auth::WsgateHost, Alg::Es256)
-        .zip(rate(Auth::JwtAuthn, Alg::Es256))
-        .map(|(a, b)| a / b);
     let _ = writeln!(
         out,
-        "\nThe targets measured this way: cold RS256 with Envoy's crypto >= 0.9x `jwt_authn` uncached: {} (wasm crypto: {}); cold ES256 with Envoy's crypto >= 0.8x: {}; warm >= 0.95x the wasm floor: {}; warm against `jwt_authn` cached: {}. The wasm floor reaches {} of `jwt_authn` cached{}.",
-        verdict(ratio(Auth::WsgateHost, Auth::JwtAuthn), 0.9),
-        verdict(ratio(Auth::Wsgate, Auth::JwtAuthn), 0.5),
-        verdict(es256, 0.8),
-        verdict(ratio(Auth::WsgateCached, Auth::WasmFloor), 0.95),
-        verdict(ratio(Auth::WsgateCached, Auth::JwtAuthnCached), 1.0),
+        "\nThe targets measured this way (requests/s, the median's ratio, and each round's; met or missed only when every round agrees): cold RS256 with Envoy's crypto >= 0.9x `jwt_authn` uncached: {} (wasm crypto >= 0.5x: {}); cold ES256 with Envoy's crypto >= 0.8x: {}; warm >= 0.95x the wasm floor: {}; warm against `jwt_authn` cached: {}. The wasm floor reaches {} of `jwt_authn` cached{}.",
+        verdict(Auth::WsgateHost, Auth::JwtAuthn, Alg::Rs256, 0.9),
+        verdict(Auth::Wsgate, Auth::JwtAuthn, Alg::Rs256, 0.5),
+        verdict(Auth::WsgateHost, Auth::JwtAuthn, Alg::Es256, 0.8),
+        verdict(Auth::WsgateCached, Auth::WasmFloor, Alg::Rs256, 0.95),
+        verdict(Auth::WsgateCached, Auth::JwtAuthnCached, Alg::Rs256, 1.0),
         floor.map_or("-".to_owned(), |r| format!("{r:.2}x")),
         match floor {
             Some(r) if r < 1.0 => ": no Wasm filter can reach 1.0x here",
