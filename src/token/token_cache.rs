@@ -11,12 +11,13 @@
 //! - An entry belongs to the key-set version of the provider that verified it: once that
 //!   provider's key set changes, the entry is never served again (it is dropped at its next
 //!   lookup), so a token signed by a rotated-out key is refused on its next request.
-//! - Bounded by entries (`jwt_cache_size`) and by [`MAX_CACHE_BYTES`], the token counted;
-//!   the oldest entries go first. The age queue is an index: removing an entry leaves its
-//!   queue slot stale (each slot carries the entry's insertion number), stale slots are
-//!   skipped when evicting, and the queue is compacted once it holds more than twice as many
-//!   slots as entries (plus 16), so every operation is O(1) amortised instead of a scan of
-//!   the queue.
+//! - Bounded by entries (`jwt_cache_size`) and by [`MAX_CACHE_BYTES`], which counts each
+//!   entry's token and the tokens still held by stale queue slots; the oldest entries go
+//!   first. The age queue is an index: removing an entry leaves its queue slot stale (each
+//!   slot carries the entry's insertion number and keeps the token), stale slots are
+//!   skipped when evicting, and the queue is compacted once it holds more than twice as
+//!   many slots as entries (plus 16) or stale tokens hold a quarter of the bytes. So every
+//!   operation is O(1) amortised instead of a scan of the queue.
 
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
@@ -46,7 +47,10 @@ pub struct TokenCache {
     /// Oldest first; a slot whose stamp is not its entry's is stale.
     order: VecDeque<(Rc<str>, u64)>,
     next_stamp: u64,
+    /// Bytes accounted to the entries.
     bytes: usize,
+    /// Bytes of tokens that only stale queue slots still hold.
+    stale_bytes: usize,
 }
 
 impl TokenCache {
@@ -59,6 +63,7 @@ impl TokenCache {
             order: VecDeque::new(),
             next_stamp: 0,
             bytes: 0,
+            stale_bytes: 0,
         }
     }
 
@@ -88,7 +93,12 @@ impl TokenCache {
             return;
         }
         self.remove(token);
-        while self.entries.len() >= self.capacity || self.bytes + bytes > self.max_bytes {
+        // Stale slots leave only from the front or all at once: at a quarter of the bytes,
+        // all at once (so each compaction frees that much, and costs O(1) per token freed).
+        if self.stale_bytes > self.max_bytes / 4 {
+            self.compact();
+        }
+        while self.entries.len() >= self.capacity || self.held() + bytes > self.max_bytes {
             let Some((oldest, stamp)) = self.order.pop_front() else {
                 break;
             };
@@ -99,6 +109,8 @@ impl TokenCache {
             {
                 self.remove(&oldest);
             }
+            // Its slot is gone, and the token with it.
+            self.stale_bytes = self.stale_bytes.saturating_sub(oldest.len());
         }
         let mut identity = identity.clone();
         identity.location = None;
@@ -118,13 +130,29 @@ impl TokenCache {
         self.order.push_back((token, stamp));
         self.bytes += bytes;
         if self.order.len() > 2 * self.entries.len() + 16 {
-            let entries = &self.entries;
-            self.order.retain(|(token, stamp)| {
-                entries
-                    .get(token)
-                    .is_some_and(|entry| entry.stamp == *stamp)
-            });
+            self.compact();
         }
+    }
+
+    /// The entries' bytes and the stale slots' tokens: what [`MAX_CACHE_BYTES`] bounds.
+    fn held(&self) -> usize {
+        self.bytes + self.stale_bytes
+    }
+
+    /// Drops every stale queue slot, and the tokens they held.
+    fn compact(&mut self) {
+        let entries = &self.entries;
+        let mut freed = 0;
+        self.order.retain(|(token, stamp)| {
+            let live = entries
+                .get(token)
+                .is_some_and(|entry| entry.stamp == *stamp);
+            if !live {
+                freed += token.len();
+            }
+            live
+        });
+        self.stale_bytes = self.stale_bytes.saturating_sub(freed);
     }
 
     /// Queue slots held now, stale ones included (never more than twice the entries, plus
@@ -152,10 +180,17 @@ impl TokenCache {
         self.bytes
     }
 
-    /// Removes an entry; its queue slot goes stale.
+    /// Bytes of tokens held by stale queue slots now.
+    #[cfg(test)]
+    fn stale_bytes(&self) -> usize {
+        self.stale_bytes
+    }
+
+    /// Removes an entry; its queue slot goes stale, holding the token until it is dropped.
     fn remove(&mut self, token: &str) {
         if let Some(entry) = self.entries.remove(token) {
             self.bytes -= entry.bytes;
+            self.stale_bytes += token.len();
         }
     }
 }
@@ -304,5 +339,52 @@ mod tests {
             assert!(cache.get(token, 0, |_| Some(1)).is_some(), "{token}");
         }
         assert_eq!(cache.len(), 4);
+    }
+
+    /// After a key-set change every entry is dropped at its next lookup. Its queue slot
+    /// still holds the token: those bytes count against the bound until the slot goes, and
+    /// caching the same tokens again drops the stale slots.
+    #[test]
+    fn a_rotation_leaves_no_uncounted_token_behind() {
+        let mut cache = TokenCache::new(100, MAX_CACHE_BYTES);
+        let tokens: Vec<String> = (0..50).map(|i| format!("token-{i:04}")).collect();
+        for token in &tokens {
+            cache.insert(token, 1, &identity("a"), u64::MAX);
+        }
+        let full = cache.bytes();
+        for token in &tokens {
+            assert!(cache.get(token, 0, |_| Some(2)).is_none(), "rotated");
+        }
+        assert_eq!((cache.len(), cache.bytes()), (0, 0));
+        assert_eq!(cache.stale_bytes(), 50 * "token-0000".len(), "counted");
+        for token in &tokens {
+            cache.insert(token, 2, &identity("a"), u64::MAX);
+        }
+        assert_eq!((cache.len(), cache.bytes()), (50, full));
+        assert!(cache.slots() <= 2 * cache.len() + 17, "{}", cache.slots());
+        assert!(cache.stale_bytes() <= 17 * "token-0000".len());
+    }
+
+    /// Entries, and the tokens stale slots hold, stay within the bytes whatever mix of
+    /// lookups that drop entries and inserts comes.
+    #[test]
+    fn stale_tokens_count_against_the_bytes() {
+        let max = 16 * 1024;
+        let mut cache = TokenCache::new(10_000, max);
+        let big = "x".repeat(900);
+        for i in 0..2_000u64 {
+            let token = format!("{big}{i}");
+            cache.insert(&token, 1, &identity("a"), u64::MAX);
+            if i % 3 != 0 {
+                assert!(cache.get(&token, 0, |_| Some(2)).is_none(), "rotated away");
+            }
+            assert!(
+                cache.bytes() + cache.stale_bytes() <= max,
+                "{} + {}",
+                cache.bytes(),
+                cache.stale_bytes()
+            );
+        }
+        assert!(!cache.is_empty());
     }
 }
