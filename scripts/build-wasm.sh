@@ -64,18 +64,21 @@ else
   build_probe /usr/bin/cargo -Zbuild-std=std,panic_abort
 fi
 # binaryen's wasm-opt, for size (#14 holds the module to 512 KiB; tests/shipping.rs checks):
-# -Oz, --converge (repeat until nothing shrinks) and --low-memory-unused (folds `x + C` into
-# a load's offset, which differs only where `x + C` wraps past 4 GiB into the first KiB:
-# Rust code never addresses memory by wrapping). Before sha2's compact rounds: -Os 538 902
-# bytes, -Oz 531 501, all three 530 733. Not slower: with it and the cache keyed by the
-# token, the warm request took 0.92x the Envoy CPU of the -Os module before them
-# (bench/results/2026-11-29-warm-path.md). Written to a temporary file and renamed, never
-# through the hardlink cargo may have left at $out.
+# -Oz, --converge (repeat until nothing shrinks) and --low-memory-unused. That last one folds
+# `x + C` (C under 1 KiB) into a load's or store's offset, which behaves differently only
+# where `x + C` wraps past 4 GiB into the first KiB. rustc links with --stack-first, so that
+# KiB is the far end of the 1 MiB stack: only a stack within 1 KiB of overflowing holds an
+# object there, and then a folded access may trap (out of bounds) where the unfolded one
+# would have reached it; never a silent wrong address. Before sha2's compact
+# rounds: -Os 538 902 bytes, -Oz 531 501, all three 530 733. With it and the token-keyed
+# cache, the warm request took 0.92x the Envoy CPU of the -Os module before them
+# (bench/results/2026-11-29-warm-path.md, which also has the cold paths). Written to a
+# temporary file and renamed, never through the hardlink cargo may have left at $out.
 if command -v wasm-opt >/dev/null 2>&1; then
   wasm-opt -Oz --converge --low-memory-unused --enable-bulk-memory --enable-sign-ext \
     --enable-nontrapping-float-to-int --enable-mutable-globals "$out" -o "$out.opt"
   mv -f "$out.opt" "$out"
-  optimised="wasm-opt -Oz"
+  optimised="wasm-opt -Oz --converge --low-memory-unused"
 else
   optimised="no wasm-opt: run make setup to install binaryen"
 fi
