@@ -508,7 +508,11 @@ fn report(
     // A target is met or missed only when every round agrees: one run's median can land
     // on either side of a target that is within this machine's noise (about 20%).
     let verdict = |auth: Auth, baseline: Auth, alg: Alg, target: f64| {
-        let Some(r) = rate(auth, alg).zip(rate(baseline, alg)).map(|(a, b)| a / b) else {
+        let Some(r) = rate(auth, alg)
+            .zip(rate(baseline, alg))
+            .map(|(a, b)| a / b)
+            .filter(|r| r.is_finite())
+        else {
             return "-".to_owned();
         };
         let rate_in = |round: usize, auth: Auth| {
@@ -519,7 +523,11 @@ fn report(
         let rounds: Vec<f64> = (0..settings.rounds)
             .filter_map(|round| rate_in(round, auth).zip(rate_in(round, baseline)))
             .map(|(a, b)| a / b)
+            .filter(|round| round.is_finite())
             .collect();
+        if rounds.is_empty() {
+            return format!("{r:.2}x, unsettled: no round measured both");
+        }
         let reached = rounds.iter().filter(|&&round| round >= target).count();
         let (low, high) = rounds
             .iter()
