@@ -548,7 +548,7 @@ fn report(
     let floor = ratio(Auth::WasmFloor, Auth::JwtAuthnCached);
     let _ = writeln!(
         out,
-        "\nThe targets measured this way (requests/s, the median's ratio, and each round's; met or missed only when every round agrees): cold RS256 with Envoy's crypto >= 0.9x `jwt_authn` uncached: {} (wasm crypto >= 0.5x: {}); cold ES256 with Envoy's crypto >= 0.8x: {}; warm >= 0.95x the wasm floor: {}; warm against `jwt_authn` cached: {}. The wasm floor reaches {} of `jwt_authn` cached{}.",
+        "\nThe targets measured this way (requests/s: the ratio of the medians, with the lowest and highest round's; met or missed only when every round agrees): cold RS256 with Envoy's crypto >= 0.9x `jwt_authn` uncached: {} (wasm crypto >= 0.5x: {}); cold ES256 with Envoy's crypto >= 0.8x: {}; warm >= 0.95x the wasm floor: {}; warm against `jwt_authn` cached: {}. The wasm floor reaches {} of `jwt_authn` cached{}.",
         verdict(Auth::WsgateHost, Auth::JwtAuthn, Alg::Rs256, 0.9),
         verdict(Auth::Wsgate, Auth::JwtAuthn, Alg::Rs256, 0.5),
         verdict(Auth::WsgateHost, Auth::JwtAuthn, Alg::Es256, 0.8),
