@@ -464,6 +464,21 @@ fn report(
                 w.wasm * warm, w.envoy * warm - n.envoy * none, f.wasm * floor, f.envoy * floor - n.envoy * none);
         }
     }
+    // Each round ran every configuration: two rows' ratio round by round cancels what
+    // drifts between rounds. Ratios that are not finite (a row with no CPU reading, or no
+    // request served) are left out.
+    let by_round = |auth: Auth, baseline: Auth, alg: Alg, value: fn(&Run) -> f64| {
+        let in_round = |round: usize, auth: Auth| {
+            runs.iter()
+                .find(|run| run.round == round && run.auth == auth && run.alg == alg)
+                .map(value)
+        };
+        (0..settings.rounds)
+            .filter_map(|round| in_round(round, auth).zip(in_round(round, baseline)))
+            .map(|(a, b)| a / b)
+            .filter(|ratio| ratio.is_finite())
+            .collect::<Vec<f64>>()
+    };
     if let (Some(warm), Some(baseline)) = (
         cpu(Auth::WsgateCached, Alg::Rs256),
         cpu(Auth::WsgateCachedBaseline, Alg::Rs256),
@@ -475,20 +490,12 @@ fn report(
                 baseline - none
             )
         });
-        // Each round ran the two next to each other: their ratio round by round cancels
-        // what drifts between rounds.
-        let mut paired: Vec<f64> = (0..settings.rounds)
-            .filter_map(|round| {
-                let of = |auth: Auth| {
-                    runs.iter()
-                        .find(|r| r.round == round && r.auth == auth)
-                        .map(|r| r.cpu_us)
-                };
-                of(Auth::WsgateCached)
-                    .zip(of(Auth::WsgateCachedBaseline))
-                    .map(|(a, b)| a / b)
-            })
-            .collect();
+        let mut paired = by_round(
+            Auth::WsgateCached,
+            Auth::WsgateCachedBaseline,
+            Alg::Rs256,
+            |run| run.cpu_us,
+        );
         paired.sort_by(f64::total_cmp);
         let paired_text = match (median_of(paired.clone()), paired.first(), paired.last()) {
             (Some(median), Some(low), Some(high)) => {
@@ -515,16 +522,7 @@ fn report(
         else {
             return "-".to_owned();
         };
-        let rate_in = |round: usize, auth: Auth| {
-            runs.iter()
-                .find(|run| run.round == round && run.auth == auth && run.alg == alg)
-                .map(|run| run.rate)
-        };
-        let rounds: Vec<f64> = (0..settings.rounds)
-            .filter_map(|round| rate_in(round, auth).zip(rate_in(round, baseline)))
-            .map(|(a, b)| a / b)
-            .filter(|round| round.is_finite())
-            .collect();
+        let rounds = by_round(auth, baseline, alg, |run| run.rate);
         if rounds.is_empty() {
             return format!("{r:.2}x, unsettled: no round measured both");
         }
