@@ -466,18 +466,20 @@ fn report(
     }
     // Each round ran every configuration: two rows' ratio round by round cancels what
     // drifts between rounds. Ratios that are not finite (a row with no CPU reading, or no
-    // request served) are left out.
+    // request served) are left out; the rest come lowest first.
     let by_round = |auth: Auth, baseline: Auth, alg: Alg, value: fn(&Run) -> f64| {
         let in_round = |round: usize, auth: Auth| {
             runs.iter()
                 .find(|run| run.round == round && run.auth == auth && run.alg == alg)
                 .map(value)
         };
-        (0..settings.rounds)
+        let mut ratios = (0..settings.rounds)
             .filter_map(|round| in_round(round, auth).zip(in_round(round, baseline)))
             .map(|(a, b)| a / b)
             .filter(|ratio| ratio.is_finite())
-            .collect::<Vec<f64>>()
+            .collect::<Vec<f64>>();
+        ratios.sort_by(f64::total_cmp);
+        ratios
     };
     if let (Some(warm), Some(baseline)) = (
         cpu(Auth::WsgateCached, Alg::Rs256),
@@ -490,13 +492,12 @@ fn report(
                 baseline - none
             )
         });
-        let mut paired = by_round(
+        let paired = by_round(
             Auth::WsgateCached,
             Auth::WsgateCachedBaseline,
             Alg::Rs256,
             |run| run.cpu_us,
         );
-        paired.sort_by(f64::total_cmp);
         let paired_text = match (median_of(paired.clone()), paired.first(), paired.last()) {
             (Some(median), Some(low), Some(high)) => {
                 format!("; round by round {median:.2}x (median), {low:.2}x to {high:.2}x")
@@ -507,19 +508,16 @@ fn report(
             warm / baseline,
             rate(Auth::WsgateCached, Alg::Rs256).zip(rate(Auth::WsgateCachedBaseline, Alg::Rs256)).map_or(f64::NAN, |(a, b)| a / b));
     }
-    let ratio = |auth: Auth, baseline: Auth| {
-        rate(auth, Alg::Rs256)
-            .zip(rate(baseline, Alg::Rs256))
+    let ratio = |auth: Auth, baseline: Auth, alg: Alg| {
+        rate(auth, alg)
+            .zip(rate(baseline, alg))
             .map(|(a, b)| a / b)
+            .filter(|r| r.is_finite())
     };
     // A target is met or missed only when every round agrees: one run's median can land
     // on either side of a target that is within this machine's noise (about 20%).
     let verdict = |auth: Auth, baseline: Auth, alg: Alg, target: f64| {
-        let Some(r) = rate(auth, alg)
-            .zip(rate(baseline, alg))
-            .map(|(a, b)| a / b)
-            .filter(|r| r.is_finite())
-        else {
+        let Some(r) = ratio(auth, baseline, alg) else {
             return "-".to_owned();
         };
         let rounds = by_round(auth, baseline, alg, |run| run.rate);
@@ -527,23 +525,19 @@ fn report(
             return format!("{r:.2}x, unsettled: no round measured both");
         }
         let reached = rounds.iter().filter(|&&round| round >= target).count();
-        let (low, high) = rounds
-            .iter()
-            .fold((f64::MAX, f64::MIN), |(low, high), &round| {
-                (low.min(round), high.max(round))
-            });
         let outcome = match reached {
             0 => "missed".to_owned(),
             all if all == rounds.len() => "met".to_owned(),
             some => format!("unsettled: {some} of {} rounds reach it", rounds.len()),
         };
-        if rounds.len() > 1 {
-            format!("{r:.2}x (rounds {low:.2}x to {high:.2}x), {outcome}")
-        } else {
-            format!("{r:.2}x, {outcome}")
+        match (rounds.first(), rounds.last()) {
+            (Some(low), Some(high)) if rounds.len() > 1 => {
+                format!("{r:.2}x (rounds {low:.2}x to {high:.2}x), {outcome}")
+            }
+            _ => format!("{r:.2}x, {outcome}"),
         }
     };
-    let floor = ratio(Auth::WasmFloor, Auth::JwtAuthnCached);
+    let floor = ratio(Auth::WasmFloor, Auth::JwtAuthnCached, Alg::Rs256);
     let _ = writeln!(
         out,
         "\nThe targets measured this way (requests/s: the ratio of the medians, with the lowest and highest round's; met or missed only when every round agrees): cold RS256 with Envoy's crypto >= 0.9x `jwt_authn` uncached: {} (wasm crypto >= 0.5x: {}); cold ES256 with Envoy's crypto >= 0.8x: {}; warm >= 0.95x the wasm floor: {}; warm against `jwt_authn` cached: {}. The wasm floor reaches {} of `jwt_authn` cached{}.",
