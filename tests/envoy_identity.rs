@@ -238,6 +238,63 @@ fn one_log_line_and_one_access_log_record_per_decision() {
     );
 }
 
+/// Sets Envoy's `wasm` log level, and waits long enough for every VM to have ticked.
+fn wasm_log_level(stack: &Stack, level: &str) {
+    stack
+        .envoy
+        .admin_post(&format!("/logging?wasm={level}"))
+        .unwrap_or_else(|| panic!("Envoy refused wasm log level {level}"));
+    std::thread::sleep(Duration::from_millis(600));
+}
+
+#[test]
+fn the_log_line_follows_envoys_wasm_log_level() {
+    let stack = start(identity_settings(), None);
+    let bearer = format!("Bearer {}", sign(&RSA_2048, "rsa", &claims(&stack)));
+    let mut bare = claims(&stack);
+    bare.as_object_mut().unwrap().remove("org");
+    let bare_bearer = format!("Bearer {}", sign(&RSA_2048, "rsa", &bare));
+    let accept = |correlation: &str, bearer: &str| {
+        open(
+            &stack,
+            &[
+                ("authorization", bearer),
+                ("x-ms-call-correlation-id", correlation),
+            ],
+        )
+        .expect("accepted");
+    };
+
+    // At `warning` (Istio's default) an accepted request's `info` line is not written, a
+    // refusal's `warning` line is.
+    wasm_log_level(&stack, "warning");
+    accept("c-quiet", &bearer);
+    let refused = open(&stack, &[("x-ms-call-correlation-id", "c-refused")]).unwrap_err();
+    assert_eq!(refused.status, 401);
+    let log = stack
+        .envoy
+        .log_with("correlation_id=c-refused", Duration::from_secs(5));
+    assert!(log.contains("reason=missing_token"), "{log}");
+    assert!(!log.contains("c-quiet"), "an info line at warning");
+
+    // Back at `info`, within a tick.
+    wasm_log_level(&stack, "info");
+    accept("c-loud", &bearer);
+    let log = stack
+        .envoy
+        .log_with("correlation_id=c-loud", Duration::from_secs(5));
+    assert!(log.contains("decision=allow"), "{log}");
+    assert!(!log.contains("claim_to_headers: not set"));
+
+    // At `debug` the module's own debug lines come too.
+    wasm_log_level(&stack, "debug");
+    accept("c-debug", &bare_bearer);
+    let log = stack
+        .envoy
+        .log_with("claim_to_headers: not set", Duration::from_secs(5));
+    assert!(log.contains("[\"x-jwt-tenant\"]"), "{log}");
+}
+
 #[test]
 fn counters_move_by_exactly_what_was_decided() {
     let issuer = Issuer::start(&[(&RSA_2048, "rsa")]);

@@ -13,6 +13,7 @@
 //! - [`waiters`]: deciding and resuming requests parked for keys.
 //! - [`expiry`]: closing WebSockets whose token expired (`close_on_expiry`).
 //! - [`metrics`]: the stats as host metrics.
+//! - [`log_level`]: the module's log level, following the host's.
 //! - [`host_verifier`]: signatures verified by the host where its self-test passed.
 //!
 //! Only the root context dispatches HTTP calls: the SDK delivers a call's response to the
@@ -21,6 +22,7 @@
 mod expiry;
 mod fetching;
 mod host_verifier;
+mod log_level;
 mod metrics;
 mod plugin;
 mod root;
@@ -36,7 +38,8 @@ use proxy_wasm::types::LogLevel;
 use crate::host::ProxyWasm;
 
 /// Registers the root context with the host. Called once per VM from `_initialize` (so
-/// natively, where the contexts run against the recording host, never).
+/// natively, where the contexts run against the recording host, never). The level is
+/// `info` until the root context reads the host's ([`log_level`]).
 #[cfg_attr(not(all(target_arch = "wasm32", feature = "module")), allow(dead_code))]
 pub fn register() {
     proxy_wasm::set_log_level(LogLevel::Info);

@@ -30,7 +30,8 @@ use crate::keys::parked::Parked;
 use crate::request::RequestHead;
 use crate::token::token_cache::{TokenCache, MAX_CACHE_BYTES};
 
-/// How often the root context ticks, when it has anything to do on a tick.
+/// How often the root context ticks: for the host's log level always, and for key fetches,
+/// parked requests and expired sockets when configured.
 pub(super) const TICK: Duration = Duration::from_millis(100);
 
 /// What the configuration fixed: read by every request, never changed.
@@ -158,6 +159,9 @@ impl<H: Host + Clone> Plugin<H> {
         if remote || config.close_on_expiry {
             host.set_tick_period(TICK)
                 .map_err(|error| format!("cannot fetch keys or close expired sockets: {error}"))?;
+        } else if let Err(error) = host.set_tick_period(TICK) {
+            // Only the log level is read on ticks here: it stays as read at configuration.
+            warn!("a change of the host's log level will not be followed: {error}");
         }
         Ok(Rc::new(Plugin {
             settings: Settings {

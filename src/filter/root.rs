@@ -1,5 +1,5 @@
-//! One root context per VM: configuration, then on each tick key fetching, parked requests
-//! and expired sockets; and the answers to its key fetches.
+//! One root context per VM: configuration, then on each tick the host's log level, key
+//! fetching, parked requests and expired sockets; and the answers to its key fetches.
 
 use std::rc::Rc;
 
@@ -9,7 +9,7 @@ use proxy_wasm::types::ContextType;
 
 use super::plugin::Plugin;
 use super::stream::GateStream;
-use super::{expiry, fetching, waiters};
+use super::{expiry, fetching, log_level, waiters};
 use crate::host::Host;
 
 pub(super) struct GateRoot<H: Host> {
@@ -50,6 +50,7 @@ impl<H: Host + Clone> Context for GateRoot<H> {
 
 impl<H: Host + Clone + 'static> RootContext for GateRoot<H> {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
+        log_level::follow(&self.host);
         match Plugin::configure(self.host.clone()) {
             Ok(plugin) => {
                 self.plugin = Some(plugin);
@@ -64,6 +65,7 @@ impl<H: Host + Clone + 'static> RootContext for GateRoot<H> {
     }
 
     fn on_tick(&mut self) {
+        log_level::follow(&self.host);
         let Some(plugin) = &self.plugin else { return };
         let now = self.host.now_ms();
         fetching::on_tick(plugin, now);

@@ -265,6 +265,27 @@ fn bad_configuration_and_a_refused_tick_stop_the_plugin() {
     let host = Recording::new(&remote(), NOW_MS);
     host.refuse("set_tick_period");
     assert!(!GateRoot::new(ROOT, host).on_configure(0));
+    // With inline keys a tick only follows the log level: the plugin starts without one.
+    let host = Recording::new(&inline(json!({})), NOW_MS);
+    host.refuse("set_tick_period");
+    assert!(GateRoot::new(ROOT, host).on_configure(0));
+}
+
+#[test]
+fn the_log_level_is_the_hosts_and_inline_keys_tick_to_follow_it() {
+    let (host, _root) = start(&inline(json!({})));
+    for level in [log::LevelFilter::Warn, log::LevelFilter::Debug] {
+        host.set_log_level(Some(level));
+        assert_eq!(super::log_level::follow(&host), Some(level));
+    }
+    host.set_log_level(None);
+    assert_eq!(super::log_level::follow(&host), None, "left as it was");
+    let host = Recording::new(&inline(json!({})), NOW_MS);
+    assert!(GateRoot::new(ROOT, host.clone()).on_configure(0));
+    assert_eq!(
+        host.take_effects(),
+        [Effect::TickPeriod(super::plugin::TICK)]
+    );
 }
 
 #[test]

@@ -52,6 +52,10 @@ pub(crate) trait Host {
     fn plugin_configuration(&self) -> Vec<u8>;
     /// The plugin's name (`plugin_name` property; empty if the host has none).
     fn plugin_name(&self) -> String;
+    /// The most detailed log level the host writes for wasm now (Envoy: the `wasm`
+    /// component's level, which `/logging` can change at run time); `None` if it cannot
+    /// tell.
+    fn log_level(&self) -> Option<log::LevelFilter>;
     /// Asks for `on_tick` every `period`.
     fn set_tick_period(&self, period: Duration) -> Result<(), HostError>;
 

@@ -13,7 +13,7 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use log::warn;
+use log::{warn, LevelFilter};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType, MetricType, Status};
 
@@ -56,6 +56,26 @@ impl Host for ProxyWasm {
             .flatten()
             .map(|name| String::from_utf8_lossy(&name).into_owned())
             .unwrap_or_default()
+    }
+
+    fn log_level(&self) -> Option<LevelFilter> {
+        let level = get_log_level()
+            .map_err(|status| warn!("log level unreadable: status {status}"))
+            .ok()?;
+        // Envoy answers spdlog's levels, of which proxy-wasm's are the first six.
+        match level {
+            0 => Some(LevelFilter::Trace),
+            1 => Some(LevelFilter::Debug),
+            2 => Some(LevelFilter::Info),
+            3 => Some(LevelFilter::Warn),
+            4 => Some(LevelFilter::Error),
+            // critical, off: wsgate logs nothing that high.
+            5 | 6 => Some(LevelFilter::Off),
+            level => {
+                warn!("log level {level} unknown");
+                None
+            }
+        }
     }
 
     fn set_tick_period(&self, period: Duration) -> Result<(), HostError> {
@@ -178,12 +198,17 @@ impl Host for ProxyWasm {
     }
 }
 
-// The SDK's `hostcalls::call_foreign_function` panics on any status it does not know, and
-// hosts other than Envoy answer "unimplemented" (12), which it does not: a panic there
-// would kill the VM during the self-test. So this one call is made through the ABI directly,
-// reading the status as the integer it is.
+// Two calls are made through the ABI directly, reading what the host answers as the
+// integers they are:
+// - the SDK's `hostcalls::call_foreign_function` panics on any status it does not know, and
+//   hosts other than Envoy answer "unimplemented" (12), which it does not: a panic there
+//   would kill the VM during the self-test;
+// - the SDK's `hostcalls::get_log_level` reads the level into its six-variant enum, and
+//   Envoy can answer 6 (spdlog's "off"), which is no value of that enum; it also panics on
+//   any status but Ok.
 #[link(wasm_import_module = "env")]
 extern "C" {
+    fn proxy_get_log_level(return_level: *mut u32) -> u32;
     fn proxy_call_foreign_function(
         function_name: *const u8,
         function_name_size: usize,
@@ -192,6 +217,17 @@ extern "C" {
         results: *mut *mut u8,
         results_size: *mut usize,
     ) -> u32;
+}
+
+/// `proxy_get_log_level`: the level as the host numbers it, or the host's status.
+#[allow(unsafe_code)]
+fn get_log_level() -> Result<u32, u32> {
+    let mut level: u32 = 0;
+    // SAFETY: the host writes one u32 through a pointer to a live local.
+    match unsafe { proxy_get_log_level(&mut level) } {
+        0 => Ok(level),
+        status => Err(status),
+    }
 }
 
 /// `proxy_call_foreign_function`: the answer's bytes, or the host's status.

@@ -45,6 +45,7 @@ struct World {
     now_ms: u64,
     configuration: Vec<u8>,
     plugin_name: String,
+    log_level: Option<log::LevelFilter>,
     /// Live requests by context id: their headers.
     requests: BTreeMap<u32, Vec<(String, String)>>,
     effective: u32,
@@ -78,9 +79,15 @@ impl Recording {
             world.configuration = configuration.as_bytes().to_vec();
             world.now_ms = now_ms;
             world.plugin_name = "wsgate".to_owned();
+            world.log_level = Some(log::LevelFilter::Info);
             world.next_call = 1;
         }
         host
+    }
+
+    /// The log level the host answers from now on (`None`: it cannot tell).
+    pub fn set_log_level(&self, level: Option<log::LevelFilter>) {
+        self.0.borrow_mut().log_level = level;
     }
 
     pub fn set_now(&self, now_ms: u64) {
@@ -196,6 +203,10 @@ impl Host for Recording {
 
     fn plugin_name(&self) -> String {
         self.0.borrow().plugin_name.clone()
+    }
+
+    fn log_level(&self) -> Option<log::LevelFilter> {
+        self.0.borrow().log_level
     }
 
     fn set_tick_period(&self, period: Duration) -> Result<(), HostError> {
