@@ -14,9 +14,24 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+
+/// Envoy's log level (`-l`) for every instance this process starts, once set.
+static LOG_LEVEL: OnceLock<String> = OnceLock::new();
+
+/// Starts every Envoy of this process at log level `level` instead of `info` (for the
+/// bench: production sidecars run at `warning`, Istio's default). Only the first call counts.
+pub fn set_log_level(level: &str) {
+    let _ = LOG_LEVEL.set(level.to_owned());
+}
+
+/// Envoy's log level for the instances this process starts: `info` unless set.
+pub fn log_level() -> &'static str {
+    LOG_LEVEL.get().map_or("info", String::as_str)
+}
 
 /// The workspace root (where `Makefile` and `target/` are).
 pub fn workspace_root() -> PathBuf {
@@ -492,6 +507,12 @@ impl Envoy {
         admin_get(self.admin, path)
     }
 
+    /// POST on the admin interface (its endpoints that change something, such as
+    /// `/logging?wasm=debug`); the body of a 200, else `None`.
+    pub fn admin_post(&self, path: &str) -> Option<String> {
+        admin_request(self.admin, "POST", path)
+    }
+
     fn read_admin_address(&self) -> Option<SocketAddr> {
         fs::read_to_string(self.dir.join("admin-address"))
             .ok()?
@@ -562,7 +583,7 @@ fn spawn(binary: &EnvoyBinary, name: &str, config: &[u8], concurrency: usize) ->
             "--admin-address-path",
             &dir.join("admin-address").display().to_string(),
             "-l",
-            "info",
+            log_level(),
             "--disable-hot-restart",
             // Access logs reach their files within 100 ms instead of 10 s.
             "--file-flush-interval-msec",
@@ -597,11 +618,15 @@ fn read_log(dir: &Path) -> String {
 }
 
 fn admin_get(admin: SocketAddr, path: &str) -> Option<String> {
+    admin_request(admin, "GET", path)
+}
+
+fn admin_request(admin: SocketAddr, method: &str, path: &str) -> Option<String> {
     let mut stream = TcpStream::connect_timeout(&admin, Duration::from_secs(2)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nhost: admin\r\nconnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nhost: admin\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
     )
     .ok()?;
     let mut raw = String::new();

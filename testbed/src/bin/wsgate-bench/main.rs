@@ -13,6 +13,7 @@
 //!
 //!     wsgate-bench [--count N] [--concurrency C] [--rounds R] [--seconds S] [--results DIR]
 //!                  [--baseline-module WASM] [--per-request-only] [--warm-only] [--ab-only]
+//!                  [--envoy-log-level LEVEL]
 //!
 //! `--baseline-module` adds to part two a row for wsgate with its cache built from another
 //! module (an earlier commit's), run in the same rounds, so that a change is judged by a
@@ -21,6 +22,8 @@
 //! `jwt_authn` cached, wsgate cached, the baseline); `--ab-only` (implies
 //! `--per-request-only`, needs `--baseline-module`) only wsgate cached against the baseline,
 //! for as many rounds as this machine's noise needs (`WSGATE_WASM` picks "this module").
+//! `--envoy-log-level` starts every Envoy at that level instead of `info` (`warning` is
+//! Istio's default for its sidecars).
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -147,6 +150,9 @@ fn main() {
             .and_then(|at| args.get(at + 1))
             .map(std::path::PathBuf::from)
     };
+    if let Some(level) = text_arg("--envoy-log-level") {
+        envoy::set_log_level(&level.to_string_lossy());
+    }
     let baseline = text_arg("--baseline-module");
     if let Some(path) = &baseline {
         assert!(
@@ -182,12 +188,13 @@ fn main() {
         let stem = result_stem(&results, "per-request");
         let section = section + &chart_link(&results, &stem, &bars);
         let report = format!(
-            "# wsgate benchmark, part two only, {}\n\n- machine: {} cores, {}\n- Envoy: {} ({})\n- module: {} bytes; baseline module: {}\n{section}",
+            "# wsgate benchmark, part two only, {}\n\n- machine: {} cores, {}\n- Envoy: {} ({}), log level {}\n- module: {} bytes; baseline module: {}\n{section}",
             testbed::today(),
             std::thread::available_parallelism().map_or(0, |n| n.get()),
             cpu_model(),
             envoy_version(&binary),
             binary.source,
+            envoy::log_level(),
             std::fs::metadata(&module).map_or(0, |m| m.len()),
             baseline.as_ref().map_or("none".to_owned(), |path| format!(
                 "{} ({} bytes)",
@@ -621,9 +628,10 @@ fn report(
     );
     let _ = writeln!(
         out,
-        "- Envoy: {} ({})",
+        "- Envoy: {} ({}), log level {}",
         envoy_version(binary),
-        binary.source
+        binary.source,
+        envoy::log_level()
     );
     let _ = writeln!(
         out,
