@@ -13,7 +13,7 @@
 //!
 //!     wsgate-bench [--count N] [--concurrency C] [--rounds R] [--seconds S] [--results DIR]
 //!                  [--baseline-module WASM] [--per-request-only] [--warm-only] [--ab-only]
-//!                  [--envoy-log-level LEVEL]
+//!                  [--together] [--envoy-log-level LEVEL]
 //!
 //! `--baseline-module` adds to part two a row for wsgate with its cache built from another
 //! module (an earlier commit's), run in the same rounds, so that a change is judged by a
@@ -22,6 +22,9 @@
 //! `jwt_authn` cached, wsgate cached, the baseline); `--ab-only` (implies
 //! `--per-request-only`, needs `--baseline-module`) only wsgate cached against the baseline,
 //! for as many rounds as this machine's noise needs (`WSGATE_WASM` picks "this module").
+//! `--together` (with `--ab-only`) runs both modules' Envoys at once on the same CPU, each
+//! round's ratio then taken under the same machine conditions: an A/A run read 0.99x to
+//! 1.02x round by round, where one after the other read 0.52x to 1.72x.
 //! `--envoy-log-level` starts every Envoy at that level instead of `info` (`warning` is
 //! Istio's default for its sidecars).
 
@@ -101,6 +104,8 @@ struct Settings {
     /// Part two runs only wsgate cached against the baseline module: an A/B of two modules'
     /// warm paths, as many rounds as the noise needs.
     ab_only: bool,
+    /// With `ab_only`: both modules' Envoys run at once, on one CPU (`--together`).
+    together: bool,
 }
 
 /// Memory readings from the first round.
@@ -168,6 +173,8 @@ fn main() {
         !ab_only || baseline.is_some(),
         "--ab-only compares with --baseline-module, which is missing"
     );
+    let together = args.iter().any(|a| a == "--together");
+    assert!(!together || ab_only, "--together runs with --ab-only alone");
     let binary = EnvoyBinary::locate().unwrap_or_else(|why| panic!("{why}"));
     let module = envoy::module_path();
     if per_request_only {
@@ -181,6 +188,7 @@ fn main() {
             rounds,
             warm_only,
             ab_only,
+            together,
         };
         let (section, failures, bars) =
             per_request::run(&runtime, &module, baseline.as_deref(), &timed);
@@ -366,6 +374,7 @@ fn main() {
         rounds: rounds.min(2),
         warm_only: false,
         ab_only: false,
+        together: false,
     };
     let (section, request_failures, bars) =
         per_request::run(&runtime, &module, baseline.as_deref(), &timed);

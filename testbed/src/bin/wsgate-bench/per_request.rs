@@ -124,81 +124,113 @@ pub fn run(
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut pinned = cpus >= 2 && pin(std::process::id(), "0");
 
+    // `--together` (with `--ab-only`): both modules in one group.
+    let groups: Vec<Vec<(Auth, Alg)>> = if settings.together {
+        vec![cases.clone()]
+    } else {
+        cases.iter().map(|&case| vec![case]).collect()
+    };
     let mut runs = Vec::new();
     for round in 0..settings.rounds {
-        let mut order = cases.clone();
+        let mut order = groups.clone();
         if round % 2 == 1 {
             order.reverse();
+            order.iter_mut().for_each(|group| group.reverse());
         }
-        for (auth, alg) in order {
-            let Some((_, request)) = requests.iter().find(|(a, _)| *a == alg) else {
-                continue;
-            };
-            let module = match (auth, baseline) {
-                (Auth::WsgateCachedBaseline, Some(baseline)) => baseline,
-                _ => module,
-            };
-            // The upstream address is never used: every route answers directly.
-            let mut config = bootstrap(
-                auth,
-                SocketAddr::from(([127, 0, 0, 1], 9)),
-                module,
-                &jwks_text,
-            );
-            answer_directly(&mut config);
-            let envoy = Envoy::start_with(&config, 1);
-            let listener = envoy.listener();
-            if pinned {
-                pinned = pin(envoy.pid(), "1");
-            }
-            // V8 compiles in tiers: let the optimised tier take over before measuring.
-            runtime.block_on(load(
-                listener,
-                request.clone(),
-                settings.concurrency,
-                Duration::from_secs(1),
-            ));
-            let recording = (perf && round == 0)
-                .then(|| profile::record(envoy.pid(), settings.seconds, &std::env::temp_dir()))
-                .flatten();
-            let before = envoy.cpu_time();
-            let started = Instant::now();
-            let (count, failures) = runtime.block_on(load(
-                listener,
-                request.clone(),
-                settings.concurrency,
-                Duration::from_secs(settings.seconds),
-            ));
-            let elapsed = started.elapsed();
-            let cpu = envoy
-                .cpu_time()
-                .zip(before)
-                .map(|(after, before)| after.saturating_sub(before));
-            let split = recording.and_then(profile::Recording::finish);
-            let run = Run {
-                round,
-                auth,
-                alg,
-                rate: count as f64 / elapsed.as_secs_f64(),
-                cpu_us: cpu.map_or(f64::NAN, |cpu| {
-                    cpu.as_secs_f64() * 1e6 / count.max(1) as f64
-                }),
-                failures,
-                split,
-            };
-            eprintln!(
-                "bench: per request: {:<38} {:<6} {:>8.0}/s {:>7.1} µs of Envoy CPU{}",
-                auth.name(),
-                alg.name(),
-                run.rate,
-                run.cpu_us,
-                if failures > 0 {
-                    format!("  ({failures} failed)")
-                } else {
-                    String::new()
+        for group in order {
+            // Every Envoy of the group is started, warmed up and measured at once, on the
+            // same CPU under the same load: what the machine does meanwhile, it does to all.
+            let mut envoys = Vec::new();
+            for (auth, alg) in group {
+                let Some((_, request)) = requests.iter().find(|(a, _)| *a == alg) else {
+                    continue;
+                };
+                let module = match (auth, baseline) {
+                    (Auth::WsgateCachedBaseline, Some(baseline)) => baseline,
+                    _ => module,
+                };
+                // The upstream address is never used: every route answers directly.
+                let mut config = bootstrap(
+                    auth,
+                    SocketAddr::from(([127, 0, 0, 1], 9)),
+                    module,
+                    &jwks_text,
+                );
+                answer_directly(&mut config);
+                let envoy = Envoy::start_with(&config, 1);
+                if pinned {
+                    pinned = pin(envoy.pid(), "1");
                 }
-            );
-            runs.push(run);
+                envoys.push((auth, alg, envoy, request.clone()));
+            }
+            let loads = |seconds: u64| {
+                let handles: Vec<_> = envoys
+                    .iter()
+                    .map(|(_, _, envoy, request)| {
+                        runtime.spawn(load(
+                            envoy.listener(),
+                            request.clone(),
+                            settings.concurrency,
+                            Duration::from_secs(seconds),
+                        ))
+                    })
+                    .collect();
+                runtime.block_on(async {
+                    let mut done = Vec::new();
+                    for handle in handles {
+                        done.push(handle.await.unwrap_or((0, 1)));
+                    }
+                    done
+                })
+            };
+            // V8 compiles in tiers: let the optimised tier take over before measuring.
+            loads(1);
+            let recordings: Vec<_> = envoys
+                .iter()
+                .map(|(_, _, envoy, _)| {
+                    (perf && round == 0)
+                        .then(|| {
+                            profile::record(envoy.pid(), settings.seconds, &std::env::temp_dir())
+                        })
+                        .flatten()
+                })
+                .collect();
+            let before: Vec<_> = envoys.iter().map(|(_, _, e, _)| e.cpu_time()).collect();
+            let started = Instant::now();
+            let counted = loads(settings.seconds);
+            let elapsed = started.elapsed();
+            for ((((auth, alg, envoy, _), before), (count, failures)), recording) in
+                envoys.iter().zip(before).zip(counted).zip(recordings)
+            {
+                let cpu = envoy
+                    .cpu_time()
+                    .zip(before)
+                    .map(|(after, before)| after.saturating_sub(before));
+                let run = Run {
+                    round,
+                    auth: *auth,
+                    alg: *alg,
+                    rate: count as f64 / elapsed.as_secs_f64(),
+                    cpu_us: cpu.map_or(f64::NAN, |cpu| {
+                        cpu.as_secs_f64() * 1e6 / count.max(1) as f64
+                    }),
+                    failures,
+                    split: recording.and_then(profile::Recording::finish),
+                };
+                eprintln!(
+                    "bench: per request: {:<38} {:<6} {:>8.0}/s {:>7.1} µs of Envoy CPU{}",
+                    auth.name(),
+                    alg.name(),
+                    run.rate,
+                    run.cpu_us,
+                    if failures > 0 {
+                        format!("  ({failures} failed)")
+                    } else {
+                        String::new()
+                    }
+                );
+                runs.push(run);
+            }
         }
     }
     // Every CPU again for what runs next (part three starts its own Envoy from here).
@@ -355,7 +387,12 @@ fn report(
     let mut out = String::new();
     let mut bars = Vec::new();
     let _ = writeln!(out, "\n## Per request, without handshakes\n");
-    let _ = writeln!(out, "- load: HTTP/1.1 requests with the upgrade headers and one reused token, to a direct-response route (the filter runs in full; no upstream, no upgrade; one TCP connection per request, as Envoy closes it after the response), {} at a time, {} s per run after a 1 s warm-up, {} rounds in alternating order (medians), 1 Envoy worker", settings.concurrency, settings.seconds, settings.rounds);
+    let _ = writeln!(out, "- load: HTTP/1.1 requests with the upgrade headers and one reused token, to a direct-response route (the filter runs in full; no upstream, no upgrade; one TCP connection per request, as Envoy closes it after the response), {} at a time, {} s per run after a 1 s warm-up, {} rounds in alternating order (medians), 1 Envoy worker{}", settings.concurrency, settings.seconds, settings.rounds,
+        if settings.together {
+            "; `--together`: both modules' Envoys run at once, each with its own connections, on the same CPU, so that each round's ratio is taken under the same machine conditions (sharing one CPU's caches raises both CPU figures, more for a larger working set: this compares two builds of the module, not configurations as different as the rows of the full table)"
+        } else {
+            ""
+        });
     let _ = writeln!(
         out,
         "- Envoy CPU per request: all of Envoy's threads, from `/proc/<pid>/task/*/schedstat`"
