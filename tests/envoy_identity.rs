@@ -238,6 +238,30 @@ fn one_log_line_and_one_access_log_record_per_decision() {
     );
 }
 
+#[test]
+fn access_log_fields_false_leaves_the_access_log_without_them() {
+    let mut settings = identity_settings();
+    settings["access_log_fields"] = json!(false);
+    let stack = start(settings, None);
+    let bearer = format!("Bearer {}", sign(&RSA_2048, "rsa", &claims(&stack)));
+    open(
+        &stack,
+        &[
+            ("authorization", &bearer),
+            ("x-ms-call-correlation-id", "c-1"),
+        ],
+    )
+    .expect("accepted");
+    assert_eq!(
+        access_log_lines(&stack, 1),
+        ["decision=- reason=- correlation_id=- connection_id=- sub=- status=101"]
+    );
+    let log = stack
+        .envoy
+        .log_with("correlation_id=c-1", Duration::from_secs(5));
+    assert!(log.contains("decision=allow"), "the log line stays: {log}");
+}
+
 /// Sets Envoy's `wasm` log level, and waits long enough for every VM to have ticked.
 fn wasm_log_level(stack: &Stack, level: &str) {
     stack

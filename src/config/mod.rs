@@ -176,6 +176,8 @@ pub struct Config {
     pub sources: TokenSources,
     /// Close an accepted WebSocket when its token expires (plus skew).
     pub close_on_expiry: bool,
+    /// Set the access-log fields (Envoy filter state `wasm.wsgate.*`) of each decision.
+    pub access_log_fields: bool,
     /// Entries of the per-VM verified-token cache; 0 turns it off.
     pub jwt_cache_size: usize,
     /// Request headers carried into logs and access logs.
@@ -243,6 +245,7 @@ impl Config {
             key_limits,
             sources,
             close_on_expiry: raw.close_on_expiry.unwrap_or(false),
+            access_log_fields: raw.access_log_fields.unwrap_or(true),
             jwt_cache_size,
             correlation,
             crypto,

@@ -64,6 +64,8 @@ pub(crate) struct RawConfig {
     #[serde(default, deserialize_with = "present")]
     pub close_on_expiry: Option<bool>,
     #[serde(default, deserialize_with = "present")]
+    pub access_log_fields: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
     pub jwt_cache_size: Option<u64>,
     #[serde(default, deserialize_with = "present")]
     pub crypto: Option<String>,
@@ -125,6 +127,7 @@ impl RawConfig {
             ("from_cookies", self.from_cookies.is_some()),
             ("from_subprotocol", self.from_subprotocol.is_some()),
             ("close_on_expiry", self.close_on_expiry.is_some()),
+            ("access_log_fields", self.access_log_fields.is_some()),
             ("jwt_cache_size", self.jwt_cache_size.is_some()),
             ("crypto", self.crypto.is_some()),
             ("providers", self.providers.is_some()),

@@ -41,6 +41,8 @@ pub(super) struct Settings {
     pub upstream: Vec<UpstreamPolicy>,
     pub correlation: Vec<CorrelationHeader>,
     pub close_on_expiry: bool,
+    /// Whether decisions set their access-log fields (`access_log_fields`).
+    pub access_log_fields: bool,
     /// The providers' names, by index, for logs, access logs and stats; empty in the
     /// single-issuer form, which names none.
     pub provider_names: Vec<String>,
@@ -173,6 +175,7 @@ impl<H: Host + Clone> Plugin<H> {
                     .collect(),
                 correlation: config.correlation,
                 close_on_expiry: config.close_on_expiry,
+                access_log_fields: config.access_log_fields,
                 provider_names,
             },
             state: RefCell::new(VmState {

@@ -138,6 +138,28 @@ fn an_accepted_request_goes_on_with_its_identity_and_without_forged_copies() {
 }
 
 #[test]
+fn access_log_fields_false_sets_no_filter_state_and_changes_nothing_else() {
+    let (host, root) = start(&inline(json!({"access_log_fields": false})));
+    let bearer = format!("Bearer {}", token(NOW + 60));
+    assert_eq!(
+        request(&host, &root, 100, "/ws", &[("authorization", &bearer)]),
+        Action::Continue
+    );
+    assert_eq!(request(&host, &root, 101, "/ws", &[]), Action::Pause);
+    let effects = host.take_effects();
+    assert!(
+        !effects
+            .iter()
+            .any(|effect| matches!(effect, Effect::SetProperty { .. })),
+        "{effects:?}"
+    );
+    assert_eq!(replies(&effects).len(), 1);
+    assert_eq!(header(&host, 100, "authorization"), None);
+    assert_eq!(host.metric("wsgate.allowed"), 1);
+    assert_eq!(host.metric("wsgate.denied.missing_token"), 1);
+}
+
+#[test]
 fn refusals_get_their_local_reply_and_counter() {
     let (host, root) = start(&inline(json!({})));
     assert_eq!(request(&host, &root, 100, "/ws", &[]), Action::Pause);

@@ -59,7 +59,12 @@ pub(super) fn enforce<H: Host>(
     } else {
         warn!("{}", record.log_line());
     }
-    for (name, value) in record.access_log_fields() {
+    // Each field is a host call (with `access_log_fields: false`, none are).
+    let fields = match settings.access_log_fields {
+        true => record.access_log_fields(),
+        false => Vec::new(),
+    };
+    for (name, value) in fields {
         // Envoy keeps it as filter state `wasm.wsgate.<name>`.
         if let Err(refusal) = host.set_property(&format!("wsgate.{name}"), value.as_bytes()) {
             warn!("access-log field {name} not set: {refusal}");

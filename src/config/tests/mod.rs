@@ -387,10 +387,11 @@ fn identity_setting_errors_name_their_field() {
 }
 
 #[test]
-fn token_sources_and_close_on_expiry() {
+fn token_sources_and_plugin_wide_switches() {
     let defaults = parse(&base()).unwrap();
     assert_eq!(defaults.sources, TokenSources::default());
     assert!(!defaults.close_on_expiry);
+    assert!(defaults.access_log_fields);
     let mut value = base();
     value["from_headers"] =
         json!([{"name": "X-Token"}, {"name": "authorization", "value_prefix": "Bearer "}]);
@@ -398,7 +399,9 @@ fn token_sources_and_close_on_expiry() {
     value["from_cookies"] = json!(["session"]);
     value["from_subprotocol"] = json!({"prefix": "access_token."});
     value["close_on_expiry"] = json!(true);
+    value["access_log_fields"] = json!(false);
     let config = parse(&value).unwrap();
+    assert!(!config.access_log_fields);
     assert_eq!(
         config.sources.from_headers[0],
         HeaderSource {
@@ -466,6 +469,7 @@ fn token_source_errors_name_their_field() {
         "from_subprotocol"
     );
     assert_eq!(with("close_on_expiry", json!(1)), "close_on_expiry");
+    assert_eq!(with("access_log_fields", json!("no")), "access_log_fields");
 }
 
 #[test]
