@@ -60,9 +60,10 @@ pub(super) fn enforce<H: Host>(
         warn!("{}", record.log_line());
     }
     // Each field is a host call (with `access_log_fields: false`, none are).
-    let fields = match settings.access_log_fields {
-        true => record.access_log_fields(),
-        false => Vec::new(),
+    let fields = if settings.access_log_fields {
+        record.access_log_fields()
+    } else {
+        Vec::new()
     };
     for (name, value) in fields {
         // Envoy keeps it as filter state `wasm.wsgate.<name>`.
