@@ -130,107 +130,34 @@ pub fn run(
     } else {
         cases.iter().map(|&case| vec![case]).collect()
     };
+    // The warm target, also side by side: wsgate's warm request and the floor, the same
+    // module on a guarded and an unguarded path, at once on one CPU.
+    let warm = (Auth::WsgateCached, Alg::Rs256);
+    let floor = (Auth::WasmFloor, Alg::Rs256);
+    let side_by_side = !settings.together && cases.contains(&warm) && cases.contains(&floor);
+    let measure = Measure {
+        runtime,
+        module,
+        baseline,
+        jwks_text: &jwks_text,
+        requests: &requests,
+        settings,
+    };
     let mut runs = Vec::new();
+    let mut side_runs = Vec::new();
     for round in 0..settings.rounds {
         let mut order = groups.clone();
+        let mut pair = vec![warm, floor];
         if round % 2 == 1 {
             order.reverse();
             order.iter_mut().for_each(|group| group.reverse());
+            pair.reverse();
         }
         for group in order {
-            // Every Envoy of the group is started, warmed up and measured at once, on the
-            // same CPU under the same load: what the machine does meanwhile, it does to all.
-            let mut envoys = Vec::new();
-            for (auth, alg) in group {
-                let Some((_, request)) = requests.iter().find(|(a, _)| *a == alg) else {
-                    continue;
-                };
-                let module = match (auth, baseline) {
-                    (Auth::WsgateCachedBaseline, Some(baseline)) => baseline,
-                    _ => module,
-                };
-                // The upstream address is never used: every route answers directly.
-                let mut config = bootstrap(
-                    auth,
-                    SocketAddr::from(([127, 0, 0, 1], 9)),
-                    module,
-                    &jwks_text,
-                );
-                answer_directly(&mut config);
-                let envoy = Envoy::start_with(&config, 1);
-                if pinned {
-                    pinned = pin(envoy.pid(), "1");
-                }
-                envoys.push((auth, alg, envoy, request.clone()));
-            }
-            let loads = |seconds: u64| {
-                let handles: Vec<_> = envoys
-                    .iter()
-                    .map(|(_, _, envoy, request)| {
-                        runtime.spawn(load(
-                            envoy.listener(),
-                            request.clone(),
-                            settings.concurrency,
-                            Duration::from_secs(seconds),
-                        ))
-                    })
-                    .collect();
-                runtime.block_on(async {
-                    let mut done = Vec::new();
-                    for handle in handles {
-                        done.push(handle.await.unwrap_or((0, 1)));
-                    }
-                    done
-                })
-            };
-            // V8 compiles in tiers: let the optimised tier take over before measuring.
-            loads(1);
-            let recordings: Vec<_> = envoys
-                .iter()
-                .map(|(_, _, envoy, _)| {
-                    (perf && round == 0)
-                        .then(|| {
-                            profile::record(envoy.pid(), settings.seconds, &std::env::temp_dir())
-                        })
-                        .flatten()
-                })
-                .collect();
-            let before: Vec<_> = envoys.iter().map(|(_, _, e, _)| e.cpu_time()).collect();
-            let started = Instant::now();
-            let counted = loads(settings.seconds);
-            let elapsed = started.elapsed();
-            for ((((auth, alg, envoy, _), before), (count, failures)), recording) in
-                envoys.iter().zip(before).zip(counted).zip(recordings)
-            {
-                let cpu = envoy
-                    .cpu_time()
-                    .zip(before)
-                    .map(|(after, before)| after.saturating_sub(before));
-                let run = Run {
-                    round,
-                    auth: *auth,
-                    alg: *alg,
-                    rate: count as f64 / elapsed.as_secs_f64(),
-                    cpu_us: cpu.map_or(f64::NAN, |cpu| {
-                        cpu.as_secs_f64() * 1e6 / count.max(1) as f64
-                    }),
-                    failures,
-                    split: recording.and_then(profile::Recording::finish),
-                };
-                eprintln!(
-                    "bench: per request: {:<38} {:<6} {:>8.0}/s {:>7.1} µs of Envoy CPU{}",
-                    auth.name(),
-                    alg.name(),
-                    run.rate,
-                    run.cpu_us,
-                    if failures > 0 {
-                        format!("  ({failures} failed)")
-                    } else {
-                        String::new()
-                    }
-                );
-                runs.push(run);
-            }
+            runs.extend(measure.group(&group, round, perf && round == 0, &mut pinned));
+        }
+        if side_by_side {
+            side_runs.extend(measure.group(&pair, round, false, &mut pinned));
         }
     }
     // Every CPU again for what runs next (part three starts its own Envoy from here).
@@ -238,8 +165,178 @@ pub fn run(
         pin(std::process::id(), &format!("0-{}", cpus - 1));
     }
     let failures = runs.iter().map(|run| run.failures).sum();
-    let (section, bars) = report(&runs, &cases, settings, perf, pinned);
+    let (mut section, bars) = report(&runs, &cases, settings, perf, pinned);
+    if side_by_side {
+        section.push_str(&side_by_side_verdict(&side_runs, settings.rounds));
+    }
     (section, failures, bars)
+}
+
+/// What every measurement of part two shares.
+struct Measure<'a> {
+    runtime: &'a tokio::runtime::Runtime,
+    module: &'a Path,
+    baseline: Option<&'a Path>,
+    jwks_text: &'a str,
+    requests: &'a [(Alg, Arc<Vec<u8>>); 3],
+    settings: &'a Settings,
+}
+
+impl Measure<'_> {
+    /// Measures the configurations of `group` in round `round`, all at once: each in an
+    /// Envoy of its own with its own connections, started, warmed up and loaded side by side
+    /// on the same CPU (one configuration: alone). With `profile`, `perf` splits each.
+    fn group(
+        &self,
+        group: &[(Auth, Alg)],
+        round: usize,
+        profile: bool,
+        pinned: &mut bool,
+    ) -> Vec<Run> {
+        let mut envoys = Vec::new();
+        for &(auth, alg) in group {
+            let Some((_, request)) = self.requests.iter().find(|(a, _)| *a == alg) else {
+                continue;
+            };
+            let module = match (auth, self.baseline) {
+                (Auth::WsgateCachedBaseline, Some(baseline)) => baseline,
+                _ => self.module,
+            };
+            // The upstream address is never used: every route answers directly.
+            let mut config = bootstrap(
+                auth,
+                SocketAddr::from(([127, 0, 0, 1], 9)),
+                module,
+                self.jwks_text,
+            );
+            answer_directly(&mut config);
+            let envoy = Envoy::start_with(&config, 1);
+            if *pinned {
+                *pinned = pin(envoy.pid(), "1");
+            }
+            envoys.push((auth, alg, envoy, request.clone()));
+        }
+        let loads = |seconds: u64| {
+            let handles: Vec<_> = envoys
+                .iter()
+                .map(|(_, _, envoy, request)| {
+                    self.runtime.spawn(load(
+                        envoy.listener(),
+                        request.clone(),
+                        self.settings.concurrency,
+                        Duration::from_secs(seconds),
+                    ))
+                })
+                .collect();
+            self.runtime.block_on(async {
+                let mut done = Vec::new();
+                for handle in handles {
+                    done.push(handle.await.unwrap_or((0, 1)));
+                }
+                done
+            })
+        };
+        // V8 compiles in tiers: let the optimised tier take over before measuring.
+        loads(1);
+        let recordings: Vec<_> = envoys
+            .iter()
+            .map(|(_, _, envoy, _)| {
+                profile
+                    .then(|| {
+                        profile::record(envoy.pid(), self.settings.seconds, &std::env::temp_dir())
+                    })
+                    .flatten()
+            })
+            .collect();
+        let before: Vec<_> = envoys.iter().map(|(_, _, e, _)| e.cpu_time()).collect();
+        let started = Instant::now();
+        let counted = loads(self.settings.seconds);
+        let elapsed = started.elapsed();
+        let mut runs = Vec::new();
+        for ((((auth, alg, envoy, _), before), (count, failures)), recording) in
+            envoys.iter().zip(before).zip(counted).zip(recordings)
+        {
+            let cpu = envoy
+                .cpu_time()
+                .zip(before)
+                .map(|(after, before)| after.saturating_sub(before));
+            let run = Run {
+                round,
+                auth: *auth,
+                alg: *alg,
+                rate: count as f64 / elapsed.as_secs_f64(),
+                cpu_us: cpu.map_or(f64::NAN, |cpu| {
+                    cpu.as_secs_f64() * 1e6 / count.max(1) as f64
+                }),
+                failures,
+                split: recording.and_then(profile::Recording::finish),
+            };
+            eprintln!(
+                "bench: per request: {:<38} {:<6} {:>8.0}/s {:>7.1} µs of Envoy CPU{}{}",
+                auth.name(),
+                alg.name(),
+                run.rate,
+                run.cpu_us,
+                if group.len() > 1 {
+                    " (side by side)"
+                } else {
+                    ""
+                },
+                if failures > 0 {
+                    format!("  ({failures} failed)")
+                } else {
+                    String::new()
+                }
+            );
+            runs.push(run);
+        }
+        runs
+    }
+}
+
+/// The warm target from the side-by-side pairs: wsgate's warm requests/s over the floor's,
+/// round by round (each round's two readings taken over the same seconds), met or missed
+/// only when every round agrees.
+fn side_by_side_verdict(runs: &[Run], rounds: usize) -> String {
+    let of = |round: usize, auth: Auth| {
+        runs.iter()
+            .find(|run| run.round == round && run.auth == auth)
+            .map(|run| (run.rate, run.cpu_us))
+    };
+    let pairs: Vec<((f64, f64), (f64, f64))> = (0..rounds)
+        .filter_map(|round| of(round, Auth::WsgateCached).zip(of(round, Auth::WasmFloor)))
+        .collect();
+    let mut rates: Vec<f64> = pairs
+        .iter()
+        .map(|((warm, _), (floor, _))| warm / floor)
+        .filter(|ratio| ratio.is_finite())
+        .collect();
+    rates.sort_by(f64::total_cmp);
+    let cpu = median_of(
+        pairs
+            .iter()
+            .map(|((_, warm), (_, floor))| warm / floor)
+            .filter(|ratio| ratio.is_finite())
+            .collect(),
+    );
+    let (Some(median), Some(low), Some(high)) =
+        (median_of(rates.clone()), rates.first(), rates.last())
+    else {
+        return "\nSide by side: no round measured both the warm request and the floor.\n"
+            .to_owned();
+    };
+    let outcome = if *low >= 0.95 {
+        "met"
+    } else if *high < 0.95 {
+        "missed"
+    } else {
+        "unsettled"
+    };
+    format!(
+        "\nThe warm target side by side (wsgate's warm request and the wasm floor, the same module on a guarded and an unguarded path, in two Envoys loaded at once on the same CPU, so that each round's ratio is taken over the same seconds): warm >= 0.95x the wasm floor: {median:.2}x (median of {} rounds, {low:.2}x to {high:.2}x), {outcome}; Envoy CPU per request {:.2}x the floor's.\n",
+        rates.len(),
+        cpu.unwrap_or(f64::NAN),
+    )
 }
 
 /// Pins every thread of process `pid` to the CPU list `cpus` (`taskset -c` syntax) with
