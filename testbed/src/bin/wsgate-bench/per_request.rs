@@ -706,7 +706,40 @@ fn median_of(mut values: Vec<f64>) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
-    use super::median_of;
+    use super::{median_of, side_by_side_verdict, Alg, Auth, Run};
+
+    fn run(round: usize, auth: Auth, rate: f64) -> Run {
+        Run {
+            round,
+            auth,
+            alg: Alg::Rs256,
+            rate,
+            cpu_us: 1e6 / rate,
+            failures: 0,
+            split: None,
+        }
+    }
+
+    #[test]
+    fn the_side_by_side_verdict_needs_every_round() {
+        let pairs = |warm: [f64; 3]| {
+            let mut runs = Vec::new();
+            for (round, rate) in warm.into_iter().enumerate() {
+                runs.push(run(round, Auth::WsgateCached, rate));
+                runs.push(run(round, Auth::WasmFloor, 100.0));
+            }
+            side_by_side_verdict(&runs, 3)
+        };
+        let missed = pairs([69.0, 68.0, 72.0]);
+        assert!(
+            missed.contains("0.69x (median of 3 rounds, 0.68x to 0.72x), missed"),
+            "{missed}"
+        );
+        assert!(missed.contains("Envoy CPU per request 1.45x"), "{missed}");
+        assert!(pairs([96.0, 99.0, 95.0]).contains(", met;"));
+        assert!(pairs([96.0, 90.0, 95.0]).contains(", unsettled;"));
+        assert!(side_by_side_verdict(&[], 3).contains("no round measured both"));
+    }
 
     #[test]
     fn medians_of_odd_even_and_no_values() {
