@@ -138,28 +138,6 @@ fn an_accepted_request_goes_on_with_its_identity_and_without_forged_copies() {
 }
 
 #[test]
-fn access_log_fields_false_sets_no_filter_state_and_changes_nothing_else() {
-    let (host, root) = start(&inline(json!({"access_log_fields": false})));
-    let bearer = format!("Bearer {}", token(NOW + 60));
-    assert_eq!(
-        request(&host, &root, 100, "/ws", &[("authorization", &bearer)]),
-        Action::Continue
-    );
-    assert_eq!(request(&host, &root, 101, "/ws", &[]), Action::Pause);
-    let effects = host.take_effects();
-    assert!(
-        !effects
-            .iter()
-            .any(|effect| matches!(effect, Effect::SetProperty { .. })),
-        "{effects:?}"
-    );
-    assert_eq!(replies(&effects).len(), 1);
-    assert_eq!(header(&host, 100, "authorization"), None);
-    assert_eq!(host.metric("wsgate.allowed"), 1);
-    assert_eq!(host.metric("wsgate.denied.missing_token"), 1);
-}
-
-#[test]
 fn refusals_get_their_local_reply_and_counter() {
     let (host, root) = start(&inline(json!({})));
     assert_eq!(request(&host, &root, 100, "/ws", &[]), Action::Pause);
@@ -291,23 +269,6 @@ fn bad_configuration_and_a_refused_tick_stop_the_plugin() {
     let host = Recording::new(&inline(json!({})), NOW_MS);
     host.refuse("set_tick_period");
     assert!(GateRoot::new(ROOT, host).on_configure(0));
-}
-
-#[test]
-fn the_log_level_is_the_hosts_and_inline_keys_tick_to_follow_it() {
-    let (host, _root) = start(&inline(json!({})));
-    for level in [log::LevelFilter::Warn, log::LevelFilter::Debug] {
-        host.set_log_level(Some(level));
-        assert_eq!(super::log_level::follow(&host), Some(level));
-    }
-    host.set_log_level(None);
-    assert_eq!(super::log_level::follow(&host), None, "left as it was");
-    let host = Recording::new(&inline(json!({})), NOW_MS);
-    assert!(GateRoot::new(ROOT, host.clone()).on_configure(0));
-    assert_eq!(
-        host.take_effects(),
-        [Effect::TickPeriod(super::plugin::TICK)]
-    );
 }
 
 #[test]
@@ -628,4 +589,5 @@ fn mismatched_algorithms_and_pss_or_eddsa_never_reach_the_host() {
     assert_eq!(host.metric("wsgate.allowed"), 2);
 }
 
+mod outputs;
 mod providers;
