@@ -119,8 +119,9 @@ pub(super) struct Plugin<H: Host> {
 }
 
 impl<H: Host + Clone> Plugin<H> {
-    /// Reads and checks the configuration, logs what it configured, and asks for ticks
-    /// when there is work for them. The error is the reason the plugin must not start.
+    /// Reads and checks the configuration, logs what it configured, and asks for ticks (the
+    /// host's log level is read on each; a refusal fails the plugin only when keys or
+    /// sockets need them). The error is the reason the plugin must not start.
     pub fn configure(host: H) -> Result<Rc<Plugin<H>>, String> {
         let config = Config::parse(&host.plugin_configuration())
             .map_err(|problem| format!("invalid plugin configuration: {problem}"))?;

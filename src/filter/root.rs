@@ -7,9 +7,10 @@ use log::error;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
 
+use super::log_level::LogLevel;
 use super::plugin::Plugin;
 use super::stream::GateStream;
-use super::{expiry, fetching, log_level, waiters};
+use super::{expiry, fetching, waiters};
 use crate::host::Host;
 
 pub(super) struct GateRoot<H: Host> {
@@ -17,6 +18,7 @@ pub(super) struct GateRoot<H: Host> {
     host: H,
     /// `None` until a configuration is accepted.
     plugin: Option<Rc<Plugin<H>>>,
+    log_level: LogLevel,
 }
 
 impl<H: Host + Clone> GateRoot<H> {
@@ -25,6 +27,7 @@ impl<H: Host + Clone> GateRoot<H> {
             context_id,
             host,
             plugin: None,
+            log_level: LogLevel::default(),
         }
     }
 
@@ -50,7 +53,7 @@ impl<H: Host + Clone> Context for GateRoot<H> {
 
 impl<H: Host + Clone + 'static> RootContext for GateRoot<H> {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
-        log_level::follow(&self.host);
+        self.log_level.follow(&self.host);
         match Plugin::configure(self.host.clone()) {
             Ok(plugin) => {
                 self.plugin = Some(plugin);
@@ -65,7 +68,7 @@ impl<H: Host + Clone + 'static> RootContext for GateRoot<H> {
     }
 
     fn on_tick(&mut self) {
-        log_level::follow(&self.host);
+        self.log_level.follow(&self.host);
         let Some(plugin) = &self.plugin else { return };
         let now = self.host.now_ms();
         fetching::on_tick(plugin, now);

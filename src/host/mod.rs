@@ -9,8 +9,8 @@
 //! Calls that can fail return [`HostError`]; the glue decides what a refusal means (a header
 //! that could not be removed fails the request closed, a metric that could not be moved is
 //! logged) and never drops one silently. The few calls whose failure has an obvious neutral
-//! answer (no shared-data entry, no call status, an empty configuration) give that answer,
-//! and [`ProxyWasm`] logs the refusal.
+//! answer (no shared-data entry, no call status, an empty configuration, no log level) give
+//! that answer, and [`ProxyWasm`] logs the refusal.
 
 mod proxy_wasm;
 #[cfg(test)]
@@ -53,9 +53,8 @@ pub(crate) trait Host {
     /// The plugin's name (`plugin_name` property; empty if the host has none).
     fn plugin_name(&self) -> String;
     /// The most detailed log level the host writes for wasm now (Envoy: the `wasm`
-    /// component's level, which `/logging` can change at run time); `None` if it cannot
-    /// tell.
-    fn log_level(&self) -> Option<log::LevelFilter>;
+    /// component's level, which `/logging` can change at run time).
+    fn log_level(&self) -> Result<log::LevelFilter, HostError>;
     /// Asks for `on_tick` every `period`.
     fn set_tick_period(&self, period: Duration) -> Result<(), HostError>;
 

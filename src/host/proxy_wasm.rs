@@ -1,7 +1,8 @@
 //! [`Host`] over the proxy-wasm ABI: the only code in wsgate that calls the host.
 //!
-//! Each method is one `hostcalls` call with its status turned into a [`HostError`], or, where
-//! the trait gives a neutral answer instead, logged. Note what that covers: the SDK (0.2.5)
+//! Each method is one `hostcalls` call (two, at the bottom, call the ABI directly) with its
+//! status turned into a [`HostError`], or, where the trait gives a neutral answer instead,
+//! logged. Note what that covers: the SDK (0.2.5)
 //! itself panics on every status it does not expect for a call, which for header edits,
 //! local replies, resume, reset, properties and ticks is every status but `Ok`. So in Envoy a
 //! refused header removal kills the VM rather than reaching the glue's fail-closed path;
@@ -58,24 +59,13 @@ impl Host for ProxyWasm {
             .unwrap_or_default()
     }
 
-    fn log_level(&self) -> Option<LevelFilter> {
-        let level = get_log_level()
-            .map_err(|status| warn!("log level unreadable: status {status}"))
-            .ok()?;
-        // Envoy answers spdlog's levels, of which proxy-wasm's are the first six.
-        match level {
-            0 => Some(LevelFilter::Trace),
-            1 => Some(LevelFilter::Debug),
-            2 => Some(LevelFilter::Info),
-            3 => Some(LevelFilter::Warn),
-            4 => Some(LevelFilter::Error),
-            // critical, off: wsgate logs nothing that high.
-            5 | 6 => Some(LevelFilter::Off),
-            level => {
-                warn!("log level {level} unknown");
-                None
-            }
-        }
+    fn log_level(&self) -> Result<LevelFilter, HostError> {
+        let refused = |status: String| HostError {
+            call: "proxy_get_log_level",
+            status,
+        };
+        let level = get_log_level().map_err(|status| refused(format!("status {status}")))?;
+        level_filter(level).ok_or_else(|| refused(format!("unknown level {level}")))
     }
 
     fn set_tick_period(&self, period: Duration) -> Result<(), HostError> {
@@ -219,6 +209,21 @@ extern "C" {
     ) -> u32;
 }
 
+/// The level a host's `proxy_get_log_level` answer names. Envoy answers spdlog's levels, of
+/// which proxy-wasm's are the first six; critical and off turn wsgate's lines off (it logs
+/// nothing critical).
+fn level_filter(level: u32) -> Option<LevelFilter> {
+    match level {
+        0 => Some(LevelFilter::Trace),
+        1 => Some(LevelFilter::Debug),
+        2 => Some(LevelFilter::Info),
+        3 => Some(LevelFilter::Warn),
+        4 => Some(LevelFilter::Error),
+        5 | 6 => Some(LevelFilter::Off),
+        _ => None,
+    }
+}
+
 /// `proxy_get_log_level`: the level as the host numbers it, or the host's status.
 #[allow(unsafe_code)]
 fn get_log_level() -> Result<u32, u32> {
@@ -257,4 +262,27 @@ fn call_foreign_function(name: &str, arguments: &[u8]) -> Result<Vec<u8>, u32> {
     // module's `proxy_on_memory_allocate` (the SDK's: a boxed slice of that length) and
     // hands them over; the SDK frees such answers the same way.
     Ok(unsafe { Vec::from_raw_parts(results, results_size, results_size) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_level_envoy_answers_has_its_filter() {
+        let levels: Vec<Option<LevelFilter>> = (0..8).map(level_filter).collect();
+        assert_eq!(
+            levels,
+            [
+                Some(LevelFilter::Trace),
+                Some(LevelFilter::Debug),
+                Some(LevelFilter::Info),
+                Some(LevelFilter::Warn),
+                Some(LevelFilter::Error),
+                Some(LevelFilter::Off),
+                Some(LevelFilter::Off),
+                None,
+            ]
+        );
+    }
 }

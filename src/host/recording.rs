@@ -205,8 +205,12 @@ impl Host for Recording {
         self.0.borrow().plugin_name.clone()
     }
 
-    fn log_level(&self) -> Option<log::LevelFilter> {
-        self.0.borrow().log_level
+    fn log_level(&self) -> Result<log::LevelFilter, HostError> {
+        self.check("proxy_get_log_level", "")?;
+        self.0.borrow().log_level.ok_or(HostError {
+            call: "proxy_get_log_level",
+            status: "no level".to_owned(),
+        })
     }
 
     fn set_tick_period(&self, period: Duration) -> Result<(), HostError> {

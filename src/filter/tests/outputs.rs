@@ -1,6 +1,7 @@
 //! What operators see of the glue's work, and the switches for it: the log level follows
 //! the host's, and `access_log_fields: false` sets no filter state.
 
+use super::super::log_level::LogLevel;
 use super::*;
 
 #[test]
@@ -25,19 +26,25 @@ fn access_log_fields_false_sets_no_filter_state_and_changes_nothing_else() {
     assert_eq!(host.metric("wsgate.denied.missing_token"), 1);
 }
 
+// `log::max_level` is global to the test process, which runs tests in parallel and
+// configures plugins (and so sets it) in many of them: these tests check what `follow`
+// read and applied, and leave the global level alone as an assertion.
 #[test]
 fn the_log_level_is_the_hosts_and_inline_keys_tick_to_follow_it() {
     let (host, _root) = start(&inline(json!({})));
-    for level in [log::LevelFilter::Warn, log::LevelFilter::Debug] {
-        host.set_log_level(Some(level));
-        assert_eq!(super::super::log_level::follow(&host), Some(level));
+    let mut level = LogLevel::default();
+    for host_level in [log::LevelFilter::Warn, log::LevelFilter::Debug] {
+        host.set_log_level(Some(host_level));
+        assert_eq!(level.follow(&host), Some(host_level));
     }
+    // A host that cannot tell, or refuses: the level stays as it was.
     host.set_log_level(None);
-    assert_eq!(
-        super::super::log_level::follow(&host),
-        None,
-        "left as it was"
-    );
+    assert_eq!(level.follow(&host), None);
+    assert_eq!(level.follow(&host), None);
+    host.set_log_level(Some(log::LevelFilter::Info));
+    host.refuse("proxy_get_log_level");
+    assert_eq!(level.follow(&host), None);
+
     let host = Recording::new(&inline(json!({})), NOW_MS);
     assert!(GateRoot::new(ROOT, host.clone()).on_configure(0));
     assert_eq!(
