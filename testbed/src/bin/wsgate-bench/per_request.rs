@@ -335,8 +335,9 @@ fn side_by_side_verdict(runs: &[Run], rounds: usize) -> String {
     };
     let outcome = outcome(&rates, 0.95);
     format!(
-        "\nThe warm target side by side (wsgate's warm request and the wasm floor, the same module on a guarded and an unguarded path, in two Envoys loaded at once on the same CPU, so that each round's ratio is taken over the same seconds; only rows that both run the module are paired, as sharing a CPU's caches does not treat rows without Wasm alike): warm >= 0.95x the wasm floor: {median:.2}x (median of {} rounds, {low:.2}x to {high:.2}x), {outcome}; Envoy CPU per request {:.2}x the floor's.\n",
+        "\nThe warm target side by side (wsgate's warm request and the wasm floor, the same module on a guarded and an unguarded path, in two Envoys loaded at once on the same CPU, so that each round's ratio is taken over the same seconds; only rows that both run the module are paired, as sharing a CPU's caches does not treat rows without Wasm alike): warm >= 0.95x the wasm floor: {median:.2}x (median of {} round{}, {low:.2}x to {high:.2}x), {outcome}; Envoy CPU per request {:.2}x the floor's.\n",
         rates.len(),
+        if rates.len() == 1 { "" } else { "s" },
         cpu.unwrap_or(f64::NAN),
     )
 }
