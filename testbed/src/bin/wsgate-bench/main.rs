@@ -42,6 +42,7 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufR
 use tokio::net::{TcpListener, TcpStream};
 
 mod chart;
+mod measure;
 mod per_frame;
 mod per_request;
 mod profile;

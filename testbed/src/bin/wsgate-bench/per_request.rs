@@ -16,21 +16,16 @@
 //! configuration with V8 and one without alike.
 
 use std::fmt::Write as _;
-use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
-use testbed::envoy::Envoy;
+use serde_json::json;
 use testbed::keys::{jwks, TestKey, ED25519, P256, RSA_2048};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 
 use crate::chart::{Bar, Kind};
+use crate::measure::{pin, Measure};
 use crate::profile::{self, Split};
-use crate::{bootstrap, upgrade_request, Auth, Settings, AUDIENCE, ISSUER};
+use crate::{upgrade_request, Auth, Settings, AUDIENCE, ISSUER};
 
 /// The signature algorithms measured.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -41,7 +36,7 @@ pub enum Alg {
 }
 
 impl Alg {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Alg::Rs256 => "RS256",
             Alg::Es256 => "ES256",
@@ -75,14 +70,16 @@ const CASES: [(Auth, Alg); 12] = [
     (Auth::WsgateCached, Alg::Rs256),
 ];
 
-struct Run {
-    round: usize,
-    auth: Auth,
-    alg: Alg,
-    rate: f64,
-    cpu_us: f64,
-    failures: usize,
-    split: Option<Split>,
+/// One configuration measured in one round.
+pub struct Run {
+    pub round: usize,
+    pub auth: Auth,
+    pub alg: Alg,
+    /// Requests per second.
+    pub rate: f64,
+    pub cpu_us: f64,
+    pub failures: usize,
+    pub split: Option<Split>,
 }
 
 /// Runs every configuration `settings.rounds` times in alternating order (and the warm
@@ -180,128 +177,6 @@ pub fn run(
     (section, failures, bars)
 }
 
-/// What every measurement of part two shares.
-struct Measure<'a> {
-    runtime: &'a tokio::runtime::Runtime,
-    module: &'a Path,
-    baseline: Option<&'a Path>,
-    jwks_text: &'a str,
-    requests: &'a [(Alg, Arc<Vec<u8>>); 3],
-    settings: &'a Settings,
-}
-
-impl Measure<'_> {
-    /// Measures the configurations of `group` in round `round`, all at once: each in an
-    /// Envoy of its own with its own connections, started, warmed up and loaded side by side
-    /// on the same CPU (one configuration: alone). With `profile`, `perf` splits each.
-    fn group(
-        &self,
-        group: &[(Auth, Alg)],
-        round: usize,
-        profile: bool,
-        pinned: &mut bool,
-    ) -> Vec<Run> {
-        let mut envoys = Vec::new();
-        for &(auth, alg) in group {
-            let Some((_, request)) = self.requests.iter().find(|(a, _)| *a == alg) else {
-                continue;
-            };
-            let module = match (auth, self.baseline) {
-                (Auth::WsgateCachedBaseline, Some(baseline)) => baseline,
-                _ => self.module,
-            };
-            // The upstream address is never used: every route answers directly.
-            let mut config = bootstrap(
-                auth,
-                SocketAddr::from(([127, 0, 0, 1], 9)),
-                module,
-                self.jwks_text,
-            );
-            answer_directly(&mut config);
-            let envoy = Envoy::start_with(&config, 1);
-            if *pinned {
-                *pinned = pin(envoy.pid(), "1");
-            }
-            envoys.push((auth, alg, envoy, request.clone()));
-        }
-        let loads = |seconds: u64| {
-            let handles: Vec<_> = envoys
-                .iter()
-                .map(|(_, _, envoy, request)| {
-                    self.runtime.spawn(load(
-                        envoy.listener(),
-                        request.clone(),
-                        self.settings.concurrency,
-                        Duration::from_secs(seconds),
-                    ))
-                })
-                .collect();
-            self.runtime.block_on(async {
-                let mut done = Vec::new();
-                for handle in handles {
-                    done.push(handle.await.unwrap_or((0, 1)));
-                }
-                done
-            })
-        };
-        // V8 compiles in tiers: let the optimised tier take over before measuring.
-        loads(1);
-        let recordings: Vec<_> = envoys
-            .iter()
-            .map(|(_, _, envoy, _)| {
-                profile
-                    .then(|| {
-                        profile::record(envoy.pid(), self.settings.seconds, &std::env::temp_dir())
-                    })
-                    .flatten()
-            })
-            .collect();
-        let before: Vec<_> = envoys.iter().map(|(_, _, e, _)| e.cpu_time()).collect();
-        let started = Instant::now();
-        let counted = loads(self.settings.seconds);
-        let elapsed = started.elapsed();
-        let mut runs = Vec::new();
-        for ((((auth, alg, envoy, _), before), (count, failures)), recording) in
-            envoys.iter().zip(before).zip(counted).zip(recordings)
-        {
-            let cpu = envoy
-                .cpu_time()
-                .zip(before)
-                .map(|(after, before)| after.saturating_sub(before));
-            let run = Run {
-                round,
-                auth: *auth,
-                alg: *alg,
-                rate: count as f64 / elapsed.as_secs_f64(),
-                cpu_us: cpu.map_or(f64::NAN, |cpu| {
-                    cpu.as_secs_f64() * 1e6 / count.max(1) as f64
-                }),
-                failures,
-                split: recording.and_then(profile::Recording::finish),
-            };
-            eprintln!(
-                "bench: per request: {:<38} {:<6} {:>8.0}/s {:>7.1} µs of Envoy CPU{}{}",
-                auth.name(),
-                alg.name(),
-                run.rate,
-                run.cpu_us,
-                if group.len() > 1 {
-                    " (side by side)"
-                } else {
-                    ""
-                },
-                if failures > 0 {
-                    format!("  ({failures} failed)")
-                } else {
-                    String::new()
-                }
-            );
-            runs.push(run);
-        }
-        runs
-    }
-}
-
 /// The warm target from the side-by-side pairs: wsgate's warm requests/s over the floor's,
 /// round by round (each round's two readings taken over the same seconds), met or missed
 /// only when every round agrees.
@@ -340,123 +215,6 @@ fn side_by_side_verdict(runs: &[Run], rounds: usize) -> String {
         if rates.len() == 1 { "" } else { "s" },
         cpu.unwrap_or(f64::NAN),
     )
-}
-
-/// Pins every thread of process `pid` to the CPU list `cpus` (`taskset -c` syntax) with
-/// util-linux's `taskset`. Returns whether it did.
-fn pin(pid: u32, cpus: &str) -> bool {
-    match std::process::Command::new("taskset")
-        .args(["-a", "-p", "-c", cpus, &pid.to_string()])
-        .output()
-    {
-        Ok(output) if output.status.success() => true,
-        Ok(output) => {
-            eprintln!(
-                "bench: taskset -a -p -c {cpus} {pid}: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            );
-            false
-        }
-        Err(error) => {
-            eprintln!("bench: taskset: {error}");
-            false
-        }
-    }
-}
-
-/// Points every route of `config` at a direct 200 response.
-fn answer_directly(config: &mut Value) {
-    let routes = &mut config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
-        ["typed_config"]["route_config"]["virtual_hosts"][0]["routes"];
-    *routes = json!([{ "match": { "prefix": "/" }, "direct_response": { "status": 200, "body": { "inline_string": "ok" } } }]);
-}
-
-/// `concurrency` keep-alive connections sending `request` until `duration` has passed.
-/// Returns the 200 responses received and the failures (other statuses, broken connections).
-async fn load(
-    addr: SocketAddr,
-    request: Arc<Vec<u8>>,
-    concurrency: usize,
-    duration: Duration,
-) -> (usize, usize) {
-    let deadline = Instant::now() + duration;
-    let ok = Arc::new(AtomicUsize::new(0));
-    let failed = Arc::new(AtomicUsize::new(0));
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let (request, ok, failed) = (request.clone(), ok.clone(), failed.clone());
-        tasks.push(tokio::spawn(async move {
-            while Instant::now() < deadline {
-                if connection(addr, &request, deadline, &ok).await.is_err() {
-                    failed.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        }));
-    }
-    for task in tasks {
-        let _ = task.await;
-    }
-    (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed))
-}
-
-/// One connection: request, response, again, until `deadline` or until Envoy says
-/// `connection: close` (as it does after answering an upgrade request without upgrading).
-async fn connection(
-    addr: SocketAddr,
-    request: &[u8],
-    deadline: Instant,
-    ok: &AtomicUsize,
-) -> Result<(), String> {
-    let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-    stream.set_nodelay(true).map_err(|e| e.to_string())?;
-    let mut stream = BufReader::new(stream);
-    let mut line = String::new();
-    while Instant::now() < deadline {
-        stream.write_all(request).await.map_err(|e| e.to_string())?;
-        let mut length = 0;
-        let mut status = true;
-        let mut first = true;
-        let mut close = false;
-        loop {
-            line.clear();
-            if stream
-                .read_line(&mut line)
-                .await
-                .map_err(|e| e.to_string())?
-                == 0
-            {
-                return Err("closed".to_owned());
-            }
-            if first {
-                status = line.starts_with("HTTP/1.1 200");
-                first = false;
-            } else if line == "\r\n" {
-                break;
-            } else if let Some((name, value)) = line.split_once(':') {
-                if name.eq_ignore_ascii_case("connection") {
-                    close = value.trim().eq_ignore_ascii_case("close");
-                } else if name.eq_ignore_ascii_case("content-length") {
-                    length = value
-                        .trim()
-                        .parse()
-                        .map_err(|_| "bad content-length".to_owned())?;
-                }
-            }
-        }
-        let mut body = vec![0u8; length];
-        stream
-            .read_exact(&mut body)
-            .await
-            .map_err(|e| e.to_string())?;
-        if !status {
-            return Err(format!("not a 200: {}", String::from_utf8_lossy(&body)));
-        }
-        ok.fetch_add(1, Ordering::Relaxed);
-        if close {
-            break;
-        }
-    }
-    Ok(())
 }
 
 fn report(
