@@ -159,10 +159,12 @@ impl<H: Host + Clone> Plugin<H> {
         let remote = providers
             .iter()
             .any(|provider| matches!(provider.keys, Keys::Remote { .. }));
-        if remote || config.close_on_expiry {
-            host.set_tick_period(TICK)
-                .map_err(|error| format!("cannot fetch keys or close expired sockets: {error}"))?;
-        } else if let Err(error) = host.set_tick_period(TICK) {
+        if let Err(error) = host.set_tick_period(TICK) {
+            if remote || config.close_on_expiry {
+                return Err(format!(
+                    "cannot fetch keys or close expired sockets: {error}"
+                ));
+            }
             // Only the log level is read on ticks here: it stays as read at configuration.
             warn!("a change of the host's log level will not be followed: {error}");
         }
