@@ -46,6 +46,7 @@ mod measure;
 mod per_frame;
 mod per_request;
 mod profile;
+mod verify_cost;
 
 const ISSUER: &str = "https://issuer.example";
 const AUDIENCE: &str = "my-resource-id";

@@ -8,12 +8,13 @@
 //! does in the measurements the performance issue quotes.) What is measured is Envoy's own
 //! CPU per request (from `/proc`), and, with `perf`, where it goes.
 //!
-//! Each configuration runs in an Envoy of its own, one after the other. Two comparisons also
+//! Each configuration runs in an Envoy of its own, one after the other. Some comparisons also
 //! run side by side, two Envoys loaded at once on one CPU so that both readings share the
 //! machine's drift: each round, wsgate's warm request against the floor (the same module,
-//! guarded and unguarded path), and with `--together` the A/B of two modules. Rows without
-//! Wasm (no auth, `jwt_authn`) are never paired: sharing a CPU's caches does not treat a
-//! configuration with V8 and one without alike.
+//! guarded and unguarded path) and each verifier's cost for one signature
+//! ([`verify_cost`]); with `--together`, the A/B of two modules. A configuration without
+//! Wasm (no auth, `jwt_authn`) is only ever paired with another without it: sharing a
+//! CPU's caches does not treat a configuration with V8 and one without alike.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -25,7 +26,7 @@ use testbed::keys::{jwks, TestKey, ED25519, P256, RSA_2048};
 use crate::chart::{Bar, Kind};
 use crate::measure::{pin, Measure};
 use crate::profile::{self, Split};
-use crate::{upgrade_request, Auth, Settings, AUDIENCE, ISSUER};
+use crate::{upgrade_request, verify_cost, Auth, Settings, AUDIENCE, ISSUER};
 
 /// The signature algorithms measured.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -140,6 +141,8 @@ pub fn run(
     let warm = (Auth::WsgateCached, Alg::Rs256);
     let floor = (Auth::WasmFloor, Alg::Rs256);
     let side_by_side = !settings.together && cases.contains(&warm) && cases.contains(&floor);
+    // One verification's cost, side by side, when every configuration runs.
+    let verification = cases.len() >= CASES.len();
     let measure = Measure {
         runtime,
         module,
@@ -150,6 +153,7 @@ pub fn run(
     };
     let mut runs = Vec::new();
     let mut side_runs = Vec::new();
+    let mut paired = Vec::new();
     for round in 0..settings.rounds {
         let mut order = groups.clone();
         let mut pair = vec![warm, floor];
@@ -164,15 +168,29 @@ pub fn run(
         if side_by_side {
             side_runs.extend(measure.group(&pair, round, false, &mut pinned));
         }
+        if verification {
+            paired.extend(verify_cost::round(&measure, round, &mut pinned));
+        }
     }
     // Every CPU again for what runs next (part three starts its own Envoy from here).
     if cpus >= 2 {
         pin(std::process::id(), &format!("0-{}", cpus - 1));
     }
-    let failures = runs.iter().chain(&side_runs).map(|run| run.failures).sum();
+    let failures = runs
+        .iter()
+        .chain(&side_runs)
+        .map(|run| run.failures)
+        .sum::<usize>()
+        + paired
+            .iter()
+            .map(verify_cost::Paired::failures)
+            .sum::<usize>();
     let (mut section, bars) = report(&runs, &cases, settings, perf, pinned);
     if side_by_side {
         section.push_str(&side_by_side_verdict(&side_runs, settings.rounds));
+    }
+    if verification {
+        section.push_str(&verify_cost::report(&paired, settings.rounds));
     }
     (section, failures, bars)
 }
@@ -455,7 +473,7 @@ fn outcome(rounds: &[f64], target: f64) -> String {
 }
 
 /// The median of `values`; `None` when there are none.
-fn median_of(mut values: Vec<f64>) -> Option<f64> {
+pub fn median_of(mut values: Vec<f64>) -> Option<f64> {
     values.sort_by(f64::total_cmp);
     let middle = values.len() / 2;
     if values.len() % 2 == 1 {
