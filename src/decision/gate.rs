@@ -34,6 +34,8 @@ pub struct Gate {
     /// For a path that cannot be normalised: the providers every rule accepts.
     undecidable: Rule,
     sources: TokenSources,
+    /// `max_token_bytes`, a plugin-wide setting that every provider's policy carries:
+    /// checked before a token is matched to a provider, and before the cache hashes it.
     max_token_bytes: usize,
 }
 
@@ -80,11 +82,6 @@ impl Gate {
         }
     }
 
-    /// Whether requests to `path`, a `:path` value, are guarded.
-    pub fn guards_path(&self, path: &str) -> bool {
-        self.rule_for(path).is_some()
-    }
-
     /// Decides `head` with `keys` for every provider at `now_ms` (milliseconds since the
     /// epoch), without a cache; `None` when its path is not guarded (it passes untouched).
     pub fn decide(
@@ -114,12 +111,24 @@ impl Gate {
         verifier: &dyn Verifier,
     ) -> Option<(Decision, CacheUse)> {
         let rule = self.rule_for(head.first(":path").unwrap_or_default())?;
-        Some(
-            match self.authorize(rule, head, keys, now_ms, cache, verifier) {
-                (Ok(identity), used) => (Decision::Allow(identity), used),
-                (Err(denial), used) => (Decision::Deny(denial), used),
-            },
-        )
+        Some(self.decide_by(rule, head, keys, now_ms, cache, verifier))
+    }
+
+    /// [`Gate::decide_cached`] for a request whose `rule` the caller has already found with
+    /// [`Gate::rule_for`], so that its path is normalised once.
+    pub fn decide_by(
+        &self,
+        rule: &Rule,
+        head: &RequestHead,
+        keys: &mut KeysOf<'_>,
+        now_ms: u64,
+        cache: Option<&mut TokenCache>,
+        verifier: &dyn Verifier,
+    ) -> (Decision, CacheUse) {
+        match self.authorize(rule, head, keys, now_ms, cache, verifier) {
+            (Ok(identity), used) => (Decision::Allow(identity), used),
+            (Err(denial), used) => (Decision::Deny(denial), used),
+        }
     }
 
     fn authorize(
@@ -379,8 +388,9 @@ mod tests {
     #[test]
     fn guarded_paths_match_without_the_query() {
         let (gate, keys) = setup();
-        assert!(gate.guards_path("/media?x=1") && gate.guards_path("/ws#f"));
-        assert!(!gate.guards_path("/wsx?/ws") && !gate.guards_path(""));
+        let guards = |path: &str| gate.rule_for(path).is_some();
+        assert!(guards("/media?x=1") && guards("/ws#f"));
+        assert!(!guards("/wsx?/ws") && !guards(""));
         let head = RequestHead::new([(":method", "GET"), (":path", "/media?x=1")]);
         assert_eq!(
             gate.decide(&head, Some(&keys), NOW_MS)

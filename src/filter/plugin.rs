@@ -18,6 +18,7 @@ use super::metrics::Metrics;
 use crate::config::{Config, KeySource, Provider};
 use crate::decision::gate::{CacheUse, Gate};
 use crate::decision::record::CorrelationHeader;
+use crate::decision::rules::Rule;
 use crate::decision::stats;
 use crate::decision::upstream::UpstreamPolicy;
 use crate::decision::Decision;
@@ -274,9 +275,18 @@ impl<H: Host> Plugin<H> {
     }
 
     /// Decides `head` at `now_ms` with the current keys and the token cache, counting cache
-    /// hits and misses; `None` when its path is not guarded. Fails closed (keys
-    /// unavailable) if the state could not be reached.
+    /// hits and misses; `None` when its path is not guarded.
     pub fn decide(&self, head: &RequestHead, now_ms: u64) -> Option<Decision> {
+        let rule = self
+            .settings
+            .gate
+            .rule_for(head.first(":path").unwrap_or_default())?;
+        Some(self.decide_by(rule, head, now_ms))
+    }
+
+    /// [`Plugin::decide`] for a request whose `rule` the glue has already found. Fails
+    /// closed (keys unavailable) if the state could not be reached.
+    pub fn decide_by(&self, rule: &Rule, head: &RequestHead, now_ms: u64) -> Decision {
         let gate = &self.settings.gate;
         let verifier = &self.verifier;
         let decided = self.with_state(|state| {
@@ -285,7 +295,8 @@ impl<H: Host> Plugin<H> {
                 token_cache,
                 ..
             } = state;
-            gate.decide_cached(
+            gate.decide_by(
+                rule,
                 head,
                 &mut |index| providers.get_mut(index)?.current_keys(),
                 now_ms,
@@ -293,16 +304,14 @@ impl<H: Host> Plugin<H> {
                 verifier,
             )
         });
-        let (decision, used) = match decided {
-            Some(decided) => decided?,
-            None => gate.decide_cached(head, &mut |_| None, now_ms, None, verifier)?,
-        };
+        let (decision, used) = decided
+            .unwrap_or_else(|| gate.decide_by(rule, head, &mut |_| None, now_ms, None, verifier));
         match used {
             CacheUse::Hit => self.metrics.increment(stats::JWT_CACHE_HIT),
             CacheUse::Miss => self.metrics.increment(stats::JWT_CACHE_MISS),
             CacheUse::Off => {}
         }
-        Some(decision)
+        decision
     }
 
     /// Forgets a request that has ended.

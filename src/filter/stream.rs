@@ -54,9 +54,9 @@ impl<H: Host> HttpContext for GateStream<H> {
             Ok(path) => path.map(text).unwrap_or_default(),
             Err(refusal) => return unreadable(&plugin, context_id, &refusal),
         };
-        if !plugin.settings.gate.guards_path(&path) {
+        let Some(rule) = plugin.settings.gate.rule_for(&path) else {
             return Action::Continue;
-        }
+        };
         let head = match self.host.request_headers() {
             Ok(headers) => {
                 RequestHead::new(headers.into_iter().map(|(name, value)| (name, text(value))))
@@ -64,9 +64,7 @@ impl<H: Host> HttpContext for GateStream<H> {
             Err(refusal) => return unreadable(&plugin, context_id, &refusal),
         };
         let now = self.host.now_ms();
-        let Some(decision) = plugin.decide(&head, now) else {
-            return Action::Continue;
-        };
+        let decision = plugin.decide_by(rule, &head, now);
         let parked = plugin.with_state(|state| {
             let Some((trigger, completed, deadline_ms)) = wait_for_keys(state, &decision, now)
             else {
