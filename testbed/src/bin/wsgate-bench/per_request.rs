@@ -83,9 +83,10 @@ pub struct Run {
     pub split: Option<Split>,
 }
 
-/// Runs every configuration `settings.rounds` times in alternating order (and the warm
-/// request beside the floor, when both are measured) and returns the report section, the
-/// number of failed requests, and the main table's bars for the chart.
+/// Runs every configuration `settings.rounds` times in alternating order (and, each
+/// round, the warm request beside the floor when both are measured, and the verification
+/// pairs of [`verify_cost`] when every configuration is) and returns the report section,
+/// the number of failed requests, and the main table's bars for the chart.
 pub fn run(
     runtime: &tokio::runtime::Runtime,
     module: &Path,
@@ -142,7 +143,7 @@ pub fn run(
     let floor = (Auth::WasmFloor, Alg::Rs256);
     let side_by_side = !settings.together && cases.contains(&warm) && cases.contains(&floor);
     // One verification's cost, side by side, when every configuration runs.
-    let verification = cases.len() >= CASES.len();
+    let verification = !settings.ab_only && !settings.warm_only;
     let measure = Measure {
         runtime,
         module,
@@ -228,7 +229,7 @@ fn side_by_side_verdict(runs: &[Run], rounds: usize) -> String {
     };
     let outcome = outcome(&rates, 0.95);
     format!(
-        "\nThe warm target side by side (wsgate's warm request and the wasm floor, the same module on a guarded and an unguarded path, in two Envoys loaded at once on the same CPU, so that each round's ratio is taken over the same seconds; only rows that both run the module are paired, as sharing a CPU's caches does not treat rows without Wasm alike): warm >= 0.95x the wasm floor: {median:.2}x (median of {} round{}, {low:.2}x to {high:.2}x), {outcome}; Envoy CPU per request {:.2}x the floor's.\n",
+        "\nThe warm target side by side (wsgate's warm request and the wasm floor, the same module on a guarded and an unguarded path, in two Envoys loaded at once on the same CPU, so that each round's ratio is taken over the same seconds; a row is only paired with one of its kind, Wasm with Wasm and native with native, as sharing a CPU's caches does not treat rows without Wasm alike): warm >= 0.95x the wasm floor: {median:.2}x (median of {} round{}, {low:.2}x to {high:.2}x), {outcome}; Envoy CPU per request {:.2}x the floor's.\n",
         rates.len(),
         if rates.len() == 1 { "" } else { "s" },
         cpu.unwrap_or(f64::NAN),
@@ -333,7 +334,7 @@ fn report(
     let _ = writeln!(out, "\nRatios: uncached verifiers against `jwt_authn` uncached with the same algorithm; the others against `jwt_authn` with its cache.\n");
 
     // Derived: one verification's cost, and what bounds the warm path.
-    let _ = writeln!(out, "Signature verification, Envoy CPU per request uncached minus cached (RS256 cached stands in for every algorithm's non-verification work):\n");
+    let _ = writeln!(out, "Signature verification, Envoy CPU per request uncached minus cached, each row from its own seconds, so with two runs' drift (side by side below, for Envoy's crypto and `jwt_authn`; RS256 cached stands in for every algorithm's non-verification work):\n");
     let _ = writeln!(
         out,
         "| alg | wsgate (WebAssembly) µs | wsgate (Envoy's crypto) µs | jwt_authn (BoringSSL) µs | ratio, WebAssembly | ratio, Envoy's crypto |"
