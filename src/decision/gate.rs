@@ -82,6 +82,11 @@ impl Gate {
         }
     }
 
+    /// The rule that decides `head`, from its `:path` (see [`Gate::rule_for`]).
+    pub fn rule_of(&self, head: &RequestHead) -> Option<&Rule> {
+        self.rule_for(head.first(":path").unwrap_or_default())
+    }
+
     /// Decides `head` with `keys` for every provider at `now_ms` (milliseconds since the
     /// epoch), without a cache; `None` when its path is not guarded (it passes untouched).
     pub fn decide(
@@ -110,13 +115,14 @@ impl Gate {
         cache: Option<&mut TokenCache>,
         verifier: &dyn Verifier,
     ) -> Option<(Decision, CacheUse)> {
-        let rule = self.rule_for(head.first(":path").unwrap_or_default())?;
+        let rule = self.rule_of(head)?;
         Some(self.decide_by(rule, head, keys, now_ms, cache, verifier))
     }
 
-    /// [`Gate::decide_cached`] for a request whose `rule` the caller has already found with
-    /// [`Gate::rule_for`], so that its path is normalised once.
-    pub fn decide_by(
+    /// [`Gate::decide_cached`] for a request whose `rule` the glue has already found with
+    /// this gate's [`Gate::rule_for`], so that its path is normalised once. Crate-private:
+    /// a rule from elsewhere would decide with whatever providers it names.
+    pub(crate) fn decide_by(
         &self,
         rule: &Rule,
         head: &RequestHead,

@@ -275,12 +275,10 @@ impl<H: Host> Plugin<H> {
     }
 
     /// Decides `head` at `now_ms` with the current keys and the token cache, counting cache
-    /// hits and misses; `None` when its path is not guarded.
+    /// hits and misses; `None` when its path is not guarded. Fails closed as
+    /// [`Plugin::decide_by`] does.
     pub fn decide(&self, head: &RequestHead, now_ms: u64) -> Option<Decision> {
-        let rule = self
-            .settings
-            .gate
-            .rule_for(head.first(":path").unwrap_or_default())?;
+        let rule = self.settings.gate.rule_of(head)?;
         Some(self.decide_by(rule, head, now_ms))
     }
 
