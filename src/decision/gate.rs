@@ -131,21 +131,6 @@ impl Gate {
         cache: Option<&mut TokenCache>,
         verifier: &dyn Verifier,
     ) -> (Decision, CacheUse) {
-        match self.authorize(rule, head, keys, now_ms, cache, verifier) {
-            (Ok(identity), used) => (Decision::Allow(identity), used),
-            (Err(denial), used) => (Decision::Deny(denial), used),
-        }
-    }
-
-    fn authorize(
-        &self,
-        rule: &Rule,
-        head: &RequestHead,
-        keys: &mut KeysOf<'_>,
-        now_ms: u64,
-        cache: Option<&mut TokenCache>,
-        verifier: &dyn Verifier,
-    ) -> (Result<Identity, Denial>, CacheUse) {
         if !upgrade::is_websocket_upgrade(head) {
             // Still found, so that a token sent with it is cut before Envoy logs it.
             let location = match self.sources.extract(head) {
@@ -156,27 +141,32 @@ impl Gate {
                 location,
                 ..DenyReason::NotWebSocket.into()
             };
-            return (Err(denial), CacheUse::Off);
+            return (Decision::Deny(denial), CacheUse::Off);
         }
         let found = match self.sources.extract(head) {
             Ok(Some(found)) => found,
-            Ok(None) => return (Err(DenyReason::MissingToken.into()), CacheUse::Off),
-            Err(reason) => return (Err(reason.into()), CacheUse::Off),
+            Ok(None) => {
+                return (
+                    Decision::Deny(DenyReason::MissingToken.into()),
+                    CacheUse::Off,
+                )
+            }
+            Err(reason) => return (Decision::Deny(reason.into()), CacheUse::Off),
         };
         let (verified, used) = self.verify(rule, &found, keys, now_ms, cache, verifier);
         // A refused token is cut from the request too (upstream::edits): nothing goes
         // upstream, but Envoy's access log may write `:path`.
-        let verified = verified.map_err(|mut denial| {
-            denial.location = Some(found.location.clone());
-            denial
-        });
-        (
-            verified.map(|mut identity| {
+        let decision = match verified {
+            Ok(mut identity) => {
                 identity.location = Some(found.location);
-                identity
-            }),
-            used,
-        )
+                Decision::Allow(identity)
+            }
+            Err(mut denial) => {
+                denial.location = Some(found.location);
+                Decision::Deny(denial)
+            }
+        };
+        (decision, used)
     }
 
     /// The found token's verification, through the cache when there is one.
