@@ -31,6 +31,12 @@ impl<H: Host + Clone> GateRoot<H> {
         }
     }
 
+    /// The configured plugin, for tests that drive it directly.
+    #[cfg(test)]
+    pub(super) fn plugin(&self) -> Option<Rc<Plugin<H>>> {
+        self.plugin.clone()
+    }
+
     /// The context of a new request.
     pub(super) fn stream(&self, context_id: u32) -> GateStream<H> {
         GateStream::new(context_id, self.host.clone(), self.plugin.clone())

@@ -591,3 +591,4 @@ fn mismatched_algorithms_and_pss_or_eddsa_never_reach_the_host() {
 
 mod outputs;
 mod providers;
+mod state;
