@@ -10,6 +10,8 @@
 //! never verifies a token that claims another's issuer. A rule with one provider skips the
 //! match: that provider's policy refuses a foreign `iss` itself (`wrong_issuer`).
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 use crate::config::Config;
@@ -69,21 +71,40 @@ impl Gate {
             .map_or(0, |provider| provider.policy.clock_skew_seconds)
     }
 
-    /// The rule that decides requests to `path`, a `:path` value: the first whose match
-    /// fits its normal form (query and fragment ignored, see [`crate::request::path`]).
-    /// `None`: not guarded. Lets the glue pass unguarded requests on after reading one
-    /// header instead of all.
-    /// A path that cannot be normalised could be any rule's: it is decided by the
-    /// providers every rule accepts.
-    pub fn rule_for(&self, path: &str) -> Option<&Rule> {
-        match NormalPath::of(path) {
-            NormalPath::Undecidable => Some(&self.undecidable),
-            path => self.rules.iter().find(|rule| rule.matches(&path)),
+    /// The rule that decides requests to `path`, a `:path` value: for each of its readings
+    /// ([`NormalPath::readings`]: query and fragment ignored, `..` and `;` parameters taken
+    /// every way a backend may take them), the first rule whose match fits. `None`: no
+    /// reading is guarded. One rule: that rule. Several: a backend may serve the request as
+    /// any of their paths, so only the providers all of them accept may pass
+    /// ([`Rule::common`]); a path that cannot be normalised is decided the same way over
+    /// every rule. Lets the glue pass unguarded requests on after reading one header instead
+    /// of all.
+    pub fn rule_for(&self, path: &str) -> Option<Cow<'_, Rule>> {
+        let mut matched: Vec<&Rule> = Vec::new();
+        for reading in NormalPath::readings(path) {
+            let rule = match reading {
+                NormalPath::Undecidable => &self.undecidable,
+                reading => match self.rules.iter().find(|rule| rule.matches(&reading)) {
+                    Some(rule) => rule,
+                    None => continue,
+                },
+            };
+            if !matched.iter().any(|seen| std::ptr::eq(*seen, rule)) {
+                matched.push(rule);
+            }
+        }
+        match matched.as_slice() {
+            [] => None,
+            [one] => Some(Cow::Borrowed(*one)),
+            several => {
+                let shown: Vec<&str> = several.iter().map(|rule| rule.shown.as_str()).collect();
+                Some(Cow::Owned(Rule::common(several, shown.join(" & "))))
+            }
         }
     }
 
     /// The rule that decides `head`, from its `:path` (see [`Gate::rule_for`]).
-    pub fn rule_of(&self, head: &RequestHead) -> Option<&Rule> {
+    pub fn rule_of(&self, head: &RequestHead) -> Option<Cow<'_, Rule>> {
         self.rule_for(head.first(":path").unwrap_or_default())
     }
 
@@ -116,7 +137,7 @@ impl Gate {
         verifier: &dyn Verifier,
     ) -> Option<(Decision, CacheUse)> {
         let rule = self.rule_of(head)?;
-        Some(self.decide_by(rule, head, keys, now_ms, cache, verifier))
+        Some(self.decide_by(&rule, head, keys, now_ms, cache, verifier))
     }
 
     /// [`Gate::decide_cached`] for a request whose `rule` the glue has already found with

@@ -4,8 +4,10 @@
 //! `requires` names the providers whose tokens are accepted there. A request no rule
 //! matches passes untouched. Both a rule's path and the request's are compared through the
 //! one fail-closed normalisation of [`crate::request::path`], exact (`path`) or as a
-//! prefix (`prefix`); a path that cannot be normalised matches every rule, so the first
-//! rule decides it.
+//! prefix (`prefix`); a path that cannot be normalised matches every rule. A path that
+//! backends may read in several ways (`..`, `;`, see [`crate::request::path`]) is guarded by
+//! the first matching rule of each reading, and when those differ only the providers all of
+//! them accept may pass ([`Rule::common`]).
 
 use serde_json::{Map, Value};
 
@@ -54,6 +56,14 @@ impl Rule {
     /// could be any rule's path, so it accepts only the providers every rule accepts (none,
     /// when they have none in common: every token is then refused).
     pub fn undecidable(rules: &[Rule]) -> Rule {
+        let all: Vec<&Rule> = rules.iter().collect();
+        Rule::common(&all, "(undecidable path)".to_owned())
+    }
+
+    /// The rule for a path whose readings match several `rules`: a backend may serve it as
+    /// any of their paths, so it accepts only the providers all of them accept (none, when
+    /// they have none in common). `shown` names it in logs.
+    pub fn common(rules: &[&Rule], shown: String) -> Rule {
         let mut providers = rules
             .first()
             .map(|rule| rule.providers.clone())
@@ -62,7 +72,7 @@ impl Rule {
         Rule {
             matcher: PathMatch::Exact(NormalPath::Undecidable),
             providers,
-            shown: "(undecidable path)".to_owned(),
+            shown,
         }
     }
 

@@ -279,7 +279,7 @@ impl<H: Host> Plugin<H> {
     /// [`Plugin::decide_by`] does.
     pub fn decide(&self, head: &RequestHead, now_ms: u64) -> Option<Decision> {
         let rule = self.settings.gate.rule_of(head)?;
-        Some(self.decide_by(rule, head, now_ms))
+        Some(self.decide_by(&rule, head, now_ms))
     }
 
     /// [`Plugin::decide`] for a request whose `rule` the glue has already found. Fails

@@ -64,7 +64,7 @@ impl<H: Host> HttpContext for GateStream<H> {
             Err(refusal) => return unreadable(&plugin, context_id, &refusal),
         };
         let now = self.host.now_ms();
-        let decision = plugin.decide_by(rule, &head, now);
+        let decision = plugin.decide_by(&rule, &head, now);
         let parked = plugin.with_state(|state| {
             let Some((trigger, completed, deadline_ms)) = wait_for_keys(state, &decision, now)
             else {

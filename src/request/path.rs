@@ -19,6 +19,17 @@
 //!    `..` removes the segment before it (never above the root);
 //! 6. each segment is case-folded ([`spelling::fold_case`]).
 //!
+//! Steps 4 and 5 are where backends disagree, so a path has up to four *readings*
+//! ([`NormalPath::readings`]): with `;` parameters cut or kept as part of their segment, and
+//! with `..` resolved or kept as a segment. Kestrel, Express, FastAPI and Go's ServeMux route
+//! `/calls/..;x` to `/calls/{id}` (for them `..;x` is a name, not a dot segment), Tomcat
+//! resolves it to `/`, and a backend behind a proxy that does not normalise may see
+//! `/calls/%2e%2e` as a segment named `..`. Resolving `..` is the one step that removes
+//! segments, so it is the one that could turn a guarded path into an unguarded one; the gate
+//! ([`crate::decision::gate::Gate::rule_for`]) therefore guards a request by every rule that
+//! matches any of its readings. [`NormalPath::of`] is the first reading (parameters cut, `..`
+//! resolved), the one configured paths are reduced to.
+//!
 //! The result is only for deciding: the upstream receives the path as the client sent it.
 //! A path still percent-encoded after every decoding round cannot be reduced; it is
 //! [`NormalPath::Undecidable`], which every guarded path and every prefix matches.
@@ -37,31 +48,35 @@ pub enum NormalPath {
 
 impl NormalPath {
     /// The normal form of `raw`, a `:path` value (query and fragment allowed) or a
-    /// configured path.
+    /// configured path: its first reading, parameters cut and `..` resolved.
     pub fn of(raw: &str) -> NormalPath {
-        let Some(decoded) = spelling::decode_fully(path_only(raw), false) else {
-            return NormalPath::Undecidable;
+        match decoded(raw) {
+            Some(text) => NormalPath::Normal(reading(&text, Reading::CANONICAL)),
+            None => NormalPath::Undecidable,
+        }
+    }
+
+    /// Every distinct reading a backend could give `raw` (see the module docs), the normal
+    /// form first: one for most paths, up to four when a segment holds `;` or is `..`.
+    pub fn readings(raw: &str) -> Vec<NormalPath> {
+        let Some(text) = decoded(raw) else {
+            return vec![NormalPath::Undecidable];
         };
-        let decoded = match decoded
-            .iter()
-            .position(|&byte| matches!(byte, 0 | b'?' | b'#'))
-        {
-            Some(end) => decoded.get(..end).unwrap_or_default(),
-            None => &decoded,
-        };
-        let text = String::from_utf8_lossy(decoded);
-        let mut segments: Vec<String> = Vec::new();
-        for segment in text.split(['/', '\\']) {
-            let segment = segment.split(';').next().unwrap_or_default();
-            match segment {
-                "" | "." => {}
-                ".." => {
-                    segments.pop();
-                }
-                _ => segments.push(spelling::fold_case(segment)),
+        let mut readings = vec![NormalPath::Normal(reading(&text, Reading::CANONICAL))];
+        let has_params = text.contains(';');
+        let has_dot_dot = text
+            .split(['/', '\\'])
+            .any(|segment| segment.split(';').next() == Some(".."));
+        if !has_params && !has_dot_dot {
+            return readings;
+        }
+        for how in Reading::OTHERS {
+            let other = NormalPath::Normal(reading(&text, how));
+            if !readings.contains(&other) {
+                readings.push(other);
             }
         }
-        NormalPath::Normal(format!("/{}", segments.join("/")))
+        readings
     }
 
     /// Whether this request path is the guarded path `guarded` (itself normal).
@@ -98,6 +113,67 @@ impl NormalPath {
             _ => true,
         }
     }
+}
+
+/// How a backend reads the segments of a decoded path.
+#[derive(Debug, Clone, Copy)]
+struct Reading {
+    /// `;` and what follows it dropped from each segment (Tomcat, Spring, Jetty).
+    cut_params: bool,
+    /// `..` removes the segment before it (RFC 3986 §5.2.4); otherwise it is a name.
+    resolve_dot_dot: bool,
+}
+
+impl Reading {
+    const CANONICAL: Reading = Reading {
+        cut_params: true,
+        resolve_dot_dot: true,
+    };
+    const OTHERS: [Reading; 3] = [
+        Reading {
+            cut_params: true,
+            resolve_dot_dot: false,
+        },
+        Reading {
+            cut_params: false,
+            resolve_dot_dot: true,
+        },
+        Reading {
+            cut_params: false,
+            resolve_dot_dot: false,
+        },
+    ];
+}
+
+/// Steps 1 to 3 of the normal form: `raw`'s path percent-decoded until it stops changing and
+/// cut at the first NUL, `?` or `#`; `None` when it is undecidable.
+fn decoded(raw: &str) -> Option<String> {
+    let decoded = spelling::decode_fully(path_only(raw), false)?;
+    let end = decoded
+        .iter()
+        .position(|&byte| matches!(byte, 0 | b'?' | b'#'))
+        .unwrap_or(decoded.len());
+    Some(String::from_utf8_lossy(decoded.get(..end).unwrap_or_default()).into_owned())
+}
+
+/// Steps 4 to 6 of the normal form for one reading of `text`, already decoded.
+fn reading(text: &str, how: Reading) -> String {
+    let mut segments: Vec<String> = Vec::new();
+    for segment in text.split(['/', '\\']) {
+        let segment = if how.cut_params {
+            segment.split(';').next().unwrap_or_default()
+        } else {
+            segment
+        };
+        match segment {
+            "" | "." => {}
+            ".." if how.resolve_dot_dot => {
+                segments.pop();
+            }
+            _ => segments.push(spelling::fold_case(segment)),
+        }
+    }
+    format!("/{}", segments.join("/"))
 }
 
 #[cfg(test)]
@@ -206,6 +282,55 @@ mod tests {
             assert!(!NormalPath::of(path).is_under(&dir), "{path:?}");
         }
         assert!(NormalPath::of("/anything").is_under(&NormalPath::of("/")));
+    }
+
+    fn readings(raw: &str) -> Vec<String> {
+        NormalPath::readings(raw)
+            .into_iter()
+            .map(|reading| match reading {
+                NormalPath::Normal(path) => path,
+                NormalPath::Undecidable => "(undecidable)".to_owned(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn most_paths_have_one_reading() {
+        for path in ["/ws", "/calls/1/media", "/%77s", "/./ws", "", "/"] {
+            assert_eq!(
+                NormalPath::readings(path),
+                [NormalPath::of(path)],
+                "{path:?}"
+            );
+        }
+    }
+
+    /// Parameters cut or kept, `..` resolved or kept: the readings some backend gives.
+    #[test]
+    fn dot_segments_and_parameters_have_every_reading() {
+        assert_eq!(readings("/calls/..;x"), ["/", "/calls/..", "/calls/..;x"]);
+        assert_eq!(readings("/calls/%2e%2e"), ["/", "/calls/.."]);
+        assert_eq!(readings("/calls/x%2F..%2F.."), ["/", "/calls/x/../.."]);
+        assert_eq!(readings("/calls/x\\..\\.."), ["/", "/calls/x/../.."]);
+        assert_eq!(
+            readings("/calls/..;x/ws"),
+            ["/ws", "/calls/../ws", "/calls/..;x/ws"]
+        );
+        assert_eq!(readings("/ws;v=1"), ["/ws", "/ws;v=1"]);
+        assert_eq!(
+            readings("/static/..;/ws"),
+            ["/ws", "/static/../ws", "/static/..;/ws"]
+        );
+        // The first reading is always the normal form.
+        for path in ["/calls/..;x", "/a/../b;c", "/%2e%2e/ws"] {
+            assert_eq!(
+                NormalPath::readings(path)[0],
+                NormalPath::of(path),
+                "{path}"
+            );
+        }
+        let deep = format!("/%{}2e./ws", "25".repeat(spelling::MAX_DECODE_ROUNDS));
+        assert_eq!(NormalPath::readings(&deep), [NormalPath::Undecidable]);
     }
 
     #[test]

@@ -240,3 +240,76 @@ fn an_undecidable_path_takes_only_providers_every_rule_accepts() {
     let refused = denial(decide(&gate, &deep, &entra(), &keys, None));
     assert_eq!(refused.reason, DenyReason::WrongIssuer);
 }
+
+/// #25: a prefix rule must not open on `..`. Each path here is one that some backend routes
+/// under `/calls/` (Kestrel, Express, FastAPI and Go's ServeMux take `..;x` as a name; a
+/// backend behind a proxy that does not normalise takes `%2e%2e` as one) while its normal
+/// form resolves `..` away: it stays guarded by `/calls/`.
+#[test]
+fn a_prefix_rule_is_not_opened_by_dot_segments() {
+    let (gate, [a, e]) = setup();
+    let keys = [Some(a), Some(e)];
+    for path in [
+        "/calls/..;x",
+        "/calls/%2e%2e",
+        "/calls/%2E%2E;",
+        "/calls/x%2F..%2F..",
+        "/calls/x\\..\\..",
+        "/calls/..",
+        "/calls/1/../..",
+        "/CALLS/..;x?room=1",
+    ] {
+        let rule = gate
+            .rule_for(path)
+            .unwrap_or_else(|| panic!("{path:?} unguarded"));
+        assert_eq!(rule.providers, [0], "{path:?}");
+        let head = RequestHead::new([
+            (":method", "GET"),
+            (":path", path),
+            ("connection", "Upgrade"),
+            ("upgrade", "websocket"),
+        ]);
+        let refused = gate.decide(&head, None, NOW_MS).map(|d| d.deny_reason());
+        assert_eq!(refused, Some(Some(DenyReason::MissingToken)), "{path:?}");
+        assert_eq!(
+            allowed_by(&decide(&gate, path, &acs(), &keys, None)),
+            Some(0),
+            "{path:?}: acs still passes"
+        );
+    }
+}
+
+/// A path that reads as `/ws` (acs or entra) one way and as under `/calls/` (acs only) the
+/// other takes only what both accept: entra is refused, acs passes.
+#[test]
+fn readings_that_match_different_rules_take_only_shared_providers() {
+    let (gate, [a, e]) = setup();
+    let keys = [Some(a), Some(e)];
+    for path in ["/calls/..;x/ws", "/calls/%2e%2e/ws", "/CALLS/x/..;/../ws"] {
+        let refused = denial(decide(&gate, path, &entra(), &keys, None));
+        assert_eq!(refused.reason, DenyReason::WrongIssuer, "{path:?}");
+        assert_eq!(
+            allowed_by(&decide(&gate, path, &acs(), &keys, None)),
+            Some(0),
+            "{path:?}"
+        );
+    }
+    // Their legitimate neighbours are decided as before.
+    assert_eq!(
+        allowed_by(&decide(&gate, "/x/../ws", &entra(), &keys, None)),
+        Some(1)
+    );
+    assert_eq!(
+        allowed_by(&decide(&gate, "/ws;v=1", &entra(), &keys, None)),
+        Some(1)
+    );
+    assert_eq!(
+        allowed_by(&decide(&gate, "/calls/1;v=2", &acs(), &keys, None)),
+        Some(0)
+    );
+    assert!(
+        gate.rule_for("/callsx/..;x").is_none(),
+        "a sibling stays unguarded"
+    );
+    assert!(gate.rule_for("/static/..;x").is_none());
+}
