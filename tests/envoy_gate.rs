@@ -363,20 +363,25 @@ fn oversized_and_surplus_keys_are_skipped_with_a_warning() {
 
 /// Traffic on a route where the Wasm filter is disabled per route
 /// (`envoy.config.route.v3.FilterConfig { disabled: true }`) never enters the module: no
-/// decision, no log line, no stat. Routes that can reach a guarded path must keep it.
+/// decision, no log line, no stat. The README's example disables it only for requests
+/// without an `upgrade` header, so no WebSocket can take the disabled route: an upgrade to
+/// `/static/..;/ws` (Tomcat and Jetty serve it as `/ws`) still meets the gate.
 #[test]
 fn a_route_with_the_filter_disabled_never_enters_the_module() {
     let echo = Echo::start();
     // /static/feed is on the guarded list, to show that a disabled route is not entered at
-    // all: the guard goes with it, which is why only routes that cannot reach a guarded
-    // path may be disabled.
+    // all: the guard goes with it, which is why only requests that cannot become a
+    // WebSocket may take such a route.
     let config = envoy::with_settings(plugin_config(), &json!({"paths": ["/ws", "/static/feed"]}));
     let mut bootstrap = envoy::gate_bootstrap(echo.addr(), &config);
     let hcm = &mut bootstrap["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
         ["typed_config"];
     hcm["route_config"]["virtual_hosts"][0]["routes"] = json!([
         {
-            "match": { "prefix": "/static/" },
+            "match": {
+                "prefix": "/static/",
+                "headers": [{ "name": "upgrade", "present_match": true, "invert_match": true }]
+            },
             "route": { "cluster": "upstream" },
             "typed_per_filter_config": {
                 "envoy.filters.http.wasm": {
@@ -396,14 +401,31 @@ fn a_route_with_the_filter_disabled_never_enters_the_module() {
             .map(|(_, value)| value)
             .sum::<u64>()
     };
-    client::websocket(envoy.listener(), "/static/feed", &[]).expect("the module never saw it");
+    let plain = client::request(envoy.listener(), "GET", "/static/feed", &[]);
+    assert_eq!(plain.status, 200, "{plain:?}: the module never saw it");
     assert_eq!(stats(), 0);
-    // The guarded path keeps its guard.
-    let refused = client::websocket(envoy.listener(), "/ws", &[])
-        .map(|_| ())
-        .expect_err("no token");
-    assert_unauthorized(&refused, None);
-    assert_eq!(stats(), 1, "one decision, on the guarded route only");
+    // Upgrades never take the disabled route: guarded whatever their path.
+    for path in [
+        "/static/feed",
+        "/static/..;/ws",
+        "/static/%2e%2e;/ws",
+        "/ws",
+    ] {
+        let refused = client::websocket(envoy.listener(), path, &[])
+            .map(|_| ())
+            .expect_err("no token");
+        assert_unauthorized(&refused, None);
+    }
+    assert_eq!(
+        stats(),
+        4,
+        "one decision per upgrade, none for the plain request"
+    );
+    assert!(
+        echo.seen().iter().all(|seen| seen.path == "/static/feed"),
+        "{:?}",
+        echo.seen()
+    );
     let log = envoy.log();
-    assert_eq!(log.matches("decision=").count(), 1, "{log}");
+    assert_eq!(log.matches("decision=").count(), 4, "{log}");
 }

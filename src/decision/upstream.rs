@@ -2,11 +2,13 @@
 //! names it: `claim_to_headers`, `forward_payload_header` and `forward`.
 //!
 //! On every guarded request, accepted or not, any client-sent copy of a header wsgate owns
-//! (each `claim_to_headers` header, the `forward_payload_header`) is removed, so a client can
-//! never inject an identity. On an accepted request those headers are then set from the
+//! (each `claim_to_headers` header, the `forward_payload_header`) is removed, in every
+//! spelling a backend may read as it (`x_jwt_sub` is `HTTP_X_JWT_SUB` to CGI-style servers,
+//! see [`header_name::same_spelling`]), so a client can never inject an identity. On an accepted request those headers are then set from the
 //! verified token, and unless `forward` is true the token is cut from wherever it came: its
-//! header removed, its query parameter cut from `:path` in whatever spelling it came (the
-//! others kept, in order, the path as the client sent it), its cookie removed from `Cookie`, its entry removed from `Sec-WebSocket-Protocol` (the other
+//! header removed in every spelling, its query parameter cut from `:path` in whatever
+//! spelling it came (the others kept, in order, the path as the client sent it), its cookie
+//! removed from `Cookie`, its entry removed from `Sec-WebSocket-Protocol` (the other
 //! offered subprotocols kept, so the upstream's 101 still negotiates one of them). Requests on
 //! other paths are not touched.
 
@@ -16,8 +18,11 @@ use crate::config::raw::UpstreamSection;
 use crate::config::ConfigError;
 use crate::decision::{Decision, Identity};
 use crate::request::header_name;
+use crate::request::path_only;
 use crate::request::RequestHead;
-use crate::token::extractor::{cookie_pairs, is_cookie, is_param, query_pairs, TokenLocation};
+use crate::token::extractor::{
+    is_cookie, is_param, TokenLocation, COOKIE_SEPARATORS, QUERY_SEPARATORS,
+};
 
 /// One claim copied into one request header (`jwt_authn`'s `claim_to_headers` entry).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,8 +170,12 @@ impl UpstreamPolicy {
 pub fn edits(policies: &[UpstreamPolicy], decision: &Decision, head: &RequestHead) -> HeaderEdits {
     let mut edits = HeaderEdits::default();
     for name in policies.iter().flat_map(UpstreamPolicy::owned) {
-        if !edits.remove.contains(name) {
-            edits.remove.push(name.clone());
+        let spellings =
+            head.names_where(|sent| sent != name && header_name::same_spelling(sent, name));
+        for name in std::iter::once(name.as_str()).chain(spellings) {
+            if !edits.remove.iter().any(|removed| removed == name) {
+                edits.remove.push(name.to_owned());
+            }
         }
     }
     let identity = match decision {
@@ -206,7 +215,7 @@ pub fn edits(policies: &[UpstreamPolicy], decision: &Decision, head: &RequestHea
     edits
 }
 
-/// Cuts the token out of what goes upstream.
+/// Cuts the token out of what goes upstream: every copy the extractor would have counted.
 fn remove_token(location: &TokenLocation, head: &RequestHead, edits: &mut HeaderEdits) {
     let mut set_or_remove = |name: &str, kept: Vec<String>, separator: &str| {
         if kept.is_empty() {
@@ -216,33 +225,37 @@ fn remove_token(location: &TokenLocation, head: &RequestHead, edits: &mut Header
         }
     };
     match location {
-        TokenLocation::Header { name } => edits.remove.push(name.clone()),
+        TokenLocation::Header { name } => {
+            for sent in head.names_where(|sent| header_name::same_spelling(sent, name)) {
+                edits.remove.push(sent.to_owned());
+            }
+        }
         TokenLocation::Param { name } => {
             let path = head.first(":path").unwrap_or_default();
-            let base = head.path();
-            let kept: Vec<String> = query_pairs(path)
-                .filter(|(key, _)| !is_param(key, name))
-                .map(|(key, value)| {
-                    if value.is_empty() {
-                        key.to_owned()
-                    } else {
-                        format!("{key}={value}")
-                    }
-                })
-                .collect();
+            let base = path_only(path);
+            let query = path.split_once('?').map_or("", |(_, query)| query);
+            let kept = cut_pieces(query, &QUERY_SEPARATORS, |piece| {
+                is_param(piece.split_once('=').map_or(piece, |(key, _)| key), name)
+            });
             let path = if kept.is_empty() {
                 base.to_owned()
             } else {
-                format!("{base}?{}", kept.join("&"))
+                format!("{base}?{kept}")
             };
             edits.set.push((":path".to_owned(), path));
         }
         TokenLocation::Cookie { name } => {
             let kept: Vec<String> = head
                 .values("cookie")
-                .flat_map(cookie_pairs)
-                .filter(|(key, _)| !is_cookie(key, name))
-                .map(|(key, value)| format!("{key}={value}"))
+                .map(|value| {
+                    cut_pieces(value, &COOKIE_SEPARATORS, |piece| {
+                        is_cookie(
+                            piece.split_once('=').map_or(piece, |(key, _)| key).trim(),
+                            name,
+                        )
+                    })
+                })
+                .filter(|kept| !kept.trim().is_empty())
                 .collect();
             set_or_remove("cookie", kept, "; ");
         }
@@ -256,6 +269,44 @@ fn remove_token(location: &TokenLocation, head: &RequestHead, edits: &mut Header
                 .collect();
             set_or_remove("sec-websocket-protocol", kept, ", ");
         }
+    }
+}
+
+/// `text` without the pieces between `separators` that `cut` picks; the others are kept as
+/// they were sent, each after the separator that preceded it (the first kept one without
+/// one), and the result trimmed of leading whitespace.
+fn cut_pieces(text: &str, separators: &[char], cut: impl Fn(&str) -> bool) -> String {
+    let mut kept = String::with_capacity(text.len());
+    let mut before: Option<char> = None;
+    let mut rest = text;
+    loop {
+        let (piece, after, tail) = match rest.find(separators) {
+            Some(at) => {
+                let separator = rest.get(at..).and_then(|tail| tail.chars().next());
+                let width = separator.map_or(1, char::len_utf8);
+                (
+                    rest.get(..at).unwrap_or_default(),
+                    separator,
+                    rest.get(at + width..).unwrap_or_default(),
+                )
+            }
+            None => (rest, None, ""),
+        };
+        if !piece.trim().is_empty() && !cut(piece) {
+            if !kept.is_empty() {
+                kept.push(before.unwrap_or('&'));
+            }
+            kept.push_str(if kept.is_empty() {
+                piece.trim_start()
+            } else {
+                piece
+            });
+        }
+        before = after;
+        if after.is_none() {
+            return kept;
+        }
+        rest = tail;
     }
 }
 
@@ -508,6 +559,74 @@ mod tests {
             &RequestHead::new([(":path", "/ws?access_token=t")]),
         );
         assert_eq!(kept, HeaderEdits::default());
+    }
+
+    /// #25: a client copy of an owned header goes in every spelling a CGI-style backend
+    /// reads as it, on every guarded request; a header that only looks alike stays.
+    #[test]
+    fn owned_headers_go_in_every_spelling() {
+        let head = RequestHead::new([
+            (":path", "/ws"),
+            ("x_jwt_sub", "admin"),
+            ("X-JWT_Sub", "admin"),
+            ("x_jwt_payload", "e30"),
+            ("x-jwt-subject", "kept"),
+            ("x_jwt_sub_", "kept"),
+        ]);
+        for decision in [allow(), Decision::Deny(Denial::from(DenyReason::Expired))] {
+            let edits = policy(false).edits(&decision, &head);
+            for spelling in [
+                "x-jwt-sub",
+                "x_jwt_sub",
+                "x-jwt_sub",
+                "x-jwt-payload",
+                "x_jwt_payload",
+            ] {
+                assert!(
+                    edits.remove.iter().any(|r| r == spelling),
+                    "{spelling}: {edits:?}"
+                );
+            }
+            assert!(!edits
+                .remove
+                .iter()
+                .any(|r| r.starts_with("x-jwt-subject") || r == "x_jwt_sub_"));
+        }
+    }
+
+    /// Every copy the extractor would count is cut, with the separators it splits on, and
+    /// the rest is kept as it was sent.
+    #[test]
+    fn the_token_is_cut_behind_every_separator() {
+        let plain = UpstreamPolicy::default();
+        let cut = |location: TokenLocation, pairs: &[(&str, &str)]| {
+            plain.edits(
+                &allow_from(location),
+                &RequestHead::new(pairs.iter().copied()),
+            )
+        };
+        let param = || TokenLocation::Param {
+            name: "access_token".into(),
+        };
+        let edits = cut(param(), &[(":path", "/ws?room=1;access_token=t&x=2;y")]);
+        assert_eq!(
+            edits.set,
+            [(":path".to_owned(), "/ws?room=1&x=2;y".to_owned())]
+        );
+        let edits = cut(param(), &[(":path", "/ws?access_token=t;x=2")]);
+        assert_eq!(edits.set, [(":path".to_owned(), "/ws?x=2".to_owned())]);
+        let cookie = TokenLocation::Cookie {
+            name: "session".into(),
+        };
+        let edits = cut(cookie.clone(), &[("cookie", "a=1, session=t; b=2")]);
+        assert_eq!(edits.set, [("cookie".to_owned(), "a=1; b=2".to_owned())]);
+        let edits = cut(cookie, &[("cookie", "session=t"), ("cookie", "a=1")]);
+        assert_eq!(edits.set, [("cookie".to_owned(), "a=1".to_owned())]);
+        let header = TokenLocation::Header {
+            name: "x-token".into(),
+        };
+        let edits = cut(header, &[("x_token", "t")]);
+        assert_eq!(edits.remove.last().map(String::as_str), Some("x_token"));
     }
 
     #[test]

@@ -20,10 +20,23 @@ const RESERVED: [&str; 12] = [
 /// Whether `text` is an HTTP token: what header names and WebSocket subprotocols are made
 /// of. Never empty.
 pub fn is_token(text: &str) -> bool {
-    !text.is_empty()
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !text.is_empty() && text.chars().all(is_token_char)
+}
+
+/// Whether `c` may be part of an HTTP token (`tchar`).
+pub fn is_token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
+}
+
+/// Whether two header names are one to a backend that maps names to variables the CGI way
+/// (`HTTP_X_JWT_SUB` for `x-jwt-sub`, `x_jwt_sub` and `X-JWT-SUB` alike: WSGI, Rack, PHP,
+/// gunicorn before 22 joins them): ASCII case ignored, `_` and `-` the same.
+pub fn same_spelling(a: &str, b: &str) -> bool {
+    let fold = |byte: u8| match byte {
+        b'_' => b'-',
+        other => other.to_ascii_lowercase(),
+    };
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| fold(x) == fold(y))
 }
 
 /// `name` lower-cased, if it is a header wsgate may write or read as a plain value: no

@@ -39,6 +39,28 @@ impl RequestHead {
             .map(|(_, value)| value.as_str())
     }
 
+    /// Every value of each header whose (lower-case) name passes `wanted`, in order.
+    pub fn values_where<'a>(
+        &'a self,
+        wanted: impl Fn(&str) -> bool + 'a,
+    ) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(have, _)| wanted(have))
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// Every distinct header name (lower-case) that passes `wanted`, in order of arrival.
+    pub fn names_where(&self, wanted: impl Fn(&str) -> bool) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        for (name, _) in &self.headers {
+            if wanted(name) && !names.contains(&name.as_str()) {
+                names.push(name);
+            }
+        }
+        names
+    }
+
     /// The first value of header `name` (lower-case).
     pub fn first(&self, name: &str) -> Option<&str> {
         self.headers

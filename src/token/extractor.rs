@@ -13,12 +13,22 @@
 //! Query parameter and cookie names count in any spelling a backend may read as the
 //! configured name ([`spelling::same_name`]): `access%5Ftoken` and `ACCESS_TOKEN` are
 //! `access_token` to ASP.NET Core, so beside a verified `access_token` they are a second
-//! token, and alone they are the token.
+//! token, and alone they are the token. Header names count in any spelling a CGI-style
+//! backend folds into one variable ([`header_name::same_spelling`]: `x_token` is `x-token`).
+//!
+//! Every separator some backend splits on separates: a query on `&` and `;` (older Rack,
+//! Python's `parse_qs` before 3.9.2 and Go before 1.17 split on `;`), a `Cookie` on `;` and
+//! `,` (ASP.NET Core splits on both, quotes or not), the scheme from the credentials on any
+//! whitespace or other non-token character (`Bearer<TAB>x`). A parameter that only a
+//! decoding proxy would reveal (`/ws%3Faccess_token=x`, `?a=%26access_token=x`) is not a
+//! token wsgate can cut, but it is one a backend may read: beside another token it makes
+//! two ([`DenyReason::MultipleTokens`]); alone, the request has no token wsgate accepts
+//! (as for `jwt_authn`, which reads the raw query only).
 
 use crate::config::raw::SourcesSection;
 use crate::config::ConfigError;
 use crate::decision::DenyReason;
-use crate::request::header_name::is_token;
+use crate::request::header_name::{is_token, is_token_char, same_spelling};
 use crate::request::spelling;
 use crate::request::RequestHead;
 
@@ -189,7 +199,8 @@ impl TokenSources {
     pub fn extract(&self, head: &RequestHead) -> Result<Option<FoundToken>, DenyReason> {
         let mut found = Vec::new();
         for source in &self.from_headers {
-            for item in head.values(&source.name).flat_map(|value| value.split(',')) {
+            let values = head.values_where(|name| same_spelling(name, &source.name));
+            for item in values.flat_map(|value| value.split(',')) {
                 if let Some(token) = after_prefix(item, &source.value_prefix) {
                     found.push(FoundToken {
                         token: token.to_owned(),
@@ -200,15 +211,23 @@ impl TokenSources {
                 }
             }
         }
-        for (name, value) in query_pairs(head.first(":path").unwrap_or_default()) {
-            if let Some(param) = self.from_params.iter().find(|param| is_param(name, param)) {
-                found.push(FoundToken {
-                    token: value.to_owned(),
-                    location: TokenLocation::Param {
-                        name: param.clone(),
-                    },
-                });
+        let mut hidden = 0;
+        // Only a configured query source reads the query: the default costs nothing here.
+        if !self.from_params.is_empty() {
+            let path = head.first(":path").unwrap_or_default();
+            let mut in_query = 0;
+            for (name, value) in query_pairs(path) {
+                if let Some(param) = self.from_params.iter().find(|param| is_param(name, param)) {
+                    in_query += 1;
+                    found.push(FoundToken {
+                        token: value.to_owned(),
+                        location: TokenLocation::Param {
+                            name: param.clone(),
+                        },
+                    });
+                }
             }
+            hidden = self.revealed_params(path).saturating_sub(in_query);
         }
         for (name, value) in head.values("cookie").flat_map(cookie_pairs) {
             if let Some(cookie) = self
@@ -240,29 +259,53 @@ impl TokenSources {
                 }
             }
         }
-        match found.len() {
-            0 => Ok(None),
-            1 => Ok(found.pop()),
+        match (found.len(), hidden) {
+            (0, _) => Ok(None),
+            (1, 0) => Ok(found.pop()),
             _ => Err(DenyReason::MultipleTokens),
         }
     }
+
+    /// How many token parameters the query of `path` holds once the path and the query
+    /// are each percent-decoded, as a decoding proxy would forward them: a `?` revealed in
+    /// the path starts a query there, and `%26` or `%3B` separate.
+    fn revealed_params(&self, path: &str) -> usize {
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
+        let decoded = |text: &str| {
+            spelling::decode_fully(text, false)
+                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        };
+        // Undecidable names already count as the token's (`is_param`).
+        let in_path = decoded(path).map_or(0, |path| self.count_params(query_pairs(&path)));
+        let in_query = decoded(query).map_or(0, |query| self.count_params(pairs(&query)));
+        in_path + in_query
+    }
+
+    fn count_params<'a>(&self, pairs: impl Iterator<Item = (&'a str, &'a str)>) -> usize {
+        pairs
+            .filter(|(name, _)| self.from_params.iter().any(|param| is_param(name, param)))
+            .count()
+    }
 }
 
-/// The credentials after `prefix` (ASCII case ignored, surrounding spaces dropped); `None`
-/// when `item` does not start with it. A prefix ending in a space also matches the bare
-/// scheme (`"Bearer"` gives an empty token, which verification then refuses).
+/// The credentials after `prefix` (ASCII case ignored, surrounding whitespace dropped);
+/// `None` when `item` does not start with it. A prefix ending in a space matches its scheme
+/// followed by any character that cannot continue a scheme name (space, tab, any other
+/// whitespace or control character: backends split on them), and the bare scheme
+/// (`"Bearer"` gives an empty token, which verification then refuses).
 fn after_prefix<'a>(item: &'a str, prefix: &str) -> Option<&'a str> {
-    let item = item.trim_matches(' ');
+    let blank = |c: char| c.is_whitespace() || c.is_control();
+    let item = item.trim_matches(blank);
     let scheme = prefix.trim_end_matches(' ');
     let head = item.get(..scheme.len())?;
     let rest = item.get(scheme.len()..)?;
     if !head.eq_ignore_ascii_case(scheme) {
         return None;
     }
-    if scheme.len() < prefix.len() && !(rest.is_empty() || rest.starts_with(' ')) {
+    if scheme.len() < prefix.len() && rest.starts_with(is_token_char) {
         return None; // "Bearerabc" is not "Bearer abc"
     }
-    Some(rest.trim_matches(' '))
+    Some(rest.trim_matches(blank))
 }
 
 /// Whether the query parameter name `raw`, as sent, names `param` in any spelling
@@ -277,20 +320,33 @@ pub fn is_cookie(raw: &str, cookie: &str) -> bool {
     spelling::same_name(raw, cookie, false)
 }
 
-/// `name=value` pairs of the query of `path`, in order.
+/// What separates query parameters: `&`, and `;` (older Rack, Python's `parse_qs` before
+/// 3.9.2 and Go before 1.17 split on it too).
+pub const QUERY_SEPARATORS: [char; 2] = ['&', ';'];
+
+/// What separates cookies: `;`, and `,` (ASP.NET Core's parser splits on both, and
+/// resynchronises at either after a stray `"` or space).
+pub const COOKIE_SEPARATORS: [char; 2] = [';', ','];
+
+/// `name=value` pairs of the query of `path`, in order, split on every
+/// [`QUERY_SEPARATORS`].
 pub fn query_pairs(path: &str) -> impl Iterator<Item = (&str, &str)> {
     let query = path.split_once('?').map_or("", |(_, query)| query);
-    let query = query.split('#').next().unwrap_or_default();
+    pairs(query.split('#').next().unwrap_or_default())
+}
+
+/// `name=value` pairs of a query string, split on every [`QUERY_SEPARATORS`].
+fn pairs(query: &str) -> impl Iterator<Item = (&str, &str)> {
     query
-        .split('&')
+        .split(QUERY_SEPARATORS)
         .filter(|pair| !pair.is_empty())
         .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
 }
 
-/// `name=value` pairs of one `Cookie` header value.
+/// `name=value` pairs of one `Cookie` header value, split on every [`COOKIE_SEPARATORS`].
 pub fn cookie_pairs(value: &str) -> impl Iterator<Item = (&str, &str)> {
     value
-        .split(';')
+        .split(COOKIE_SEPARATORS)
         .map(str::trim)
         .filter(|pair| !pair.is_empty())
         .map(|pair| {
@@ -482,6 +538,78 @@ mod tests {
         }
     }
 
+    /// #25: a second token behind any separator some backend splits on is a second token.
+    #[test]
+    fn a_second_token_behind_any_separator_is_refused() {
+        let sources = all_sources();
+        for pairs in [
+            // ASP.NET Core splits cookies on `,` too, quoted or not.
+            vec![("cookie", "session=a; x=1, session=b")],
+            vec![("cookie", "session=a; x=\"y b, session=b\"")],
+            vec![("cookie", "x=1,session=b"), ("authorization", "Bearer a")],
+            // Older Rack, Python's parse_qs before 3.9.2 and Go before 1.17 split on `;`.
+            vec![(":path", "/ws?x=1;access_token=b&access_token=a")],
+            vec![(":path", "/ws?access_token=a;access_token=b")],
+            // Any whitespace or control character after the scheme separates it.
+            vec![
+                ("authorization", "Bearer\tb"),
+                (":path", "/ws?access_token=a"),
+            ],
+            vec![
+                ("authorization", "Bearer\u{b}b"),
+                (":path", "/ws?access_token=a"),
+            ],
+            vec![
+                ("authorization", "bearer\u{a0}b"),
+                (":path", "/ws?access_token=a"),
+            ],
+            vec![
+                ("authorization", "Bearer:b"),
+                (":path", "/ws?access_token=a"),
+            ],
+            // A query a decoding proxy reveals: in the path, or behind an encoded separator.
+            vec![(":path", "/ws%3Faccess_token=b?access_token=a")],
+            vec![(":path", "/ws%253Faccess_token=b?access_token=a")],
+            vec![(":path", "/ws?x=1%26access_token%3Db&access_token=a")],
+            vec![(":path", "/ws?x=1%3Baccess_token=b&access_token=a")],
+            vec![
+                (":path", "/ws%3Faccess_token=b"),
+                ("authorization", "Bearer a"),
+            ],
+            // Header names a CGI-style backend folds into one variable.
+            vec![("x_token", "b"), ("authorization", "Bearer a")],
+            vec![("X_TOKEN", "b"), ("x-token", "a")],
+        ] {
+            assert_eq!(
+                extract(&sources, &pairs),
+                Err(DenyReason::MultipleTokens),
+                "{pairs:?}"
+            );
+        }
+    }
+
+    /// The neighbours of those: one token, with the same separators in harmless places.
+    #[test]
+    fn one_token_among_separators_is_the_token() {
+        let sources = all_sources();
+        let found = |pairs: &[(&str, &str)]| extract(&sources, pairs).map(|f| f.map(|f| f.token));
+        for pairs in [
+            vec![(":path", "/ws?room=1;lang=en&access_token=t")],
+            vec![(":path", "/ws?room=%3B&access_token=t&next=%2Fws%3Fx%3D1")],
+            vec![("cookie", "theme=a,b; session=t; lang=\"en, fr\"")],
+            vec![("authorization", "Bearer\tt")],
+            vec![("authorization", "BEARER \t t \t")],
+            vec![("x_token", "t")],
+        ] {
+            assert_eq!(found(&pairs), Ok(Some("t".to_owned())), "{pairs:?}");
+        }
+        // Only a decoding proxy would forward this one; wsgate cannot cut it, so it is no
+        // token (as for jwt_authn, which reads the raw query).
+        assert_eq!(found(&[(":path", "/ws%3Faccess_token=t")]), Ok(None));
+        assert_eq!(found(&[("authorization", "Bearerabc")]), Ok(None));
+        assert_eq!(found(&[("authorization", "Bearer.abc")]), Ok(None));
+    }
+
     #[test]
     fn a_lone_token_in_another_spelling_is_the_token() {
         let sources = all_sources();
@@ -535,6 +663,14 @@ mod tests {
         assert_eq!(
             cookie_pairs(" a=1 ;b=2;; c").collect::<Vec<_>>(),
             [("a", "1"), ("b", "2"), ("c", "")]
+        );
+        assert_eq!(
+            query_pairs("/p?a=1;b=2&c").collect::<Vec<_>>(),
+            [("a", "1"), ("b", "2"), ("c", "")]
+        );
+        assert_eq!(
+            cookie_pairs("a=1, b=2;c=\"x,y\"").collect::<Vec<_>>(),
+            [("a", "1"), ("b", "2"), ("c", "\"x"), ("y\"", "")]
         );
     }
 }
