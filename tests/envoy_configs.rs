@@ -31,8 +31,11 @@ fn every_shipped_envoy_config_validates() {
         })
         .collect();
     configs.sort();
-    assert!(
-        configs.len() >= 5,
+    // envoy.yaml, envoy-inline-keys.yaml, envoy-acs.yaml, envoy-providers.yaml and
+    // compose/envoy.yaml: a config added or lost must be seen here.
+    assert_eq!(
+        configs.len(),
+        5,
         "expected the demo, inline-keys, ACS, providers and compose configurations: {configs:?}"
     );
 
@@ -44,10 +47,12 @@ fn every_shipped_envoy_config_validates() {
             "normalize_path: true",
             "merge_slashes: true",
             "path_with_escaped_slashes_action: UNESCAPE_AND_REDIRECT",
+            "headers_with_underscores_action: REJECT_REQUEST",
         ] {
             assert!(
                 text.contains(layer),
-                "{}: every shipped config normalises paths in Envoy too ({layer})",
+                "{}: every shipped config normalises paths and refuses underscored header \
+                 names in Envoy too ({layer})",
                 config.display()
             );
         }
