@@ -68,6 +68,8 @@ pub fn fields() -> &'static [&'static str] {
 pub const DEFAULT_CLOCK_SKEW_SECONDS: u64 = 60;
 const MAX_CLOCK_SKEW_SECONDS: u64 = 3600;
 const MAX_TOKEN_BYTES_RANGE: (u64, u64) = (256, 64 * 1024);
+/// `max_lifetime_seconds`: a second to ten years.
+const MAX_LIFETIME_SECONDS_RANGE: (u64, u64) = (1, 10 * 366 * 86_400);
 
 /// A configuration error, naming the field at fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -370,13 +372,14 @@ fn is_provider_name(name: &str) -> bool {
 }
 
 /// The fields that only mean something with a remote key source.
-const REMOTE_ONLY: [&str; 6] = [
+const REMOTE_ONLY: [&str; 7] = [
     "cluster",
     "jwks_cluster",
     "fetch_timeout_ms",
     "refresh_interval_seconds",
     "min_refresh_interval_seconds",
     "max_document_bytes",
+    "max_stale_keys_seconds",
 ];
 
 impl Provider {
@@ -419,6 +422,17 @@ impl Provider {
             (0, MAX_CLOCK_SKEW_SECONDS),
             DEFAULT_CLOCK_SKEW_SECONDS,
         )?;
+        let max_lifetime_seconds = raw
+            .max_lifetime_seconds
+            .map(|seconds| {
+                bounded(
+                    "max_lifetime_seconds",
+                    Some(seconds),
+                    MAX_LIFETIME_SECONDS_RANGE,
+                    seconds,
+                )
+            })
+            .transpose()?;
         let upstream = UpstreamPolicy::try_from(UpstreamSection {
             claim_to_headers: raw.claim_to_headers.take(),
             forward_payload_header: raw.forward_payload_header.take(),
@@ -433,6 +447,7 @@ impl Provider {
             refresh_interval_seconds: raw.refresh_interval_seconds,
             min_refresh_interval_seconds: raw.min_refresh_interval_seconds,
             max_document_bytes: raw.max_document_bytes,
+            max_stale_keys_seconds: raw.max_stale_keys_seconds,
         };
         let (keys, skipped_keys) = match (
             raw.jwks.take(),
@@ -484,6 +499,7 @@ impl Provider {
                     issuer,
                     audiences,
                     clock_skew_seconds,
+                    max_lifetime_seconds,
                 },
                 max_token_bytes,
             },

@@ -42,6 +42,10 @@ pub(crate) struct RawConfig {
     #[serde(default, deserialize_with = "present")]
     pub clock_skew_seconds: Option<u64>,
     #[serde(default, deserialize_with = "present")]
+    pub max_lifetime_seconds: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    pub max_stale_keys_seconds: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
     pub max_token_bytes: Option<u64>,
     #[serde(default, deserialize_with = "present")]
     pub claim_to_headers: Option<Vec<RawClaimToHeader>>,
@@ -103,6 +107,11 @@ impl RawConfig {
             ),
             ("max_document_bytes", self.max_document_bytes.is_some()),
             ("clock_skew_seconds", self.clock_skew_seconds.is_some()),
+            ("max_lifetime_seconds", self.max_lifetime_seconds.is_some()),
+            (
+                "max_stale_keys_seconds",
+                self.max_stale_keys_seconds.is_some(),
+            ),
             ("claim_to_headers", self.claim_to_headers.is_some()),
             (
                 "forward_payload_header",
@@ -233,4 +242,5 @@ pub(crate) struct RemoteSection {
     pub refresh_interval_seconds: Option<u64>,
     pub min_refresh_interval_seconds: Option<u64>,
     pub max_document_bytes: Option<u64>,
+    pub max_stale_keys_seconds: Option<u64>,
 }

@@ -44,12 +44,18 @@ pub enum DenyReason {
     UnknownKey,
     /// No fitting key verifies the signature.
     BadSignature,
+    /// No `kid`, and more keys fit its algorithm than wsgate tries for one token
+    /// ([`crate::token::authenticator::MAX_KEYS_WITHOUT_KID`]).
+    AmbiguousKey,
     /// No `exp` claim.
     MissingExpiry,
     /// `exp` (plus skew) has passed.
     Expired,
     /// `nbf` (minus skew) has not come yet.
     NotYetValid,
+    /// Its lifetime (`exp - iat`, or `exp - now` without `iat`) exceeds
+    /// `max_lifetime_seconds`.
+    LifetimeTooLong,
     /// `iss` is not the configured issuer.
     WrongIssuer,
     /// `aud` names none of the configured audiences.
@@ -67,7 +73,7 @@ pub enum DenyReason {
 
 impl DenyReason {
     /// Every reason, in the order stats and docs list them.
-    pub const ALL: [DenyReason; 16] = [
+    pub const ALL: [DenyReason; 18] = [
         Self::NotWebSocket,
         Self::MissingToken,
         Self::MultipleTokens,
@@ -76,9 +82,11 @@ impl DenyReason {
         Self::UnsupportedAlgorithm,
         Self::UnknownKey,
         Self::BadSignature,
+        Self::AmbiguousKey,
         Self::MissingExpiry,
         Self::Expired,
         Self::NotYetValid,
+        Self::LifetimeTooLong,
         Self::WrongIssuer,
         Self::WrongAudience,
         Self::KeysUnavailable,
@@ -97,9 +105,11 @@ impl DenyReason {
             Self::UnsupportedAlgorithm => "unsupported_algorithm",
             Self::UnknownKey => "unknown_key",
             Self::BadSignature => "bad_signature",
+            Self::AmbiguousKey => "ambiguous_key",
             Self::MissingExpiry => "missing_expiry",
             Self::Expired => "expired",
             Self::NotYetValid => "not_yet_valid",
+            Self::LifetimeTooLong => "lifetime_too_long",
             Self::WrongIssuer => "wrong_issuer",
             Self::WrongAudience => "wrong_audience",
             Self::KeysUnavailable => "keys_unavailable",
@@ -119,9 +129,11 @@ impl DenyReason {
             Self::UnsupportedAlgorithm => "the token's algorithm is not accepted",
             Self::UnknownKey => "the token's signing key is unknown",
             Self::BadSignature => "the token's signature is invalid",
+            Self::AmbiguousKey => "the token names no key and too many could fit",
             Self::MissingExpiry => "the token has no expiry",
             Self::Expired => "the token has expired",
             Self::NotYetValid => "the token is not yet valid",
+            Self::LifetimeTooLong => "the token's lifetime is too long",
             Self::WrongIssuer => "the token's issuer is not accepted",
             Self::WrongAudience => "the token's audience is not accepted",
             Self::KeysUnavailable => "signing keys are unavailable",

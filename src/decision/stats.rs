@@ -6,6 +6,8 @@
 //! - `wsgate.jwks_fetch_success`, `wsgate.jwks_fetch_failed`: finished key fetch attempts
 //!   (discovery and JWKS together count as one), counted by the VM that fetched;
 //! - `wsgate.jwks_keys` (gauge): usable keys in the current key set;
+//! - `wsgate.jwks_keys_dropped`: key sets dropped because refreshes kept failing for
+//!   `max_stale_keys_seconds`, counted by the VM whose failure found it;
 //! - `wsgate.closed_on_expiry`: accepted WebSockets closed because their token expired
 //!   (`close_on_expiry`);
 //! - `wsgate.jwt_cache_hit`, `wsgate.jwt_cache_miss`: tokens answered from the verified-token
@@ -13,7 +15,7 @@
 //!
 //! With named `providers`, each provider also has its own, under `wsgate.provider.<name>.`:
 //! `allowed`, `denied` (refusals after its policy was chosen for the token),
-//! `jwks_fetch_success`, `jwks_fetch_failed` and the gauge `jwks_keys`.
+//! `jwks_fetch_success`, `jwks_fetch_failed`, `jwks_keys_dropped` and the gauge `jwks_keys`.
 
 use crate::decision::{Decision, DenyReason};
 
@@ -25,6 +27,8 @@ pub const DENIED: &str = "wsgate.denied";
 pub const JWKS_FETCH_SUCCESS: &str = "wsgate.jwks_fetch_success";
 /// Failed key fetches.
 pub const JWKS_FETCH_FAILED: &str = "wsgate.jwks_fetch_failed";
+/// Key sets dropped past `max_stale_keys_seconds`.
+pub const JWKS_KEYS_DROPPED: &str = "wsgate.jwks_keys_dropped";
 /// WebSockets closed when their token expired.
 pub const CLOSED_ON_EXPIRY: &str = "wsgate.closed_on_expiry";
 /// Tokens answered from the cache.
@@ -45,6 +49,7 @@ pub fn counters() -> Vec<String> {
     names.extend(DenyReason::ALL.into_iter().map(denied));
     names.push(JWKS_FETCH_SUCCESS.to_owned());
     names.push(JWKS_FETCH_FAILED.to_owned());
+    names.push(JWKS_KEYS_DROPPED.to_owned());
     names.push(CLOSED_ON_EXPIRY.to_owned());
     names.push(JWT_CACHE_HIT.to_owned());
     names.push(JWT_CACHE_MISS.to_owned());
@@ -60,10 +65,16 @@ pub fn of_provider(name: &str, stat: &str) -> String {
 
 /// Provider `name`'s counters.
 pub fn provider_counters(name: &str) -> Vec<String> {
-    [ALLOWED, DENIED, JWKS_FETCH_SUCCESS, JWKS_FETCH_FAILED]
-        .into_iter()
-        .map(|stat| of_provider(name, stat))
-        .collect()
+    [
+        ALLOWED,
+        DENIED,
+        JWKS_FETCH_SUCCESS,
+        JWKS_FETCH_FAILED,
+        JWKS_KEYS_DROPPED,
+    ]
+    .into_iter()
+    .map(|stat| of_provider(name, stat))
+    .collect()
 }
 
 /// The counters one decision moves; with named `providers` (by index), the deciding
@@ -90,7 +101,7 @@ mod tests {
     #[test]
     fn one_counter_per_reason() {
         let names = counters();
-        assert_eq!(names.len(), 2 + DenyReason::ALL.len() + 5);
+        assert_eq!(names.len(), 2 + DenyReason::ALL.len() + 6);
         assert!(names.contains(&"wsgate.denied.keys_unavailable".to_owned()));
         let denial = Decision::Deny(DenyReason::WrongAudience.into());
         assert_eq!(
@@ -122,7 +133,8 @@ mod tests {
                 "wsgate.provider.acs.allowed",
                 "wsgate.provider.acs.denied",
                 "wsgate.provider.acs.jwks_fetch_success",
-                "wsgate.provider.acs.jwks_fetch_failed"
+                "wsgate.provider.acs.jwks_fetch_failed",
+                "wsgate.provider.acs.jwks_keys_dropped"
             ]
         );
         assert_eq!(

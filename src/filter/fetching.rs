@@ -199,6 +199,16 @@ fn report<H: Host>(plugin: &Plugin<H>, index: usize, finished: Finished, now: u6
         } => {
             metrics.increment_with(provider, stats::JWKS_FETCH_FAILED);
             let message = error.to_string();
+            if after.stale_version != 0 && after.stale_version != before.stale_version {
+                metrics.increment_with(provider, stats::JWKS_KEYS_DROPPED);
+                metrics.set_keys(provider, 0);
+                warn!(
+                    "jwks: key set version {} dropped{whose}: no fetch has succeeded for \
+                     max_stale_keys_seconds; tokens are refused as keys_unavailable until one \
+                     does",
+                    after.stale_version
+                );
+            }
             if before.last_error.as_deref() != Some(message.as_str()) {
                 warn!(
                     "jwks: fetch failed{whose}: {message}; {}; retrying in {} ms",

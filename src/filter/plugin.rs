@@ -81,10 +81,10 @@ pub(super) enum Keys<H: Host> {
 
 impl<H: Host> ProviderState<H> {
     /// The key set to verify with now, if there is one.
-    pub fn current_keys(&mut self) -> Option<VersionedKeys> {
+    pub fn current_keys(&mut self, now_ms: u64) -> Option<VersionedKeys> {
         match &mut self.keys {
             Keys::Inline(keys) => Some(keys.clone()),
-            Keys::Remote { cache, .. } => cache.current(),
+            Keys::Remote { cache, .. } => cache.current(now_ms),
         }
     }
 }
@@ -296,7 +296,7 @@ impl<H: Host> Plugin<H> {
             gate.decide_by(
                 rule,
                 head,
-                &mut |index| providers.get_mut(index)?.current_keys(),
+                &mut |index| providers.get_mut(index)?.current_keys(now_ms),
                 now_ms,
                 token_cache.as_mut(),
                 verifier,
@@ -332,6 +332,7 @@ fn timing(remote: &RemoteKeys) -> Timing {
             .fetch_timeout_ms
             .saturating_mul(2)
             .saturating_add(1000),
+        max_stale_ms: remote.max_stale_keys_seconds.saturating_mul(1000),
     }
 }
 

@@ -19,7 +19,7 @@ pub(super) fn resolve<H: Host>(plugin: &Plugin<H>, root_id: u32, now: u64) {
                     Keys::Remote { cache, .. } => cache.state().completed,
                     Keys::Inline(_) => continue,
                 };
-                let have_keys = provider.current_keys().is_some();
+                let have_keys = provider.current_keys(now).is_some();
                 ready.extend(provider.waiters.take_ready(completed, have_keys, now));
             }
             ready

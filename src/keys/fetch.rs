@@ -18,6 +18,8 @@ use crate::encoding::strict_json;
 pub const DEFAULT_FETCH_TIMEOUT_MS: u64 = 5_000;
 /// Default interval between scheduled refreshes.
 pub const DEFAULT_REFRESH_INTERVAL_SECONDS: u64 = 600;
+/// Default `max_stale_keys_seconds`: a day.
+pub const DEFAULT_MAX_STALE_KEYS_SECONDS: u64 = 86_400;
 /// Default shortest interval between unknown-`kid` refetches.
 pub const DEFAULT_MIN_REFRESH_INTERVAL_SECONDS: u64 = 30;
 /// Default cap on a discovery or JWKS document.
@@ -44,6 +46,9 @@ pub struct RemoteKeys {
     pub refresh_interval_seconds: u64,
     pub min_refresh_interval_seconds: u64,
     pub max_document_bytes: usize,
+    /// How long a key set is trusted after the last fetch that brought it, while refreshes
+    /// fail; 0, forever.
+    pub max_stale_keys_seconds: u64,
 }
 
 impl RemoteKeys {
@@ -134,11 +139,25 @@ impl TryFrom<RemoteSection> for RemoteKeys {
             (1024, 16 * 1024 * 1024),
             DEFAULT_MAX_DOCUMENT_BYTES,
         )?;
+        let max_stale_keys_seconds = bounded(
+            "max_stale_keys_seconds",
+            raw.max_stale_keys_seconds,
+            (0, 365 * 86_400),
+            DEFAULT_MAX_STALE_KEYS_SECONDS.max(refresh_interval_seconds),
+        )?;
+        if max_stale_keys_seconds != 0 && max_stale_keys_seconds < refresh_interval_seconds {
+            return Err(ConfigError::new(
+                "max_stale_keys_seconds",
+                "must be 0 (no limit) or at least \"refresh_interval_seconds\": keys would be \
+                 dropped before their first scheduled refresh",
+            ));
+        }
         Ok(RemoteKeys {
             document,
             fetch_timeout_ms,
             refresh_interval_seconds,
             min_refresh_interval_seconds,
+            max_stale_keys_seconds,
             max_document_bytes: usize::try_from(max_document_bytes)
                 .map_err(|_| ConfigError::new("max_document_bytes", "is too large"))?,
         })

@@ -308,6 +308,7 @@ mod tests {
             refresh_interval_seconds: 600,
             min_refresh_interval_seconds: 30,
             max_document_bytes: 262_144,
+            max_stale_keys_seconds: 86_400,
         }
     }
 
@@ -324,6 +325,7 @@ mod tests {
                 refresh_interval_ms: 600_000,
                 min_refresh_interval_ms: 30_000,
                 lease_ms: 11_000,
+                max_stale_ms: 0,
             };
             let cache = JwksCache::new(memory, "wsgate/t", owner, timing, KeyLimits::default());
             cache.init();

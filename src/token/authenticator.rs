@@ -16,6 +16,12 @@ use crate::token::jws::CompactJws;
 /// Default cap on a token's length in bytes, checked before any decoding.
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
 
+/// How many keys a token without `kid` is tried against at most. Issuers that rotate keep
+/// two or three of a family at once; a set of 100 RSA-4096 keys would otherwise cost 100
+/// verifications per forged token. A token without `kid` that more keys fit is refused
+/// unverified ([`DenyReason::AmbiguousKey`]).
+pub const MAX_KEYS_WITHOUT_KID: usize = 4;
+
 /// Verifies tokens against a [`ClaimsPolicy`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authenticator {
@@ -70,8 +76,9 @@ impl Authenticator {
 
 /// The signature step alone: verifies `jws` with `verifier` against each key of `keys` that
 /// fits its `kid` and `alg` (so a key of another type or curve is never offered).
-/// [`DenyReason::UnknownKey`] when none fits, [`DenyReason::BadSignature`] when none
-/// verifies.
+/// [`DenyReason::UnknownKey`] when none fits, [`DenyReason::AmbiguousKey`] when the token
+/// has no `kid` and more than [`MAX_KEYS_WITHOUT_KID`] fit, [`DenyReason::BadSignature`]
+/// when none verifies.
 pub fn verify_signature(
     jws: &CompactJws<'_>,
     keys: &KeySet,
@@ -80,6 +87,14 @@ pub fn verify_signature(
     let mut candidates = keys.candidates(jws.alg(), jws.kid()).peekable();
     if candidates.peek().is_none() {
         return Err(DenyReason::UnknownKey);
+    }
+    if jws.kid().is_none()
+        && keys
+            .candidates(jws.alg(), None)
+            .nth(MAX_KEYS_WITHOUT_KID)
+            .is_some()
+    {
+        return Err(DenyReason::AmbiguousKey);
     }
     if candidates
         .any(|jwk| verifier.verify(jwk.key(), jws.alg(), jws.signing_input(), jws.signature()))
@@ -105,6 +120,7 @@ mod tests {
                 issuer: ISSUER.into(),
                 audiences: vec!["api".into()],
                 clock_skew_seconds: 60,
+                max_lifetime_seconds: None,
             },
             max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
         }
@@ -224,7 +240,7 @@ mod tests {
             ("aud", json!("someone-else"), DenyReason::WrongAudience),
             ("exp", json!(NOW - 61), DenyReason::Expired),
             ("nbf", json!(NOW + 61), DenyReason::NotYetValid),
-            ("exp", Value::Null, DenyReason::MissingExpiry),
+            ("exp", Value::Null, DenyReason::Malformed),
         ];
         for (claim, value, reason) in cases {
             let mut c = claims();
@@ -268,5 +284,33 @@ mod tests {
         });
         let token = stranger.sign(header, &claims());
         assert_eq!(check(&token).unwrap_err(), DenyReason::BadSignature);
+    }
+
+    /// #25: a token without `kid` is tried against at most four keys of its family; more
+    /// than that is refused unverified. With a `kid`, or with four, it verifies as before.
+    #[test]
+    fn a_token_without_kid_is_tried_against_a_few_keys_only() {
+        let set = |count: usize| {
+            let kids: Vec<String> = (0..count).map(|i| format!("k{i}")).collect();
+            let entries: Vec<(&TestKey, &str)> =
+                kids.iter().map(|kid| (&*P256, kid.as_str())).collect();
+            KeySet::parse(jwks(&entries).to_string().as_bytes(), Default::default())
+                .unwrap()
+                .0
+        };
+        let unnamed = P256.sign(json!({}), &claims());
+        let named = P256.sign(json!({"kid": "k4"}), &claims());
+        let decide = |token: &str, keys: &KeySet| {
+            authenticator()
+                .authenticate(token, keys, NOW)
+                .map(|_| ())
+                .map_err(|denial| denial.reason)
+        };
+        assert_eq!(decide(&unnamed, &set(MAX_KEYS_WITHOUT_KID)), Ok(()));
+        assert_eq!(
+            decide(&unnamed, &set(MAX_KEYS_WITHOUT_KID + 1)),
+            Err(DenyReason::AmbiguousKey)
+        );
+        assert_eq!(decide(&named, &set(MAX_KEYS_WITHOUT_KID + 1)), Ok(()));
     }
 }

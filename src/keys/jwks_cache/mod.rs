@@ -19,9 +19,13 @@
 //! Scheduled refreshes come after a random 90–100% of `refresh_interval`, so that proxies
 //! started together drift apart instead of asking the issuer in lockstep. A failed fetch
 //! keeps the last good key set and schedules a retry with capped exponential backoff and
-//! jitter. An unknown `kid` may force a refetch at most once per `min_refresh_interval`
+//! jitter, but not forever: past `max_stale_keys_seconds` since the last successful fetch
+//! the set is no longer served ([`JwksCache::current`] answers `None`), so a withdrawn key
+//! cannot be kept valid by making refreshes fail. Each VM learns when the last fetch
+//! succeeded from the state it reads on every tick, so the check costs a request nothing. An unknown `kid` may force a refetch at most once per `min_refresh_interval`
 //! across all workers.
 
+use std::cell::Cell;
 use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
@@ -55,6 +59,26 @@ pub struct SharedState {
     pub completed: u64,
     /// The last failure, while failing.
     pub last_error: Option<String>,
+    /// When (ms since the epoch) a fetch last succeeded; 0 before the first, or when
+    /// written by a module that did not record it (then the set is trusted).
+    #[serde(default)]
+    pub fetched_ms: u64,
+    /// The version a failing VM found past `max_stale_keys_seconds` and dropped, so that
+    /// the drop is logged and counted once; 0 while the set is fresh.
+    #[serde(default)]
+    pub stale_version: u64,
+}
+
+impl SharedState {
+    /// Until when (ms since the epoch) its key set may be served with `max_stale_ms` (0:
+    /// forever).
+    pub fn trusted_until_ms(&self, max_stale_ms: u64) -> u64 {
+        if max_stale_ms == 0 || self.fetched_ms == 0 {
+            u64::MAX
+        } else {
+            self.fetched_ms.saturating_add(max_stale_ms)
+        }
+    }
 }
 
 /// Timing of fetches, from the configuration.
@@ -64,6 +88,9 @@ pub struct Timing {
     pub min_refresh_interval_ms: u64,
     /// How long one whole fetch (discovery and JWKS) may take before its lease lapses.
     pub lease_ms: u64,
+    /// `max_stale_keys_seconds` in ms: how long after the last successful fetch its set is
+    /// served; 0, forever.
+    pub max_stale_ms: u64,
 }
 
 /// Why a VM wants a fetch.
@@ -128,6 +155,9 @@ pub struct JwksCache<S: SharedStore> {
     /// The version this VM parsed last, and its keys (`None`: that version's document did
     /// not parse within this VM's limits, and is not parsed again).
     parsed: Option<(u64, Option<Rc<KeySet>>)>,
+    /// Until when this VM serves the current set, from the state last read (0: not read
+    /// yet). See [`SharedState::trusted_until_ms`].
+    trusted_until_ms: Cell<u64>,
 }
 
 impl<S: SharedStore> JwksCache<S> {
@@ -141,6 +171,7 @@ impl<S: SharedStore> JwksCache<S> {
             timing,
             limits,
             parsed: None,
+            trusted_until_ms: Cell::new(0),
         }
     }
 
@@ -174,11 +205,15 @@ impl<S: SharedStore> JwksCache<S> {
         self.read_state().0
     }
 
+    /// The shared state and its CAS token. Every read also tells this VM until when the
+    /// current key set may be served.
     fn read_state(&self) -> (SharedState, Option<u32>) {
         let (bytes, cas) = self.store.get(&self.name("state"));
-        let state = bytes
+        let state: SharedState = bytes
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
             .unwrap_or_default();
+        self.trusted_until_ms
+            .set(state.trusted_until_ms(self.timing.max_stale_ms));
         (state, cas)
     }
 
@@ -193,21 +228,33 @@ impl<S: SharedStore> JwksCache<S> {
                 .store
                 .set(&self.name("state"), &encode_state(&state), cas)
             {
+                self.trusted_until_ms
+                    .set(state.trusted_until_ms(self.timing.max_stale_ms));
                 return Some(state);
             }
         }
         None
     }
 
-    /// [`current`](Self::current)'s keys alone, for tests.
+    /// [`current`](Self::current)'s keys alone, for tests, at time 0.
     #[cfg(test)]
     pub fn keys(&mut self) -> Option<Rc<KeySet>> {
-        self.current().map(|current| current.keys)
+        self.current(0).map(|current| current.keys)
     }
 
-    /// The current key set with its version, parsed once per version by this VM; `None`
-    /// before the first successful fetch, or when that version does not parse here.
-    pub fn current(&mut self) -> Option<VersionedKeys> {
+    /// The current key set with its version at `now_ms`, parsed once per version by this
+    /// VM; `None` before the first successful fetch, when that version does not parse here,
+    /// or when it is older than `max_stale_keys_seconds` (the last successful fetch as of
+    /// this VM's last read of the state, at most a tick ago).
+    pub fn current(&mut self, now_ms: u64) -> Option<VersionedKeys> {
+        if self.timing.max_stale_ms > 0 {
+            if self.trusted_until_ms.get() == 0 {
+                self.read_state();
+            }
+            if now_ms >= self.trusted_until_ms.get() {
+                return None;
+            }
+        }
         let version = self.read_version().0.filter(|&version| version > 0)?;
         if let Some((parsed_version, keys)) = &self.parsed {
             if *parsed_version >= version {
@@ -338,6 +385,8 @@ impl<S: SharedStore> JwksCache<S> {
                     state.key_count = keys;
                 }
                 state.next_refresh_ms = now_ms.saturating_add(refresh.saturating_sub(early));
+                state.fetched_ms = now_ms;
+                state.stale_version = 0;
                 state.failures = 0;
                 state.completed = state.completed.saturating_add(1);
                 state.last_error = None;
@@ -404,8 +453,10 @@ impl<S: SharedStore> JwksCache<S> {
         }
     }
 
-    /// Records a failed attempt under `ticket`; the last good key set stays. `jitter` in
-    /// `[0, 1)` spreads retries. Returns the state before and after.
+    /// Records a failed attempt under `ticket`; the last good key set stays, until it is
+    /// older than `max_stale_keys_seconds`: the first failure past that marks its version
+    /// dropped (`stale_version`), so the drop is reported once. `jitter` in `[0, 1)` spreads
+    /// retries. Returns the state before and after.
     pub fn fail(
         &self,
         ticket: &Ticket,
@@ -422,6 +473,11 @@ impl<S: SharedStore> JwksCache<S> {
                     now_ms.saturating_add(backoff_ms(state.failures, refresh, jitter));
                 state.completed = state.completed.saturating_add(1);
                 state.last_error = Some(error.to_owned());
+                let stale =
+                    state.version > 0 && now_ms >= state.trusted_until_ms(self.timing.max_stale_ms);
+                if stale {
+                    state.stale_version = state.version;
+                }
                 true
             })
             .unwrap_or_else(|| self.state());

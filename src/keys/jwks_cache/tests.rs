@@ -46,6 +46,7 @@ const TIMING: Timing = Timing {
     refresh_interval_ms: 600_000,
     min_refresh_interval_ms: 30_000,
     lease_ms: 11_000,
+    max_stale_ms: 0,
 };
 
 fn vm(memory: &Memory, owner: u64) -> JwksCache<&Memory> {
@@ -163,7 +164,7 @@ fn a_fetch_that_outlived_its_lease_publishes_nothing() {
         Err(PublishError::LeaseLapsed)
     );
     assert_eq!(one.state().version, 1);
-    assert_eq!(one.current().unwrap().version, 1);
+    assert_eq!(one.current(0).unwrap().version, 1);
     assert_eq!(one.keys().unwrap().len(), 1, "VM 2's document");
     // Even when VM 1's own clock says its lease still holds, the lease is VM 2's now.
     let slow = ticket(one.begin(700_000, Trigger::Scheduled));
@@ -204,12 +205,12 @@ fn a_version_that_does_not_parse_here_is_not_parsed_again() {
     let big = serde_json::json!({"keys": [testbed::keys::rsa_jwk_of_bits(8192, "big")]});
     one.succeed(&t, big.to_string().as_bytes(), 1, 0, 0.0)
         .unwrap();
-    assert!(one.current().is_none());
+    assert!(one.current(0).is_none());
     assert!(
         matches!(one.parsed, Some((1, None))),
         "remembered as unusable"
     );
-    assert!(one.current().is_none());
+    assert!(one.current(0).is_none());
 }
 
 /// Two VMs' threads: VM 2 takes the lapsed lease and publishes between VM 1's read of
@@ -240,7 +241,7 @@ fn racing_publishers_never_share_a_version() {
     assert!(memory.before_set.borrow().is_none(), "the race ran");
     let state = one.state();
     assert_eq!((state.version, state.key_count), (1, 1));
-    let VersionedKeys { version, keys } = one.current().unwrap();
+    let VersionedKeys { version, keys } = one.current(0).unwrap();
     assert_eq!(
         (version, keys.len()),
         (1, 1),
@@ -263,7 +264,7 @@ fn the_version_entry_only_grows() {
         memory.entries.borrow()["wsgate/test/version"].0,
         2u64.to_le_bytes()
     );
-    assert_eq!(one.current().unwrap().version, 2);
+    assert_eq!(one.current(0).unwrap().version, 2);
 }
 
 #[test]
@@ -388,4 +389,61 @@ fn corrupt_shared_entries_are_no_keys_not_a_panic() {
     (&memory).set("wsgate/test/state", b"{not json", None);
     (&memory).set("wsgate/test/lease", b"\x00", None);
     assert!(matches!(one.begin(0, Trigger::Scheduled), Begin::Fetch(_)));
+}
+
+/// #25: keys are not trusted forever while refreshes fail. Past `max_stale_keys_seconds`
+/// since the last successful fetch every VM stops serving them, the first failure past it
+/// marks the drop once, and the next success trusts the set again.
+#[test]
+fn keys_are_dropped_when_refreshes_fail_past_the_stale_bound() {
+    let timing = Timing {
+        max_stale_ms: 3_600_000,
+        ..TIMING
+    };
+    let memory = Memory::default();
+    let vm = |owner| {
+        let cache = JwksCache::new(&memory, "wsgate/stale", owner, timing, KeyLimits::default());
+        cache.init();
+        cache
+    };
+    let (mut one, mut two) = (vm(1), vm(2));
+    let t = ticket(one.begin(1_000, Trigger::Scheduled));
+    one.succeed(&t, &document(), 2, 1_000, 0.0).unwrap();
+    // VM 2 never ticked: its first request reads when the set was fetched.
+    assert!(two.current(3_600_999).is_some(), "within the bound");
+    assert!(two.current(3_601_000).is_none(), "past it, without a tick");
+    // Refreshes fail throughout; the set is kept within the bound and dropped past it.
+    let t = ticket(one.begin(700_000, Trigger::Scheduled));
+    let (_, after) = one.fail(&t, "issuer down", 700_000, 0.0);
+    assert_eq!(after.stale_version, 0);
+    assert!(one.current(3_600_999).is_some());
+    let t = ticket(one.begin(3_700_000, Trigger::Scheduled));
+    let (before, after) = one.fail(&t, "issuer down", 3_700_000, 0.0);
+    assert_eq!(
+        (before.stale_version, after.stale_version),
+        (0, 1),
+        "dropped once"
+    );
+    assert!(one.current(3_700_000).is_none());
+    let t = ticket(one.begin(3_800_000, Trigger::Scheduled));
+    let (before, after) = one.fail(&t, "issuer down", 3_800_000, 0.0);
+    assert_eq!(
+        (before.stale_version, after.stale_version),
+        (1, 1),
+        "not again"
+    );
+    // A success, even of the same document, trusts it again in every VM after its tick.
+    let t = ticket(two.begin(3_900_000, Trigger::Scheduled));
+    let (_, after) = two.succeed(&t, &document(), 2, 3_900_000, 0.0).unwrap();
+    assert_eq!((after.version, after.stale_version), (1, 0));
+    assert!(two.current(3_900_001).is_some());
+    one.begin(3_900_100, Trigger::Scheduled); // a tick reads the state
+    assert!(one.current(3_900_100).is_some());
+    // With no bound (0), the set is served however old it is.
+    let memory = Memory::default();
+    let mut forever = JwksCache::new(&memory, "wsgate/f", 1, TIMING, KeyLimits::default());
+    forever.init();
+    let t = ticket(forever.begin(0, Trigger::Scheduled));
+    forever.succeed(&t, &document(), 2, 0, 0.0).unwrap();
+    assert!(forever.current(u64::MAX - 1).is_some());
 }
