@@ -234,7 +234,7 @@ fn remove_token(location: &TokenLocation, head: &RequestHead, edits: &mut Header
             let path = head.first(":path").unwrap_or_default();
             let base = path_only(path);
             let query = path.split_once('?').map_or("", |(_, query)| query);
-            let kept = cut_pieces(query, &QUERY_SEPARATORS, |piece| {
+            let kept = cut_pieces(query, QUERY_SEPARATORS, |piece| {
                 is_param(piece.split_once('=').map_or(piece, |(key, _)| key), name)
             });
             let path = if kept.is_empty() {
@@ -248,7 +248,7 @@ fn remove_token(location: &TokenLocation, head: &RequestHead, edits: &mut Header
             let kept: Vec<String> = head
                 .values("cookie")
                 .map(|value| {
-                    cut_pieces(value, &COOKIE_SEPARATORS, |piece| {
+                    cut_pieces(value, COOKIE_SEPARATORS, |piece| {
                         is_cookie(
                             piece.split_once('=').map_or(piece, |(key, _)| key).trim(),
                             name,
@@ -275,7 +275,7 @@ fn remove_token(location: &TokenLocation, head: &RequestHead, edits: &mut Header
 /// `text` without the pieces between `separators` that `cut` picks; the others are kept as
 /// they were sent, each after the separator that preceded it (the first kept one without
 /// one), and the result trimmed of leading whitespace.
-fn cut_pieces(text: &str, separators: &[char], cut: impl Fn(&str) -> bool) -> String {
+fn cut_pieces(text: &str, separators: [char; 2], cut: impl Fn(&str) -> bool) -> String {
     let mut kept = String::with_capacity(text.len());
     let mut before: Option<char> = None;
     let mut rest = text;

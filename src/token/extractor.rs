@@ -288,24 +288,28 @@ impl TokenSources {
     }
 }
 
-/// The credentials after `prefix` (ASCII case ignored, surrounding whitespace dropped);
-/// `None` when `item` does not start with it. A prefix ending in a space matches its scheme
-/// followed by any character that cannot continue a scheme name (space, tab, any other
-/// whitespace or control character: backends split on them), and the bare scheme
-/// (`"Bearer"` gives an empty token, which verification then refuses).
+/// The credentials after `prefix` (ASCII case ignored, surrounding spaces and control
+/// characters dropped); `None` when `item` does not start with it. A prefix ending in a
+/// space matches its scheme followed by any character that cannot continue a scheme name
+/// (space, tab, any other whitespace or control character: backends split on them), and the
+/// bare scheme (`"Bearer"` gives an empty token, which verification then refuses).
 fn after_prefix<'a>(item: &'a str, prefix: &str) -> Option<&'a str> {
-    let blank = |c: char| c.is_whitespace() || c.is_control();
-    let item = item.trim_matches(blank);
+    let item = item.trim_matches(is_blank);
     let scheme = prefix.trim_end_matches(' ');
     let head = item.get(..scheme.len())?;
     let rest = item.get(scheme.len()..)?;
     if !head.eq_ignore_ascii_case(scheme) {
         return None;
     }
-    if scheme.len() < prefix.len() && rest.starts_with(is_token_char) {
+    if scheme.len() < prefix.len() && rest.chars().next().is_some_and(is_token_char) {
         return None; // "Bearerabc" is not "Bearer abc"
     }
-    Some(rest.trim_matches(blank))
+    Some(rest.trim_matches(is_blank))
+}
+
+/// A space or an ASCII control character (tab included).
+fn is_blank(c: char) -> bool {
+    c <= ' ' || c == '\u{7f}'
 }
 
 /// Whether the query parameter name `raw`, as sent, names `param` in any spelling

@@ -565,7 +565,10 @@ fn lifetime_and_staleness_bounds() {
     bounded["max_lifetime_seconds"] = json!(86_400);
     let config = parse(&bounded).unwrap();
     assert_eq!(
-        config.providers[0].authenticator.policy.max_lifetime_seconds,
+        config.providers[0]
+            .authenticator
+            .policy
+            .max_lifetime_seconds,
         Some(86_400)
     );
     for bad in [json!(0), json!(-1), json!(1.5), json!("1")] {
@@ -588,5 +591,9 @@ fn lifetime_and_staleness_bounds() {
     assert_eq!(remote_keys(with), 599);
     let mut inline = base();
     inline["max_stale_keys_seconds"] = json!(3600);
-    assert_eq!(error_field(&inline), "max_stale_keys_seconds", "remote only");
+    assert_eq!(
+        error_field(&inline),
+        "max_stale_keys_seconds",
+        "remote only"
+    );
 }
