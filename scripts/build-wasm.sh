@@ -29,12 +29,22 @@ build_probe() { # cargo command, extra flags...
 mode=$(scripts/wasm-toolchain.sh)
 out=target/wasm32-wasip1/release/wsgate.wasm
 
+# Panic locations name their source files in the module. Without the machine's registry
+# directory (`/root/.cargo/registry/src/index.crates.io-<hash>/serde_json-1.0.x/...` becomes
+# `serde_json-1.0.x/...`) they are about 1.9 KB shorter (#14's 512 KiB budget), and the
+# module no longer depends on where its builder keeps crates.
+remap=""
+for dir in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/; do
+  [[ -d $dir ]] && remap+=" --remap-path-prefix=$dir="
+done
+
 if [[ $mode == rustup ]]; then
   if [[ $what == lint ]]; then
     # The probe too: its entry point is wasm-only code that no native build sees.
     exec cargo clippy -p wsgate -p wsgate-probe --target wasm32-wasip1 --release -- -D warnings
   fi
-  cargo build -p wsgate --release --target wasm32-wasip1
+  CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS="${CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS:-}$remap" \
+    cargo build -p wsgate --release --target wasm32-wasip1
   build_probe cargo
 else
   linker=""
@@ -57,7 +67,8 @@ else
     RUSTFLAGS="$RUSTFLAGS -D warnings" exec /usr/bin/cargo check -p wsgate --release \
       --target wasm32-wasip1 -Zbuild-std=std,panic_abort
   fi
-  /usr/bin/cargo build -p wsgate --release --target wasm32-wasip1 -Zbuild-std=std,panic_abort
+  RUSTFLAGS="$RUSTFLAGS$remap --remap-path-prefix=/usr/lib/rustlib/src/rust/=" \
+    /usr/bin/cargo build -p wsgate --release --target wasm32-wasip1 -Zbuild-std=std,panic_abort
   mkdir -p "$(dirname "$out")"
   # Never write through the hardlink cargo may have left at $out (it would change its own copy).
   cp --remove-destination target/wasm-debian/wasm32-wasip1/release/wsgate.wasm "$out"

@@ -96,10 +96,10 @@ impl Gate {
         match matched.as_slice() {
             [] => None,
             [one] => Some(Cow::Borrowed(*one)),
-            several => {
-                let shown: Vec<&str> = several.iter().map(|rule| rule.shown.as_str()).collect();
-                Some(Cow::Owned(Rule::common(several, shown.join(" & "))))
-            }
+            several => Some(Cow::Owned(Rule::common(
+                several,
+                "(several rules)".to_owned(),
+            ))),
         }
     }
 

@@ -19,6 +19,7 @@ use crate::config::ConfigError;
 use crate::decision::{Decision, Identity};
 use crate::request::header_name;
 use crate::request::path_only;
+use crate::request::spelling;
 use crate::request::RequestHead;
 use crate::token::extractor::{
     is_cookie, is_param, TokenLocation, COOKIE_SEPARATORS, QUERY_SEPARATORS,
@@ -123,6 +124,13 @@ pub struct EditFailed {
 }
 
 impl HeaderEdits {
+    /// Adds `name` to the headers to remove, unless it is there already.
+    fn remove_once(&mut self, name: &str) {
+        if !self.remove.iter().any(|removed| removed == name) {
+            self.remove.push(name.to_owned());
+        }
+    }
+
     /// Applies every edit through `apply` (`(name, None)` removes, `(name, Some(value))`
     /// sets; it returns whether the host did it), in order: removals, then sets. Stops at
     /// the first refusal: a header that could not be removed may still hold the token or a
@@ -170,12 +178,9 @@ impl UpstreamPolicy {
 pub fn edits(policies: &[UpstreamPolicy], decision: &Decision, head: &RequestHead) -> HeaderEdits {
     let mut edits = HeaderEdits::default();
     for name in policies.iter().flat_map(UpstreamPolicy::owned) {
-        let spellings =
-            head.names_where(|sent| sent != name && header_name::same_spelling(sent, name));
-        for name in std::iter::once(name.as_str()).chain(spellings) {
-            if !edits.remove.iter().any(|removed| removed == name) {
-                edits.remove.push(name.to_owned());
-            }
+        edits.remove_once(name);
+        for sent in head.names_where(|sent| header_name::same_spelling(sent, name)) {
+            edits.remove_once(sent);
         }
     }
     let identity = match decision {
@@ -227,14 +232,14 @@ fn remove_token(location: &TokenLocation, head: &RequestHead, edits: &mut Header
     match location {
         TokenLocation::Header { name } => {
             for sent in head.names_where(|sent| header_name::same_spelling(sent, name)) {
-                edits.remove.push(sent.to_owned());
+                edits.remove_once(sent);
             }
         }
         TokenLocation::Param { name } => {
             let path = head.first(":path").unwrap_or_default();
             let base = path_only(path);
             let query = path.split_once('?').map_or("", |(_, query)| query);
-            let kept = cut_pieces(query, QUERY_SEPARATORS, |piece| {
+            let kept = cut_pieces(query, QUERY_SEPARATORS, &|piece| {
                 is_param(piece.split_once('=').map_or(piece, |(key, _)| key), name)
             });
             let path = if kept.is_empty() {
@@ -248,7 +253,7 @@ fn remove_token(location: &TokenLocation, head: &RequestHead, edits: &mut Header
             let kept: Vec<String> = head
                 .values("cookie")
                 .map(|value| {
-                    cut_pieces(value, COOKIE_SEPARATORS, |piece| {
+                    cut_pieces(value, COOKIE_SEPARATORS, &|piece| {
                         is_cookie(
                             piece.split_once('=').map_or(piece, |(key, _)| key).trim(),
                             name,
@@ -274,8 +279,8 @@ fn remove_token(location: &TokenLocation, head: &RequestHead, edits: &mut Header
 
 /// `text` without the pieces between `separators` that `cut` picks; the others are kept as
 /// they were sent, each after the separator that preceded it (the first kept one without
-/// one), and the result trimmed of leading whitespace.
-fn cut_pieces(text: &str, separators: [char; 2], cut: impl Fn(&str) -> bool) -> String {
+/// one), the first trimmed of blanks.
+fn cut_pieces(text: &str, separators: [char; 2], cut: &dyn Fn(&str) -> bool) -> String {
     let mut kept = String::with_capacity(text.len());
     let mut before: Option<char> = None;
     let mut rest = text;
@@ -297,7 +302,7 @@ fn cut_pieces(text: &str, separators: [char; 2], cut: impl Fn(&str) -> bool) -> 
                 kept.push(before.unwrap_or('&'));
             }
             kept.push_str(if kept.is_empty() {
-                piece.trim_start()
+                piece.trim_matches(spelling::is_blank)
             } else {
                 piece
             });

@@ -50,15 +50,16 @@ impl RequestHead {
             .map(|(_, value)| value.as_str())
     }
 
-    /// Every distinct header name (lower-case) that passes `wanted`, in order of arrival.
-    pub fn names_where(&self, wanted: impl Fn(&str) -> bool) -> Vec<&str> {
-        let mut names: Vec<&str> = Vec::new();
-        for (name, _) in &self.headers {
-            if wanted(name) && !names.contains(&name.as_str()) {
-                names.push(name);
-            }
-        }
-        names
+    /// The name (lower-case) of every header that passes `wanted`, in order of arrival,
+    /// once per header (a repeated name comes again).
+    pub fn names_where<'a>(
+        &'a self,
+        wanted: impl Fn(&str) -> bool + 'a,
+    ) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .filter(move |name| wanted(name))
     }
 
     /// The first value of header `name` (lower-case).

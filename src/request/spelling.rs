@@ -95,9 +95,15 @@ pub fn is_foldable(text: &str) -> bool {
     decode_fully(text, false).is_some_and(|decoded| decoded.is_ascii())
 }
 
+/// A space or an ASCII control character (tab included): what backends trim around names
+/// and split a scheme from its credentials on.
+pub fn is_blank(c: char) -> bool {
+    c <= ' ' || c == '\u{7f}'
+}
+
 /// Whether `raw`, a query parameter or cookie name as the client sent it, names `configured`
 /// in any spelling: percent-decoded (`+` as a space with `plus_is_space`), surrounding
-/// whitespace dropped (Go and Tomcat trim cookie names), then ignoring case. A name still
+/// blanks ([`is_blank`]) dropped (Go and Tomcat trim cookie names), then ignoring case. A name still
 /// encoded after every decoding round is taken for `configured`.
 pub fn same_name(raw: &str, configured: &str, plus_is_space: bool) -> bool {
     if raw == configured {
@@ -106,8 +112,7 @@ pub fn same_name(raw: &str, configured: &str, plus_is_space: bool) -> bool {
     match decode_fully(raw, plus_is_space) {
         Some(decoded) => {
             let decoded = String::from_utf8_lossy(&decoded);
-            fold_case(decoded.trim_matches(|c: char| c.is_ascii_whitespace()))
-                == fold_case(configured)
+            fold_case(decoded.trim_matches(is_blank)) == fold_case(configured)
         }
         None => true,
     }

@@ -266,23 +266,23 @@ impl TokenSources {
         }
     }
 
-    /// How many token parameters the query of `path` holds once the path and the query
-    /// are each percent-decoded, as a decoding proxy would forward them: a `?` revealed in
-    /// the path starts a query there, and `%26` or `%3B` separate.
+    /// How many token parameters the query of `path` holds once the whole `:path` is
+    /// percent-decoded, as a decoding proxy would forward it: a `?` revealed in the path
+    /// starts the query there (any later `?` then separates too, since the raw query runs
+    /// on after it), and `%26` or `%3B` separate.
     fn revealed_params(&self, path: &str) -> usize {
-        let (path, query) = path.split_once('?').unwrap_or((path, ""));
-        let decoded = |text: &str| {
-            spelling::decode_fully(text, false)
-                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-        };
         // Undecidable names already count as the token's (`is_param`).
-        let in_path = decoded(path).map_or(0, |path| self.count_params(query_pairs(&path)));
-        let in_query = decoded(query).map_or(0, |query| self.count_params(pairs(&query)));
-        in_path + in_query
-    }
-
-    fn count_params<'a>(&self, pairs: impl Iterator<Item = (&'a str, &'a str)>) -> usize {
-        pairs
+        let Some(mut decoded) = spelling::decode_fully(path, false) else {
+            return 0;
+        };
+        if let Some(first) = decoded.iter().position(|&byte| byte == b'?') {
+            for byte in decoded.iter_mut().skip(first + 1) {
+                if *byte == b'?' {
+                    *byte = b'&';
+                }
+            }
+        }
+        query_pairs(&String::from_utf8_lossy(&decoded))
             .filter(|(name, _)| self.from_params.iter().any(|param| is_param(name, param)))
             .count()
     }
@@ -294,7 +294,7 @@ impl TokenSources {
 /// (space, tab, any other whitespace or control character: backends split on them), and the
 /// bare scheme (`"Bearer"` gives an empty token, which verification then refuses).
 fn after_prefix<'a>(item: &'a str, prefix: &str) -> Option<&'a str> {
-    let item = item.trim_matches(is_blank);
+    let item = item.trim_matches(spelling::is_blank);
     let scheme = prefix.trim_end_matches(' ');
     let head = item.get(..scheme.len())?;
     let rest = item.get(scheme.len()..)?;
@@ -304,12 +304,7 @@ fn after_prefix<'a>(item: &'a str, prefix: &str) -> Option<&'a str> {
     if scheme.len() < prefix.len() && rest.chars().next().is_some_and(is_token_char) {
         return None; // "Bearerabc" is not "Bearer abc"
     }
-    Some(rest.trim_matches(is_blank))
-}
-
-/// A space or an ASCII control character (tab included).
-fn is_blank(c: char) -> bool {
-    c <= ' ' || c == '\u{7f}'
+    Some(rest.trim_matches(spelling::is_blank))
 }
 
 /// Whether the query parameter name `raw`, as sent, names `param` in any spelling
@@ -336,11 +331,7 @@ pub const COOKIE_SEPARATORS: [char; 2] = [';', ','];
 /// [`QUERY_SEPARATORS`].
 pub fn query_pairs(path: &str) -> impl Iterator<Item = (&str, &str)> {
     let query = path.split_once('?').map_or("", |(_, query)| query);
-    pairs(query.split('#').next().unwrap_or_default())
-}
-
-/// `name=value` pairs of a query string, split on every [`QUERY_SEPARATORS`].
-fn pairs(query: &str) -> impl Iterator<Item = (&str, &str)> {
+    let query = query.split('#').next().unwrap_or_default();
     query
         .split(QUERY_SEPARATORS)
         .filter(|pair| !pair.is_empty())
