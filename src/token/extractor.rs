@@ -288,11 +288,14 @@ impl TokenSources {
     }
 }
 
-/// The credentials after `prefix` (ASCII case ignored, surrounding spaces and control
-/// characters dropped); `None` when `item` does not start with it. A prefix ending in a
-/// space matches its scheme followed by any character that cannot continue a scheme name
-/// (space, tab, any other whitespace or control character: backends split on them), and the
-/// bare scheme (`"Bearer"` gives an empty token, which verification then refuses).
+/// The credentials after `prefix` (ASCII case ignored, surrounding blanks dropped); `None`
+/// when `item` does not start with it. A prefix ending in a space matches its scheme
+/// followed by any character that cannot continue a scheme name: a space, the bare scheme
+/// (`"Bearer"` gives an empty token), and also a tab, any other blank or a `:`, which some
+/// backends split on. Those are counted as a token, so that beside another they make two,
+/// but kept as they are: `Bearer<TAB>x` alone is the token `<TAB>x`, which
+/// verification refuses as `jwt_authn` and ASP.NET's JwtBearer do (RFC 7235 §2.1 separates
+/// a scheme from its credentials with spaces only).
 fn after_prefix<'a>(item: &'a str, prefix: &str) -> Option<&'a str> {
     let item = item.trim_matches(spelling::is_blank);
     let scheme = prefix.trim_end_matches(' ');
@@ -301,10 +304,11 @@ fn after_prefix<'a>(item: &'a str, prefix: &str) -> Option<&'a str> {
     if !head.eq_ignore_ascii_case(scheme) {
         return None;
     }
-    if scheme.len() < prefix.len() && rest.chars().next().is_some_and(is_token_char) {
-        return None; // "Bearerabc" is not "Bearer abc"
+    match rest.chars().next() {
+        Some(next) if scheme.len() < prefix.len() && is_token_char(next) => None, // "Bearerabc"
+        Some(next) if next != ' ' && scheme.len() < prefix.len() => Some(rest),
+        _ => Some(rest.trim_matches(spelling::is_blank)),
     }
-    Some(rest.trim_matches(spelling::is_blank))
 }
 
 /// Whether the query parameter name `raw`, as sent, names `param` in any spelling

@@ -2,6 +2,7 @@
 //! exercise the same pieces:
 //!
 //! - [`attacks`]: the attack catalogue, hostile requests each with the deny reason it must get;
+//! - [`differential`]: the seeded token generator of the differential test against `jwt_authn`;
 //! - [`keys`]: signing keys of every family wsgate verifies, their public JWKs, and a signer
 //!   that writes compact JWS tokens byte for byte as a test asks;
 //! - [`echo`]: a real WebSocket echo upstream that records what reached it;
@@ -18,6 +19,7 @@
 pub mod attacks;
 pub mod client;
 pub mod demo;
+pub mod differential;
 pub mod echo;
 pub mod envoy;
 pub mod h2ws;

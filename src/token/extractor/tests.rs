@@ -240,8 +240,7 @@ fn one_token_among_separators_is_the_token() {
         vec![(":path", "/ws?room=1;lang=en&access_token=t")],
         vec![(":path", "/ws?room=%3B&access_token=t&next=%2Fws%3Fx%3D1")],
         vec![("cookie", "theme=a,b; session=t; lang=\"en, fr\"")],
-        vec![("authorization", "Bearer\tt")],
-        vec![("authorization", "BEARER \t t \t")],
+        vec![("authorization", "BEARER   t  ")],
         vec![("x_token", "t")],
     ] {
         assert_eq!(found(&pairs), Ok(Some("t".to_owned())), "{pairs:?}");
