@@ -128,3 +128,68 @@ fn no_issuer_fault_leads_to_a_false_accept_or_a_lost_key_set() {
         "the listener still answers"
     );
 }
+
+/// #25: keys are not trusted forever while refreshes fail. With `max_stale_keys_seconds` 2,
+/// an issuer that stays down has its keys dropped in every worker: the drop is logged and
+/// counted once, tokens are refused as `keys_unavailable`, and the first successful fetch
+/// brings them back.
+#[test]
+fn keys_are_dropped_past_max_stale_keys_seconds_and_come_back_with_a_fetch() {
+    let issuer = Issuer::start(&[(&RSA_2048, "good")]);
+    let echo = Echo::start();
+    let plugin = json!({
+        "issuer": issuer.issuer(),
+        "audiences": [AUDIENCE],
+        "openid_config_url": issuer.discovery_url(),
+        "cluster": "issuer",
+        "fetch_timeout_ms": 500,
+        "refresh_interval_seconds": 1,
+        "min_refresh_interval_seconds": 1,
+        "max_stale_keys_seconds": 2
+    });
+    let mut bootstrap = envoy::gate_bootstrap(echo.addr(), &plugin);
+    envoy::add_cluster(&mut bootstrap, "issuer", issuer.addr());
+    let envoy = Envoy::start_with(&bootstrap, 2);
+    let claims = json!({"iss": issuer.issuer(), "aud": AUDIENCE, "sub": "s",
+                        "exp": testbed::now() + 600});
+    let bearer = format!("Bearer {}", RSA_2048.sign(json!({"kid": "good"}), &claims));
+    let open = || client::websocket(envoy.listener(), "/ws", &[("authorization", &bearer)]);
+    assert!(open().is_ok(), "the first key set");
+
+    issuer.set_behaviour(Behaviour::Down);
+    wait_for(&envoy, "jwks_keys_dropped", 0, "the keys dropped");
+    let log = envoy.log_with("dropped", Duration::from_secs(5));
+    assert!(log.contains("jwks: key set version 1 dropped"), "{log}");
+    // Every worker refuses (several sockets, so both workers decide some).
+    for _ in 0..4 {
+        let refused = open().map(|_| ()).expect_err("keys dropped");
+        assert_eq!(refused.status, 401, "{refused:?}");
+        let challenge = refused.header("www-authenticate").unwrap_or_default();
+        assert!(
+            challenge.contains("signing keys are unavailable"),
+            "{challenge}"
+        );
+    }
+    assert!(
+        envoy.log().contains("reason=keys_unavailable"),
+        "{}",
+        envoy.log()
+    );
+
+    let succeeded = stat(&envoy, "jwks_fetch_success");
+    issuer.set_behaviour(Behaviour::Normal);
+    wait_for(&envoy, "jwks_fetch_success", succeeded, "the issuer back");
+    // Each worker picks the fresh state up on its next tick (100 ms).
+    let started = Instant::now();
+    while open().is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "never trusted again"
+        );
+    }
+    for _ in 0..4 {
+        assert!(open().is_ok(), "the keys are trusted again");
+    }
+    assert_eq!(stat(&envoy, "jwks_keys_dropped"), 1, "dropped once");
+    assert_eq!(envoy.vm_failures(), 0, "{}", envoy.log());
+}
