@@ -93,6 +93,26 @@ if command -v wasm-opt >/dev/null 2>&1; then
 else
   optimised="no wasm-opt: run make setup to install binaryen"
 fi
+# wsgate_leak_canary.wasm: a test-only build that logs a cut Authorization value
+# (Cargo.toml's `leak-canary`), for tests/envoy_leaks.rs to prove its leak check can fail.
+# Its own target directory, like the probe's; no LTO, since nothing measures it.
+canary=$(dirname "$out")/wsgate_leak_canary.wasm
+if [[ $mode == rustup ]]; then
+  CARGO_TARGET_DIR=target/canary CARGO_PROFILE_RELEASE_LTO=false \
+    CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+    cargo build -p wsgate --release --target wasm32-wasip1 --features leak-canary
+  cp --remove-destination target/canary/wasm32-wasip1/release/wsgate.wasm "$canary"
+else
+  CARGO_TARGET_DIR=target/canary CARGO_PROFILE_RELEASE_LTO=false \
+    CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+    /usr/bin/cargo build -p wsgate --release --target wasm32-wasip1 --features leak-canary \
+    -Zbuild-std=std,panic_abort
+  cp --remove-destination target/canary/wasm32-wasip1/release/wsgate.wasm "$canary"
+fi
+grep -q --binary-files=text "canary" "$out" && {
+  echo "build-wasm: $out carries the leak canary: it must never be built into the module" >&2
+  exit 1
+}
 # The module must carry its entry point (feature "module"): without it Envoy would load it,
 # and every request would fail.
 for export in _initialize proxy_on_context_create proxy_on_request_headers; do

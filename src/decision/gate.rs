@@ -152,27 +152,22 @@ impl Gate {
         cache: Option<&mut TokenCache>,
         verifier: &dyn Verifier,
     ) -> (Decision, CacheUse) {
-        if !upgrade::is_websocket_upgrade(head) {
-            // Still found, so that a token sent with it is cut before Envoy logs it.
-            let location = match self.sources.extract(head) {
-                Ok(Some(found)) => Some(found.location),
-                _ => None,
-            };
+        // A refused request's tokens are still found, every one, so that each is cut
+        // before Envoy logs the request (upstream::edits).
+        let refused = |reason: DenyReason| {
             let denial = Denial {
-                location,
-                ..DenyReason::NotWebSocket.into()
+                locations: self.sources.locations(head),
+                ..reason.into()
             };
-            return (Decision::Deny(denial), CacheUse::Off);
+            (Decision::Deny(denial), CacheUse::Off)
+        };
+        if !upgrade::is_websocket_upgrade(head) {
+            return refused(DenyReason::NotWebSocket);
         }
         let found = match self.sources.extract(head) {
             Ok(Some(found)) => found,
-            Ok(None) => {
-                return (
-                    Decision::Deny(DenyReason::MissingToken.into()),
-                    CacheUse::Off,
-                )
-            }
-            Err(reason) => return (Decision::Deny(reason.into()), CacheUse::Off),
+            Ok(None) => return refused(DenyReason::MissingToken),
+            Err(reason) => return refused(reason),
         };
         let (verified, used) = self.verify(rule, &found, keys, now_ms, cache, verifier);
         // A refused token is cut from the request too (upstream::edits): nothing goes
@@ -183,7 +178,7 @@ impl Gate {
                 Decision::Allow(identity)
             }
             Err(mut denial) => {
-                denial.location = Some(found.location);
+                denial.locations = vec![found.location];
                 Decision::Deny(denial)
             }
         };
@@ -433,10 +428,10 @@ mod tests {
             panic!("refused")
         };
         assert_eq!(
-            denial.location,
-            Some(TokenLocation::Header {
+            denial.locations,
+            [TokenLocation::Header {
                 name: "authorization".into()
-            })
+            }]
         );
     }
 
@@ -462,13 +457,19 @@ mod tests {
             bad.reason,
             DenyReason::BadSignature | DenyReason::Malformed
         ));
-        assert!(bad.location.is_some());
+        assert_eq!(bad.locations.len(), 1);
+        // Two tokens: every place one was, so each is cut.
         let two = refused(&[("authorization", &bearer), ("authorization", &bearer)]);
         assert_eq!(two.reason, DenyReason::MultipleTokens);
-        assert_eq!(two.location, None, "{two:?}: no one place to cut");
+        assert_eq!(
+            two.locations,
+            [TokenLocation::Header {
+                name: "authorization".into()
+            }]
+        );
         let none = refused(&[]);
         assert_eq!(none.reason, DenyReason::MissingToken);
-        assert_eq!(none.location, None);
+        assert!(none.locations.is_empty());
     }
 
     #[test]

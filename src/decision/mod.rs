@@ -250,7 +250,9 @@ impl Claimed {
 pub struct Denial {
     pub reason: DenyReason,
     pub claimed: Claimed,
-    pub location: Option<crate::token::extractor::TokenLocation>,
+    /// Where each token of the request was (one, or several for `multiple_tokens`), so
+    /// that every one is cut before Envoy logs the request.
+    pub locations: Vec<crate::token::extractor::TokenLocation>,
     pub provider: Option<usize>,
 }
 
@@ -259,7 +261,7 @@ impl From<DenyReason> for Denial {
         Denial {
             reason,
             claimed: Claimed::default(),
-            location: None,
+            locations: Vec::new(),
             provider: None,
         }
     }

@@ -157,6 +157,9 @@ impl Record {
                 head.first(&entry.header).unwrap_or(NOT_PROVIDED),
             );
         }
+        // Test-only (Cargo.toml's `leak-canary`): a leak the leak check must catch.
+        #[cfg(feature = "leak-canary")]
+        add("canary", head.first("authorization").unwrap_or("-"));
         Record { allowed, fields }
     }
 
@@ -273,7 +276,7 @@ mod tests {
                 iss: Some("https://issuer.example".into()),
                 sub: Some("mallory".into()),
             },
-            location: None,
+            locations: Vec::new(),
             provider: None,
         };
         let record = Record::of(

@@ -189,9 +189,7 @@ pub fn edits(policies: &[UpstreamPolicy], decision: &Decision, head: &RequestHea
             // Nothing goes upstream, but Envoy's access log may write `:path` (or any
             // header): a refused token, perhaps valid elsewhere, is cut whatever
             // `forward` says.
-            if let Some(location) = &denial.location {
-                remove_token(location, head, &mut edits);
-            }
+            remove_tokens(&denial.locations, head, &mut edits);
             return edits;
         }
     };
@@ -200,7 +198,7 @@ pub fn edits(policies: &[UpstreamPolicy], decision: &Decision, head: &RequestHea
     let policy = policies.get(identity.provider);
     if !policy.is_some_and(|policy| policy.forward) {
         if let Some(location) = &identity.location {
-            remove_token(location, head, &mut edits);
+            remove_tokens(std::slice::from_ref(location), head, &mut edits);
         }
     }
     let Some(policy) = policy else {
@@ -220,8 +218,48 @@ pub fn edits(policies: &[UpstreamPolicy], decision: &Decision, head: &RequestHea
     edits
 }
 
-/// Cuts the token out of what goes upstream: every copy the extractor would have counted.
-fn remove_token(location: &TokenLocation, head: &RequestHead, edits: &mut HeaderEdits) {
+/// Cuts the tokens at `locations` out of what goes upstream (and what Envoy logs): every
+/// copy the extractor counted. Parameters and cookies are cut in one pass each, so that
+/// cutting one never puts another back.
+fn remove_tokens(locations: &[TokenLocation], head: &RequestHead, edits: &mut HeaderEdits) {
+    let (mut params, mut cookies, mut entries) = (Vec::new(), Vec::new(), Vec::new());
+    let mut revealed = false;
+    for location in locations {
+        match location {
+            TokenLocation::Header { name } => {
+                for sent in head.names_where(|sent| header_name::same_spelling(sent, name)) {
+                    edits.remove_once(sent);
+                }
+            }
+            TokenLocation::Param { name } => params.push(name.as_str()),
+            TokenLocation::Cookie { name } => cookies.push(name.as_str()),
+            TokenLocation::Subprotocol { entry } => entries.push(entry.as_str()),
+            TokenLocation::Revealed => revealed = true,
+        }
+    }
+    if revealed {
+        // A copy hidden in the path or behind an encoded separator cannot be cut alone:
+        // the path goes on without its query, and cut before its first escape.
+        let path = path_only(head.first(":path").unwrap_or_default());
+        let path = path.split('%').next().filter(|path| !path.is_empty());
+        edits
+            .set
+            .push((":path".to_owned(), path.unwrap_or("/").to_owned()));
+    } else if !params.is_empty() {
+        let path = head.first(":path").unwrap_or_default();
+        let base = path_only(path);
+        let query = path.split_once('?').map_or("", |(_, query)| query);
+        let kept = cut_pieces(query, QUERY_SEPARATORS, &|piece| {
+            let key = piece.split_once('=').map_or(piece, |(key, _)| key);
+            params.iter().any(|name| is_param(key, name))
+        });
+        let path = if kept.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{kept}")
+        };
+        edits.set.push((":path".to_owned(), path));
+    }
     let mut set_or_remove = |name: &str, kept: Vec<String>, separator: &str| {
         if kept.is_empty() {
             edits.remove.push(name.to_owned());
@@ -229,51 +267,28 @@ fn remove_token(location: &TokenLocation, head: &RequestHead, edits: &mut Header
             edits.set.push((name.to_owned(), kept.join(separator)));
         }
     };
-    match location {
-        TokenLocation::Header { name } => {
-            for sent in head.names_where(|sent| header_name::same_spelling(sent, name)) {
-                edits.remove_once(sent);
-            }
-        }
-        TokenLocation::Param { name } => {
-            let path = head.first(":path").unwrap_or_default();
-            let base = path_only(path);
-            let query = path.split_once('?').map_or("", |(_, query)| query);
-            let kept = cut_pieces(query, QUERY_SEPARATORS, &|piece| {
-                is_param(piece.split_once('=').map_or(piece, |(key, _)| key), name)
-            });
-            let path = if kept.is_empty() {
-                base.to_owned()
-            } else {
-                format!("{base}?{kept}")
-            };
-            edits.set.push((":path".to_owned(), path));
-        }
-        TokenLocation::Cookie { name } => {
-            let kept: Vec<String> = head
-                .values("cookie")
-                .map(|value| {
-                    cut_pieces(value, COOKIE_SEPARATORS, &|piece| {
-                        is_cookie(
-                            piece.split_once('=').map_or(piece, |(key, _)| key).trim(),
-                            name,
-                        )
-                    })
+    if !cookies.is_empty() {
+        let kept: Vec<String> = head
+            .values("cookie")
+            .map(|value| {
+                cut_pieces(value, COOKIE_SEPARATORS, &|piece| {
+                    let key = piece.split_once('=').map_or(piece, |(key, _)| key).trim();
+                    cookies.iter().any(|name| is_cookie(key, name))
                 })
-                .filter(|kept| !kept.trim().is_empty())
-                .collect();
-            set_or_remove("cookie", kept, "; ");
-        }
-        TokenLocation::Subprotocol { entry } => {
-            let kept: Vec<String> = head
-                .values("sec-websocket-protocol")
-                .flat_map(|value| value.split(','))
-                .map(str::trim)
-                .filter(|offered| !offered.is_empty() && offered != entry)
-                .map(str::to_owned)
-                .collect();
-            set_or_remove("sec-websocket-protocol", kept, ", ");
-        }
+            })
+            .filter(|kept| !kept.trim().is_empty())
+            .collect();
+        set_or_remove("cookie", kept, "; ");
+    }
+    if !entries.is_empty() {
+        let kept: Vec<String> = head
+            .values("sec-websocket-protocol")
+            .flat_map(|value| value.split(','))
+            .map(str::trim)
+            .filter(|offered| !offered.is_empty() && !entries.contains(offered))
+            .map(str::to_owned)
+            .collect();
+        set_or_remove("sec-websocket-protocol", kept, ", ");
     }
 }
 

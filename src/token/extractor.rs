@@ -184,6 +184,9 @@ pub enum TokenLocation {
     Subprotocol {
         entry: String,
     },
+    /// A query parameter only a decoding proxy would see (`/ws%3Faccess_token=…`): never
+    /// the place of an accepted token, only cut from a refused request, with the whole query.
+    Revealed,
 }
 
 /// A token and where it was.
@@ -197,6 +200,33 @@ impl TokenSources {
     /// The one token of `head`: `Ok(None)` when there is none,
     /// [`DenyReason::MultipleTokens`] when there is more than one.
     pub fn extract(&self, head: &RequestHead) -> Result<Option<FoundToken>, DenyReason> {
+        let (mut found, hidden) = self.find(head);
+        match (found.len(), hidden) {
+            (0, _) => Ok(None),
+            (1, 0) => Ok(found.pop()),
+            _ => Err(DenyReason::MultipleTokens),
+        }
+    }
+
+    /// Where every token of `head` is, each place once ([`TokenLocation::Revealed`] for
+    /// copies only a decoding proxy would see), so that a refused request can have them all
+    /// cut before Envoy logs it.
+    pub fn locations(&self, head: &RequestHead) -> Vec<TokenLocation> {
+        let (found, hidden) = self.find(head);
+        let mut locations: Vec<TokenLocation> = Vec::new();
+        for found in found {
+            if !locations.contains(&found.location) {
+                locations.push(found.location);
+            }
+        }
+        if hidden > 0 {
+            locations.push(TokenLocation::Revealed);
+        }
+        locations
+    }
+
+    /// Every token found in `head`, and how many more copies only a decoding proxy reveals.
+    fn find(&self, head: &RequestHead) -> (Vec<FoundToken>, usize) {
         let mut found = Vec::new();
         for source in &self.from_headers {
             let values = head.values_where(|name| same_spelling(name, &source.name));
@@ -259,11 +289,7 @@ impl TokenSources {
                 }
             }
         }
-        match (found.len(), hidden) {
-            (0, _) => Ok(None),
-            (1, 0) => Ok(found.pop()),
-            _ => Err(DenyReason::MultipleTokens),
-        }
+        (found, hidden)
     }
 
     /// How many token parameters the query of `path` holds once the whole `:path` is

@@ -118,6 +118,17 @@ pub fn module_path() -> PathBuf {
     )
 }
 
+/// The test-only leak-canary build of the filter (Cargo.toml's `leak-canary`, built by
+/// `make build` beside it), checked like [`module_path`].
+pub fn leak_canary_module_path() -> PathBuf {
+    let root = workspace_root();
+    fresh(
+        root.join("target/wasm32-wasip1/release/wsgate_leak_canary.wasm"),
+        &[root.join("src")],
+        "",
+    )
+}
+
 /// The test-only probe module (`testbed/probe`, built by `make build` beside the filter),
 /// checked like [`module_path`] against its own sources and the filter's.
 pub fn probe_module_path() -> PathBuf {

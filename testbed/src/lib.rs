@@ -5,6 +5,7 @@
 //! - [`differential`]: the seeded token generator of the differential test against `jwt_authn`;
 //! - [`keys`]: signing keys of every family wsgate verifies, their public JWKs, and a signer
 //!   that writes compact JWS tokens byte for byte as a test asks;
+//! - [`leaks`]: finds tokens and pieces of them in what Envoy writes;
 //! - [`echo`]: a real WebSocket echo upstream that records what reached it;
 //! - [`issuer`]: a real OpenID Connect issuer (discovery and JWKS) with switchable faults;
 //! - [`envoy`]: finds an Envoy binary and runs it with the built module on loopback;
@@ -26,6 +27,7 @@ pub mod h2ws;
 pub mod http;
 pub mod issuer;
 pub mod keys;
+pub mod leaks;
 pub mod vectors;
 
 /// Nanoseconds since the Unix epoch, now (for unique names).

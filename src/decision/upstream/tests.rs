@@ -190,7 +190,7 @@ fn the_token_is_cut_from_wherever_it_came() {
         // A refused token is cut the same way, `forward` or not: nothing goes upstream,
         // but what Envoy logs must not hold it either.
         let refused = Decision::Deny(Denial {
-            location: Some(location.clone()),
+            locations: vec![location.clone()],
             ..Denial::from(DenyReason::BadSignature)
         });
         assert_eq!(plain.edits(&refused, &head), edits, "{location:?}");
@@ -293,6 +293,62 @@ fn the_token_is_cut_behind_every_separator() {
     };
     let edits = cut(header, &[("x_token", "t")]);
     assert_eq!(edits.remove.last().map(String::as_str), Some("x_token"));
+}
+
+/// A refused request with several tokens has every one cut before Envoy logs it (a refused
+/// query token reached the access log through `%REQ(:PATH)%`), and a copy only a decoding
+/// proxy would see goes with the whole query.
+#[test]
+fn every_token_of_a_refused_request_is_cut() {
+    let plain = UpstreamPolicy::default();
+    let head = RequestHead::new([
+        (":path", "/ws?room=1&access_token=a;x=2&token=b"),
+        ("authorization", "Bearer c"),
+        ("cookie", "session=d; theme=dark"),
+    ]);
+    let refused = Decision::Deny(Denial {
+        locations: vec![
+            TokenLocation::Header {
+                name: "authorization".into(),
+            },
+            TokenLocation::Param {
+                name: "access_token".into(),
+            },
+            TokenLocation::Param {
+                name: "token".into(),
+            },
+            TokenLocation::Cookie {
+                name: "session".into(),
+            },
+        ],
+        ..Denial::from(DenyReason::MultipleTokens)
+    });
+    let edits = plain.edits(&refused, &head);
+    assert_eq!(edits.remove, ["authorization"]);
+    assert_eq!(
+        edits.set,
+        [
+            (":path".to_owned(), "/ws?room=1;x=2".to_owned()),
+            ("cookie".to_owned(), "theme=dark".to_owned())
+        ]
+    );
+    for (path, cut) in [
+        ("/ws%3Faccess_token=a?access_token=b", "/ws"),
+        ("/ws?x=1%26access_token%3Da&access_token=b", "/ws"),
+        ("/%2Fws%3Faccess_token=a", "/"),
+    ] {
+        let revealed = Decision::Deny(Denial {
+            locations: vec![
+                TokenLocation::Param {
+                    name: "access_token".into(),
+                },
+                TokenLocation::Revealed,
+            ],
+            ..Denial::from(DenyReason::MultipleTokens)
+        });
+        let edits = plain.edits(&revealed, &RequestHead::new([(":path", path)]));
+        assert_eq!(edits.set, [(":path".to_owned(), cut.to_owned())], "{path}");
+    }
 }
 
 #[test]

@@ -315,3 +315,34 @@ fn query_and_cookie_pairs() {
         [("a", "1"), ("b", "2"), ("c", "\"x"), ("y\"", "")]
     );
 }
+
+#[test]
+fn locations_name_every_place_a_token_was() {
+    let sources = all_sources();
+    let head = RequestHead::new([
+        (
+            ":path",
+            "/ws%3Faccess_token=x?access_token=a&ACCESS_TOKEN=b",
+        ),
+        ("authorization", "Bearer c"),
+        ("cookie", "session=d, session=e"),
+    ]);
+    assert_eq!(
+        sources.locations(&head),
+        [
+            TokenLocation::Header {
+                name: "authorization".into()
+            },
+            TokenLocation::Param {
+                name: "access_token".into()
+            },
+            TokenLocation::Cookie {
+                name: "session".into()
+            },
+            TokenLocation::Revealed,
+        ]
+    );
+    assert!(sources
+        .locations(&RequestHead::new([(":path", "/ws")]))
+        .is_empty());
+}
