@@ -141,6 +141,24 @@ fn every_spelling_that_failed_open_is_refused_and_reaches_nothing() {
             "missing_token",
         ),
         (
+            "%3F/.., no token",
+            "/x%3F/../ws".into(),
+            vec![],
+            "missing_token",
+        ),
+        (
+            "%2F/.., no token",
+            "/x%2Fy/../ws".into(),
+            vec![],
+            "missing_token",
+        ),
+        (
+            "%00/.. with entra: /calls/1 is acs's",
+            "/ws%00/../calls/1".into(),
+            vec![("authorization", bearer(&entra))],
+            "wrong_issuer",
+        ),
+        (
             "..;x/ws with entra: /calls/{id}/ws is acs's",
             "/calls/..;x/ws".into(),
             vec![("authorization", bearer(&entra))],

@@ -58,20 +58,37 @@ impl NormalPath {
 
     /// Every distinct reading a backend could give `raw` (see the module docs), the normal
     /// form first: one for most paths, up to four when a segment holds `;` or is `..`.
+    /// [`NormalPath::Undecidable`] alone for a path with a `..` segment whose decoding
+    /// also changes its structure (an encoded `/` or `\`, a raw `\`, a `?`, `#` or NUL
+    /// revealed): a backend that resolves `..` before decoding those, or without splitting
+    /// on them (Kestrel keeps `%2F` inside a segment; Tomcat decodes `%3F` to a literal
+    /// `?`), serves `/x%2Fy/../ws` or `/x%3F/../ws` as `/ws`, while any reading that decodes
+    /// first does not. No legitimate client sends such a path.
     pub fn readings(raw: &str) -> Vec<NormalPath> {
-        let Some(text) = decoded(raw) else {
+        let path = path_only(raw);
+        let Some(full) = spelling::decode_fully(path, false) else {
             return vec![NormalPath::Undecidable];
         };
-        let mut readings = vec![NormalPath::Normal(reading(&text, Reading::CANONICAL))];
+        let full = String::from_utf8_lossy(&full);
+        let end = full.find(['\0', '?', '#']).unwrap_or(full.len());
+        let text = full.get(..end).unwrap_or_default();
         let has_params = text.contains(';');
-        let has_dot_dot = text
+        let has_dot_dot = full
             .split(['/', '\\'])
             .any(|segment| segment.split(';').next() == Some(".."));
+        let canonical = NormalPath::Normal(reading(text, Reading::CANONICAL));
         if !has_params && !has_dot_dot {
-            return readings;
+            return vec![canonical];
         }
+        let separators = |text: &str| text.matches(['/', '\\']).count();
+        let restructured =
+            end < full.len() || path.contains('\\') || separators(&full) > separators(path);
+        if has_dot_dot && restructured {
+            return vec![NormalPath::Undecidable];
+        }
+        let mut readings = vec![canonical];
         for how in Reading::OTHERS {
-            let other = NormalPath::Normal(reading(&text, how));
+            let other = NormalPath::Normal(reading(text, how));
             if !readings.contains(&other) {
                 readings.push(other);
             }
@@ -310,8 +327,10 @@ mod tests {
     fn dot_segments_and_parameters_have_every_reading() {
         assert_eq!(readings("/calls/..;x"), ["/", "/calls/..", "/calls/..;x"]);
         assert_eq!(readings("/calls/%2e%2e"), ["/", "/calls/.."]);
-        assert_eq!(readings("/calls/x%2F..%2F.."), ["/", "/calls/x/../.."]);
-        assert_eq!(readings("/calls/x\\..\\.."), ["/", "/calls/x/../.."]);
+        assert_eq!(readings("/calls/x/../.."), ["/", "/calls/x/../.."]);
+        // With encoded or backslash separators, `..` is undecidable (below).
+        assert_eq!(readings("/calls/x%2F..%2F.."), ["(undecidable)"]);
+        assert_eq!(readings("/calls/x\\..\\.."), ["(undecidable)"]);
         assert_eq!(
             readings("/calls/..;x/ws"),
             ["/ws", "/calls/../ws", "/calls/..;x/ws"]
@@ -331,6 +350,34 @@ mod tests {
         }
         let deep = format!("/%{}2e./ws", "25".repeat(spelling::MAX_DECODE_ROUNDS));
         assert_eq!(NormalPath::readings(&deep), [NormalPath::Undecidable]);
+    }
+
+    /// #25 review: `..` beside a decoding that changes the path's structure is undecidable:
+    /// some backend resolves `..` first, or keeps the encoded separator in its segment.
+    #[test]
+    fn dot_segments_beside_encoded_structure_are_undecidable() {
+        for path in [
+            "/x%3F/../ws",
+            "/%3F/../ws",
+            "/x%23/../calls/1",
+            "/ws%00/../calls/1",
+            "/x%2Fy/../ws",
+            "/x%5Cy/../calls/1",
+            "/x\\y/../ws",
+            "/x%252Fy/%2e%2e/ws",
+            "/a%2F..;x/ws",
+        ] {
+            assert_eq!(
+                NormalPath::readings(path),
+                [NormalPath::Undecidable],
+                "{path}"
+            );
+        }
+        // Each alone is decided as before.
+        assert_eq!(readings("/x%2Fy/ws"), ["/x/y/ws"]);
+        assert_eq!(readings("/ws%3Fx"), ["/ws"]);
+        assert_eq!(readings("/x/../ws"), ["/ws", "/x/../ws"]);
+        assert_eq!(readings("/x\\ws"), ["/x/ws"]);
     }
 
     #[test]

@@ -258,6 +258,16 @@ fn a_prefix_rule_is_not_opened_by_dot_segments() {
         "/calls/..",
         "/calls/1/../..",
         "/CALLS/..;x?room=1",
+        // Readings of `..` beside an encoded separator or a revealed `?`/`#`/NUL are
+        // undecidable: guarded by every rule (#25 review: `/x%3F/../ws` and `/x%2Fy/../ws`
+        // were unguarded, while Tomcat and Kestrel serve them as `/ws`).
+        "/x%3F/../ws",
+        "/%3F/../ws",
+        "/x%23/../calls/1",
+        "/x%2Fy/../ws",
+        "/x%5Cy/../calls/1",
+        "/x\\y/../ws",
+        "/ws%00/../calls/1",
     ] {
         let rule = gate
             .rule_for(path)
