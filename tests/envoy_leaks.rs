@@ -87,7 +87,9 @@ fn exercise(module: &Path) -> Written {
             headers.extend(extra.iter().cloned());
             headers
         };
-        let cases: Vec<(String, Vec<(&str, String)>, bool)> = vec![
+        // (path, headers, accepted)
+        type Case<'a> = (String, Vec<(&'a str, String)>, bool);
+        let cases: Vec<Case> = vec![
             (
                 "/ws".into(),
                 with_id(&[("authorization", bearer(&good))]),

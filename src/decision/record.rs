@@ -9,6 +9,7 @@
 use crate::config::ConfigError;
 use crate::decision::{Decision, Denial};
 use crate::request::header_name;
+use crate::request::path;
 use crate::request::RequestHead;
 
 /// What is written for a correlation header the request did not carry.
@@ -120,7 +121,7 @@ impl Record {
                 if let Some(name) = providers.get(identity.provider) {
                     add("provider", name);
                 }
-                add("path", head.path());
+                add("path", path::without_revealed_query(head.path()));
                 add("iss", identity.claim_str("iss").unwrap_or("-"));
                 add("sub", identity.claim_str("sub").unwrap_or("-"));
                 true
@@ -141,7 +142,7 @@ impl Record {
                     None if !providers.is_empty() => add("provider", "-"),
                     None => {}
                 }
-                add("path", head.path());
+                add("path", path::without_revealed_query(head.path()));
                 if let Some(iss) = &claimed.iss {
                     add("claimed_iss", iss);
                 }

@@ -18,11 +18,12 @@ use crate::config::raw::UpstreamSection;
 use crate::config::ConfigError;
 use crate::decision::{Decision, Identity};
 use crate::request::header_name;
+use crate::request::path;
 use crate::request::path_only;
-use crate::request::spelling;
 use crate::request::RequestHead;
 use crate::token::extractor::{
-    is_cookie, is_param, TokenLocation, COOKIE_SEPARATORS, QUERY_SEPARATORS,
+    is_cookie, is_param, pair, pieces, query_of, TokenLocation, COOKIE_SEPARATORS,
+    QUERY_SEPARATORS, SUBPROTOCOL_HEADER,
 };
 
 /// One claim copied into one request header (`jwt_authn`'s `claim_to_headers` entry).
@@ -131,6 +132,23 @@ impl HeaderEdits {
         }
     }
 
+    /// Sets header `name` to `kept` joined by `separator`, or removes it when nothing is kept.
+    fn set_or_remove(&mut self, name: &str, kept: &[String], separator: &str) {
+        if kept.is_empty() {
+            self.remove.push(name.to_owned());
+        } else {
+            self.set.push((name.to_owned(), kept.join(separator)));
+        }
+    }
+
+    /// Adds every header of `head` whose name is a spelling of `name`
+    /// ([`header_name::same_spelling`]) to the headers to remove.
+    fn remove_spellings(&mut self, head: &RequestHead, name: &str) {
+        for sent in head.names_where(|sent| header_name::same_spelling(sent, name)) {
+            self.remove_once(sent);
+        }
+    }
+
     /// Applies every edit through `apply` (`(name, None)` removes, `(name, Some(value))`
     /// sets; it returns whether the host did it), in order: removals, then sets. Stops at
     /// the first refusal: a header that could not be removed may still hold the token or a
@@ -179,9 +197,7 @@ pub fn edits(policies: &[UpstreamPolicy], decision: &Decision, head: &RequestHea
     let mut edits = HeaderEdits::default();
     for name in policies.iter().flat_map(UpstreamPolicy::owned) {
         edits.remove_once(name);
-        for sent in head.names_where(|sent| header_name::same_spelling(sent, name)) {
-            edits.remove_once(sent);
-        }
+        edits.remove_spellings(head, name);
     }
     let identity = match decision {
         Decision::Allow(identity) => identity,
@@ -219,40 +235,31 @@ pub fn edits(policies: &[UpstreamPolicy], decision: &Decision, head: &RequestHea
 }
 
 /// Cuts the tokens at `locations` out of what goes upstream (and what Envoy logs): every
-/// copy the extractor counted. Parameters and cookies are cut in one pass each, so that
-/// cutting one never puts another back.
+/// copy the extractor counted, split as the extractor splits ([`pieces`]). Parameters and
+/// cookies are cut in one pass each, so that cutting one never puts another back.
 fn remove_tokens(locations: &[TokenLocation], head: &RequestHead, edits: &mut HeaderEdits) {
     let (mut params, mut cookies, mut entries) = (Vec::new(), Vec::new(), Vec::new());
     let mut revealed = false;
     for location in locations {
         match location {
-            TokenLocation::Header { name } => {
-                for sent in head.names_where(|sent| header_name::same_spelling(sent, name)) {
-                    edits.remove_once(sent);
-                }
-            }
+            TokenLocation::Header { name } => edits.remove_spellings(head, name),
             TokenLocation::Param { name } => params.push(name.as_str()),
             TokenLocation::Cookie { name } => cookies.push(name.as_str()),
             TokenLocation::Subprotocol { entry } => entries.push(entry.as_str()),
             TokenLocation::Revealed => revealed = true,
         }
     }
+    let path = head.first(":path").unwrap_or_default();
     if revealed {
         // A copy hidden in the path or behind an encoded separator cannot be cut alone:
-        // the path goes on without its query, and cut before its first escape.
-        let path = path_only(head.first(":path").unwrap_or_default());
-        let path = path.split('%').next().filter(|path| !path.is_empty());
-        edits
-            .set
-            .push((":path".to_owned(), path.unwrap_or("/").to_owned()));
+        // the path goes on without its query, and without what decoding would reveal.
+        let kept = path::without_revealed_query(path_only(path));
+        edits.set.push((":path".to_owned(), kept.to_owned()));
     } else if !params.is_empty() {
-        let path = head.first(":path").unwrap_or_default();
-        let base = path_only(path);
-        let query = path.split_once('?').map_or("", |(_, query)| query);
-        let kept = cut_pieces(query, QUERY_SEPARATORS, &|piece| {
-            let key = piece.split_once('=').map_or(piece, |(key, _)| key);
-            params.iter().any(|name| is_param(key, name))
+        let kept = cut_pieces(query_of(path), QUERY_SEPARATORS, &|name| {
+            params.iter().any(|param| is_param(name, param))
         });
+        let base = path_only(path);
         let path = if kept.is_empty() {
             base.to_owned()
         } else {
@@ -260,74 +267,55 @@ fn remove_tokens(locations: &[TokenLocation], head: &RequestHead, edits: &mut He
         };
         edits.set.push((":path".to_owned(), path));
     }
-    let mut set_or_remove = |name: &str, kept: Vec<String>, separator: &str| {
-        if kept.is_empty() {
-            edits.remove.push(name.to_owned());
-        } else {
-            edits.set.push((name.to_owned(), kept.join(separator)));
-        }
-    };
     if !cookies.is_empty() {
         let kept: Vec<String> = head
             .values("cookie")
             .map(|value| {
-                cut_pieces(value, COOKIE_SEPARATORS, &|piece| {
-                    let key = piece.split_once('=').map_or(piece, |(key, _)| key).trim();
-                    cookies.iter().any(|name| is_cookie(key, name))
+                cut_pieces(value, COOKIE_SEPARATORS, &|name| {
+                    cookies.iter().any(|cookie| is_cookie(name, cookie))
                 })
             })
-            .filter(|kept| !kept.trim().is_empty())
+            .filter(|kept| !kept.is_empty())
             .collect();
-        set_or_remove("cookie", kept, "; ");
+        edits.set_or_remove("cookie", &kept, "; ");
     }
     if !entries.is_empty() {
+        // Another spelling of the header is never the handshake's: it goes whole.
+        for sent in head.names_where(|sent| {
+            sent != SUBPROTOCOL_HEADER && header_name::same_spelling(sent, SUBPROTOCOL_HEADER)
+        }) {
+            edits.remove_once(sent);
+        }
         let kept: Vec<String> = head
-            .values("sec-websocket-protocol")
+            .values(SUBPROTOCOL_HEADER)
             .flat_map(|value| value.split(','))
             .map(str::trim)
             .filter(|offered| !offered.is_empty() && !entries.contains(offered))
             .map(str::to_owned)
             .collect();
-        set_or_remove("sec-websocket-protocol", kept, ", ");
+        edits.set_or_remove(SUBPROTOCOL_HEADER, &kept, ", ");
     }
 }
 
-/// `text` without the pieces between `separators` that `cut` picks; the others are kept as
-/// they were sent, each after the separator that preceded it (the first kept one without
-/// one), the first trimmed of blanks.
-fn cut_pieces(text: &str, separators: [char; 2], cut: &dyn Fn(&str) -> bool) -> String {
+/// `text` without the pieces between `separators` ([`pieces`]) whose name `cut` picks;
+/// the others kept as they were sent, each after the separators that preceded it since the
+/// piece before it (the first kept one without any).
+fn cut_pieces(text: &str, separators: &[char], cut: &dyn Fn(&str) -> bool) -> String {
     let mut kept = String::with_capacity(text.len());
-    let mut before: Option<char> = None;
-    let mut rest = text;
-    loop {
-        let (piece, after, tail) = match rest.find(separators) {
-            Some(at) => {
-                let separator = rest.get(at..).and_then(|tail| tail.chars().next());
-                let width = separator.map_or(1, char::len_utf8);
-                (
-                    rest.get(..at).unwrap_or_default(),
-                    separator,
-                    rest.get(at + width..).unwrap_or_default(),
-                )
+    let mut run = String::new();
+    for (piece, after) in pieces(text, separators) {
+        if !piece.is_empty() {
+            if !cut(pair(piece).0) {
+                if !kept.is_empty() {
+                    kept.push_str(&run);
+                }
+                kept.push_str(piece);
             }
-            None => (rest, None, ""),
-        };
-        if !piece.trim().is_empty() && !cut(piece) {
-            if !kept.is_empty() {
-                kept.push(before.unwrap_or('&'));
-            }
-            kept.push_str(if kept.is_empty() {
-                piece.trim_matches(spelling::is_blank)
-            } else {
-                piece
-            });
+            run.clear();
         }
-        before = after;
-        if after.is_none() {
-            return kept;
-        }
-        rest = tail;
+        run.extend(after);
     }
+    kept
 }
 
 /// A claim by name, or by dotted path through nested objects, rendered as a header value:

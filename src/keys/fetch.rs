@@ -139,17 +139,20 @@ impl TryFrom<RemoteSection> for RemoteKeys {
             (1024, 16 * 1024 * 1024),
             DEFAULT_MAX_DOCUMENT_BYTES,
         )?;
+        // At least two refresh intervals: refreshes come at 90-100% of the interval, so one
+        // failed refresh must not drop the keys.
+        let shortest_stale = refresh_interval_seconds.saturating_mul(2);
         let max_stale_keys_seconds = bounded(
             "max_stale_keys_seconds",
             raw.max_stale_keys_seconds,
             (0, 365 * 86_400),
-            DEFAULT_MAX_STALE_KEYS_SECONDS.max(refresh_interval_seconds),
+            DEFAULT_MAX_STALE_KEYS_SECONDS.max(shortest_stale),
         )?;
-        if max_stale_keys_seconds != 0 && max_stale_keys_seconds < refresh_interval_seconds {
+        if max_stale_keys_seconds != 0 && max_stale_keys_seconds < shortest_stale {
             return Err(ConfigError::new(
                 "max_stale_keys_seconds",
-                "must be 0 (no limit) or at least \"refresh_interval_seconds\": keys would be \
-                 dropped before their first scheduled refresh",
+                "must be 0 (no limit) or at least twice \"refresh_interval_seconds\": one \
+                 failed refresh must not drop the keys",
             ));
         }
         Ok(RemoteKeys {

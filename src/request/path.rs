@@ -132,6 +132,23 @@ impl NormalPath {
     }
 }
 
+/// `path` (without its query) cut before what percent-decoding would reveal as a query or
+/// fragment: at its first `%` when its decoding holds a `?` or `#`, else whole. For what a
+/// refused request leaves to Envoy's access log and wsgate's own log line: a token hidden
+/// in `/ws%3Faccess_token=…` must not be written there either.
+pub fn without_revealed_query(path: &str) -> &str {
+    let reveals = spelling::decode_fully(path, false).map_or(true, |decoded| {
+        decoded.iter().any(|&byte| matches!(byte, b'?' | b'#'))
+    });
+    if !reveals {
+        return path;
+    }
+    match path.split('%').next() {
+        Some(kept) if !kept.is_empty() => kept,
+        _ => "/",
+    }
+}
+
 /// How a backend reads the segments of a decoded path.
 #[derive(Debug, Clone, Copy)]
 struct Reading {
@@ -378,6 +395,15 @@ mod tests {
         assert_eq!(readings("/ws%3Fx"), ["/ws"]);
         assert_eq!(readings("/x/../ws"), ["/ws", "/x/../ws"]);
         assert_eq!(readings("/x\\ws"), ["/x/ws"]);
+    }
+
+    #[test]
+    fn a_revealed_query_is_cut_for_logs() {
+        assert_eq!(without_revealed_query("/ws"), "/ws");
+        assert_eq!(without_revealed_query("/ws%20x"), "/ws%20x");
+        assert_eq!(without_revealed_query("/ws%3Faccess_token=x"), "/ws");
+        assert_eq!(without_revealed_query("/ws%2523x"), "/ws");
+        assert_eq!(without_revealed_query("%3Fx"), "/");
     }
 
     #[test]

@@ -102,9 +102,10 @@ pub fn is_blank(c: char) -> bool {
 }
 
 /// Whether `raw`, a query parameter or cookie name as the client sent it, names `configured`
-/// in any spelling: percent-decoded (`+` as a space with `plus_is_space`), surrounding
-/// blanks ([`is_blank`]) dropped (Go and Tomcat trim cookie names), then ignoring case. A name still
-/// encoded after every decoding round is taken for `configured`.
+/// in any spelling: percent-decoded (`+` as a space with `plus_is_space`), cut at a `[`
+/// (`name[]` and `name[0]` are `name` to Express's `qs`, PHP and Rack), surrounding blanks
+/// ([`is_blank`]) dropped (Go and Tomcat trim cookie names), then ignoring case. A name
+/// still encoded after every decoding round is taken for `configured`.
 pub fn same_name(raw: &str, configured: &str, plus_is_space: bool) -> bool {
     if raw == configured {
         return true;
@@ -112,7 +113,8 @@ pub fn same_name(raw: &str, configured: &str, plus_is_space: bool) -> bool {
     match decode_fully(raw, plus_is_space) {
         Some(decoded) => {
             let decoded = String::from_utf8_lossy(&decoded);
-            fold_case(decoded.trim_matches(is_blank)) == fold_case(configured)
+            let base = decoded.split('[').next().unwrap_or_default();
+            fold_case(base.trim_matches(is_blank)) == fold_case(configured)
         }
         None => true,
     }

@@ -88,6 +88,8 @@ pub fn verify_signature(
     if candidates.peek().is_none() {
         return Err(DenyReason::UnknownKey);
     }
+    // Without `kid` the candidates are every key of the family: count them again (the
+    // iterator above is opaque, so not clonable).
     if jws.kid().is_none()
         && keys
             .candidates(jws.alg(), None)

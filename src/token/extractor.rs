@@ -109,8 +109,12 @@ impl TryFrom<SourcesSection> for TokenSources {
                 })
                 .collect::<Result<_, _>>()?,
         };
-        let from_params = names("from_params", raw.from_params, &['&', '=', '?', '#'])?;
-        let from_cookies = names("from_cookies", raw.from_cookies, &[';', '=', ','])?;
+        let from_params = names(
+            "from_params",
+            raw.from_params,
+            &['&', ';', '=', '?', '#', '[', ']'],
+        )?;
+        let from_cookies = names("from_cookies", raw.from_cookies, &[';', '=', ',', '[', ']'])?;
         let from_subprotocol = match raw.from_subprotocol {
             None => None,
             Some(entry) if is_token(&entry.prefix) => Some(entry.prefix),
@@ -274,10 +278,8 @@ impl TokenSources {
             }
         }
         if let Some(prefix) = &self.from_subprotocol {
-            for entry in head
-                .values("sec-websocket-protocol")
-                .flat_map(|value| value.split(','))
-            {
+            let offered = head.values_where(|name| same_spelling(name, SUBPROTOCOL_HEADER));
+            for entry in offered.flat_map(|value| value.split(',')) {
                 let entry = entry.trim();
                 if let Some(token) = entry.strip_prefix(prefix.as_str()) {
                     found.push(FoundToken {
@@ -294,16 +296,16 @@ impl TokenSources {
 
     /// How many token parameters the query of `path` holds once the whole `:path` is
     /// percent-decoded, as a decoding proxy would forward it: a `?` revealed in the path
-    /// starts the query there (any later `?` then separates too, since the raw query runs
-    /// on after it), and `%26` or `%3B` separate.
+    /// starts the query there, any later `?` or `#` then separates too (the raw query runs
+    /// on after it, and a fragment would end it only for some), and `%26` or `%3B`
+    /// separate. A path that cannot be decoded counts as one more copy: fail closed.
     fn revealed_params(&self, path: &str) -> usize {
-        // Undecidable names already count as the token's (`is_param`).
         let Some(mut decoded) = spelling::decode_fully(path, false) else {
-            return 0;
+            return usize::MAX;
         };
         if let Some(first) = decoded.iter().position(|&byte| byte == b'?') {
             for byte in decoded.iter_mut().skip(first + 1) {
-                if *byte == b'?' {
+                if matches!(*byte, b'?' | b'#') {
                     *byte = b'&';
                 }
             }
@@ -338,46 +340,79 @@ fn after_prefix<'a>(item: &'a str, prefix: &str) -> Option<&'a str> {
 }
 
 /// Whether the query parameter name `raw`, as sent, names `param` in any spelling
-/// (percent-decoded, `+` as a space, case ignored).
+/// (percent-decoded, `+` as a space, case ignored, an array suffix such as `[]` or `[0]`
+/// dropped: Express's `qs`, PHP and Rack read `access_token[0]` as `access_token`).
 pub fn is_param(raw: &str, param: &str) -> bool {
     spelling::same_name(raw, param, true)
 }
 
 /// Whether the cookie name `raw`, as sent, names `cookie` in any spelling
-/// (percent-decoded, case ignored).
+/// (percent-decoded, case ignored, an array suffix dropped).
 pub fn is_cookie(raw: &str, cookie: &str) -> bool {
     spelling::same_name(raw, cookie, false)
 }
 
+/// The header that offers WebSocket subprotocols.
+pub const SUBPROTOCOL_HEADER: &str = "sec-websocket-protocol";
+
 /// What separates query parameters: `&`, and `;` (older Rack, Python's `parse_qs` before
 /// 3.9.2 and Go before 1.17 split on it too).
-pub const QUERY_SEPARATORS: [char; 2] = ['&', ';'];
+pub const QUERY_SEPARATORS: &[char] = &['&', ';'];
 
-/// What separates cookies: `;`, and `,` (ASP.NET Core's parser splits on both, and
-/// resynchronises at either after a stray `"` or space).
-pub const COOKIE_SEPARATORS: [char; 2] = [';', ','];
+/// What separates cookies: `;`, `,` (ASP.NET Core's parser splits on both, and
+/// resynchronises at either after a stray `"` or space), and blanks (Python's
+/// `SimpleCookie`, behind aiohttp, ends a pair at whitespace; the last value wins).
+pub const COOKIE_SEPARATORS: &[char] = &[';', ',', ' ', '\t'];
+
+/// Each piece of `text` between `separators`, with the separator that ended it (`None` for
+/// the last): the one splitting both the extractor and the cut use, so that the cut removes
+/// exactly the copies the extractor counted.
+pub fn pieces<'a>(
+    text: &'a str,
+    separators: &'a [char],
+) -> impl Iterator<Item = (&'a str, Option<char>)> + 'a {
+    text.split_inclusive(separators).map(move |piece| {
+        match piece.chars().next_back().filter(|c| separators.contains(c)) {
+            Some(end) => (
+                piece
+                    .get(..piece.len() - end.len_utf8())
+                    .unwrap_or_default(),
+                Some(end),
+            ),
+            None => (piece, None),
+        }
+    })
+}
+
+/// A piece's `name` and `value` (the value empty when there is no `=`), blanks around
+/// each dropped.
+pub fn pair(piece: &str) -> (&str, &str) {
+    let (name, value) = piece.split_once('=').unwrap_or((piece, ""));
+    (
+        name.trim_matches(spelling::is_blank),
+        value.trim_matches(spelling::is_blank),
+    )
+}
+
+/// The query of `path`: after its first `?`, up to a `#`.
+pub fn query_of(path: &str) -> &str {
+    let query = path.split_once('?').map_or("", |(_, query)| query);
+    query.split('#').next().unwrap_or_default()
+}
 
 /// `name=value` pairs of the query of `path`, in order, split on every
 /// [`QUERY_SEPARATORS`].
 pub fn query_pairs(path: &str) -> impl Iterator<Item = (&str, &str)> {
-    let query = path.split_once('?').map_or("", |(_, query)| query);
-    let query = query.split('#').next().unwrap_or_default();
-    query
-        .split(QUERY_SEPARATORS)
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+    pieces(query_of(path), QUERY_SEPARATORS)
+        .filter(|(piece, _)| !piece.is_empty())
+        .map(|(piece, _)| pair(piece))
 }
 
 /// `name=value` pairs of one `Cookie` header value, split on every [`COOKIE_SEPARATORS`].
 pub fn cookie_pairs(value: &str) -> impl Iterator<Item = (&str, &str)> {
-    value
-        .split(COOKIE_SEPARATORS)
-        .map(str::trim)
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (name.trim(), value.trim())
-        })
+    pieces(value, COOKIE_SEPARATORS)
+        .filter(|(piece, _)| !piece.trim_matches(spelling::is_blank).is_empty())
+        .map(|(piece, _)| pair(piece))
 }
 
 #[cfg(test)]

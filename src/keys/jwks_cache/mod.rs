@@ -212,9 +212,14 @@ impl<S: SharedStore> JwksCache<S> {
         let state: SharedState = bytes
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
             .unwrap_or_default();
+        self.trust(&state);
+        (state, cas)
+    }
+
+    /// Notes until when `state`, as read or written last, lets this VM serve its key set.
+    fn trust(&self, state: &SharedState) {
         self.trusted_until_ms
             .set(state.trusted_until_ms(self.timing.max_stale_ms));
-        (state, cas)
     }
 
     /// Updates the state with compare-and-swap, retrying on contention.
@@ -228,8 +233,7 @@ impl<S: SharedStore> JwksCache<S> {
                 .store
                 .set(&self.name("state"), &encode_state(&state), cas)
             {
-                self.trusted_until_ms
-                    .set(state.trusted_until_ms(self.timing.max_stale_ms));
+                self.trust(&state);
                 return Some(state);
             }
         }
@@ -247,10 +251,10 @@ impl<S: SharedStore> JwksCache<S> {
     /// or when it is older than `max_stale_keys_seconds` (the last successful fetch as of
     /// this VM's last read of the state, at most a tick ago).
     pub fn current(&mut self, now_ms: u64) -> Option<VersionedKeys> {
-        if self.timing.max_stale_ms > 0 {
-            if self.trusted_until_ms.get() == 0 {
-                self.read_state();
-            }
+        if self.timing.max_stale_ms > 0 && now_ms >= self.trusted_until_ms.get() {
+            // Not read yet, or stale as of the last read: read again, so that a fetch that
+            // succeeded in another VM since counts at once. Only a stale set pays for it.
+            self.read_state();
             if now_ms >= self.trusted_until_ms.get() {
                 return None;
             }
@@ -319,10 +323,22 @@ impl<S: SharedStore> JwksCache<S> {
                     .saturating_add(self.timing.min_refresh_interval_ms)
     }
 
-    /// Asks to fetch at `now_ms` for `trigger`.
+    /// Asks to fetch at `now_ms` for `trigger`. Also starts the staleness clock of a key
+    /// set whose last fetch time is not recorded (state written by a module from before
+    /// `max_stale_keys_seconds`) from now, rather than never.
     pub fn begin(&self, now_ms: u64, trigger: Trigger) -> Begin {
         let (lease, lease_cas) = self.read_lease();
-        let state = self.state();
+        let mut state = self.state();
+        if self.timing.max_stale_ms > 0 && state.version > 0 && state.fetched_ms == 0 {
+            let started = self.update_state(|state| {
+                let unrecorded = state.version > 0 && state.fetched_ms == 0;
+                if unrecorded {
+                    state.fetched_ms = now_ms;
+                }
+                unrecorded
+            });
+            state = started.unwrap_or_else(|| self.state());
+        }
         if lease.is_some_and(|lease| lease.held_at(now_ms)) {
             return Begin::InProgress;
         }

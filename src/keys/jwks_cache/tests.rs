@@ -437,8 +437,26 @@ fn keys_are_dropped_when_refreshes_fail_past_the_stale_bound() {
     let (_, after) = two.succeed(&t, &document(), 2, 3_900_000, 0.0).unwrap();
     assert_eq!((after.version, after.stale_version), (1, 0));
     assert!(two.current(3_900_001).is_some());
-    one.begin(3_900_100, Trigger::Scheduled); // a tick reads the state
-    assert!(one.current(3_900_100).is_some());
+    // VM 1 has not ticked since: a stale VM reads the state again before refusing.
+    assert!(one.current(3_900_002).is_some());
+    // State written by a module that did not record fetch times: the first tick starts the
+    // clock, so the set is not trusted forever.
+    let memory = Memory::default();
+    let mut old = JwksCache::new(&memory, "wsgate/old", 1, timing, KeyLimits::default());
+    old.init();
+    let t = ticket(old.begin(0, Trigger::Scheduled));
+    old.succeed(&t, &document(), 2, 0, 0.0).unwrap();
+    let mut legacy = old.state();
+    legacy.fetched_ms = 0;
+    (&memory).set(
+        "wsgate/old/state",
+        &serde_json::to_vec(&legacy).unwrap(),
+        None,
+    );
+    old.begin(10_000, Trigger::Scheduled);
+    assert_eq!(old.state().fetched_ms, 10_000);
+    assert!(old.current(3_609_999).is_some());
+    assert!(old.current(3_610_000).is_none());
     // With no bound (0), the set is served however old it is.
     let memory = Memory::default();
     let mut forever = JwksCache::new(&memory, "wsgate/f", 1, TIMING, KeyLimits::default());

@@ -346,3 +346,43 @@ fn locations_name_every_place_a_token_was() {
         .locations(&RequestHead::new([(":path", "/ws")]))
         .is_empty());
 }
+
+/// #25 review: a second token in the places the first round missed.
+#[test]
+fn a_second_token_the_review_found_is_refused() {
+    let sources = all_sources();
+    let deep = format!("/ws%3Faccess_token=b?x=%{}41", "25".repeat(9));
+    for pairs in [
+        // A path that cannot be decoded may hide one: fail closed.
+        vec![(":path", deep.as_str()), ("authorization", "Bearer a")],
+        // A revealed `#` ends nothing for a decoding proxy's backend here.
+        vec![(":path", "/ws%3Faccess_token=b%23?access_token=a")],
+        // Array suffixes: Express's qs, PHP and Rack read them as the name.
+        vec![(":path", "/ws?access_token=a&access_token[0]=b")],
+        vec![(":path", "/ws?access_token=a&access_token%5B%5D=b")],
+        vec![("cookie", "session=a; session[x]=b")],
+        // Python's SimpleCookie ends a pair at whitespace.
+        vec![("cookie", "session=a; x=1 session=b")],
+        // The subprotocol header in a CGI spelling.
+        vec![
+            ("sec-websocket-protocol", "access_token.a"),
+            ("sec_websocket_protocol", "access_token.b"),
+        ],
+    ] {
+        assert_eq!(
+            extract(&sources, &pairs),
+            Err(DenyReason::MultipleTokens),
+            "{pairs:?}"
+        );
+    }
+    // Their neighbours.
+    let found = |pairs: &[(&str, &str)]| extract(&sources, pairs).map(|f| f.map(|f| f.token));
+    assert_eq!(
+        found(&[(":path", "/ws?access_tokens[0]=x&access_token=t")]),
+        Ok(Some("t".to_owned()))
+    );
+    assert_eq!(
+        found(&[("cookie", "theme=\"a b\"; session=t")]),
+        Ok(Some("t".to_owned()))
+    );
+}
