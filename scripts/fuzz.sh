@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make fuzz: runs every cargo-fuzz target for a bounded time (FUZZ_SECONDS, default 60).
-# A crash fails the run; cargo fuzz leaves the input under fuzz/artifacts/<target>/, which
-# then becomes a regression test.
+# Each target asserts a property (fuzz/properties.rs). A failure fails the run, and its input
+# is copied to fuzz/regressions/<target>/: commit it with the fix, and make test replays it
+# (tests/fuzz_regressions.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +21,11 @@ for target in token jwks discovery config rsa_differential; do
   if ! cargo fuzz run --fuzz-dir fuzz --sanitizer none -O "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" \
       -- -max_total_time="$seconds" -rss_limit_mb=4096 >"$log" 2>&1; then
     tail -n 40 "$log"
-    echo "fuzz: $target crashed; the input is under fuzz/artifacts/$target/" >&2
+    mkdir -p "fuzz/regressions/$target"
+    for input in fuzz/artifacts/"$target"/*; do
+      [[ -f $input ]] && cp "$input" "fuzz/regressions/$target/"
+    done
+    echo "fuzz: $target failed; the input is in fuzz/regressions/$target/ (commit it with the fix)" >&2
     exit 1
   fi
   echo "fuzz: $target: $(grep -E '^#[0-9]+.*DONE' "$log" | tail -n 1 | sed 's/\s\+/ /g') (${seconds} s, no crash)"

@@ -1,8 +1,9 @@
-//! Any bytes as the plugin configuration.
+//! The `config` fuzz target: its property is `properties::config` (fuzz/properties.rs), which
+//! tests/fuzz_regressions.rs also replays on every seed and saved crash.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
+#[path = "../properties.rs"]
+#[allow(dead_code)]
+mod properties;
 
-fuzz_target!(|data: &[u8]| {
-    let _ = wsgate::config::Config::parse(data);
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| properties::config(data));

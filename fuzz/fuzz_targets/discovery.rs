@@ -1,12 +1,9 @@
-//! Any bytes as an OpenID Connect discovery document, and whatever `jwks_uri` it yields as a
-//! URL to fetch.
+//! The `discovery` fuzz target: its property is `properties::discovery` (fuzz/properties.rs), which
+//! tests/fuzz_regressions.rs also replays on every seed and saved crash.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
+#[path = "../properties.rs"]
+#[allow(dead_code)]
+mod properties;
 
-fuzz_target!(|data: &[u8]| {
-    if let Ok(uri) = wsgate::keys::fetch::jwks_uri_from_discovery(data, "https://issuer.example") {
-        let _ = wsgate::keys::fetch::Endpoint::parse(&uri, "issuer");
-    }
-    let _ = wsgate::keys::fetch::judge(Some("200"), data.len(), data, 1024);
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| properties::discovery(data));

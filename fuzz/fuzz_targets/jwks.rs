@@ -1,10 +1,9 @@
-//! Any bytes as a JWKS document (what an issuer or a configuration hands over).
+//! The `jwks` fuzz target: its property is `properties::jwks` (fuzz/properties.rs), which
+//! tests/fuzz_regressions.rs also replays on every seed and saved crash.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
+#[path = "../properties.rs"]
+#[allow(dead_code)]
+mod properties;
 
-fuzz_target!(|data: &[u8]| {
-    if let Ok((keys, _skipped)) = wsgate::keys::jwks::KeySet::parse(data, Default::default()) {
-        assert!(!keys.is_empty());
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| properties::jwks(data));
