@@ -33,6 +33,11 @@ struct Stack {
 
 /// The three providers and their rules, on Envoy with two workers.
 fn start() -> Stack {
+    start_refreshing(600)
+}
+
+/// [`start`], the remote providers refreshing every `refresh_seconds`.
+fn start_refreshing(refresh_seconds: u64) -> Stack {
     let echo = Echo::start();
     let entra = Issuer::start(&[(&RSA_2048_OTHER, "k")]);
     let tools = Issuer::start(&[(&P256, "k")]);
@@ -49,13 +54,15 @@ fn start() -> Stack {
                 "audiences": ["api://media"],
                 "openid_config_url": entra.discovery_url(),
                 "cluster": "entra",
+                "refresh_interval_seconds": refresh_seconds,
                 "forward_payload_header": "x-entra-payload"
             },
             "tools": {
                 "issuer": tools.issuer(),
                 "audiences": ["tools"],
                 "jwks_uri": tools.jwks_url(),
-                "cluster": "tools"
+                "cluster": "tools",
+                "refresh_interval_seconds": refresh_seconds
             }
         },
         "rules": [
@@ -233,38 +240,62 @@ fn one_providers_key_never_verifies_a_token_of_anothers_issuer() {
     assert_healthy(&stack);
 }
 
-/// Each remote provider's keys are fetched once for both workers, and each provider
-/// counts its own decisions and fetches.
+/// Each remote provider's keys are fetched once per refresh for both workers, and each
+/// provider counts its own decisions and fetches.
 #[test]
 fn one_fetch_per_provider_for_two_workers_and_stats_per_provider() {
-    let stack = start();
+    let stack = start_refreshing(2);
     for _ in 0..8 {
         accept(&stack, "/ws", &entra(&stack), &[]);
         accept(&stack, "/tools", &tools(&stack), &[]);
         accept(&stack, "/calls/1", &acs(), &[]);
     }
     refusal(open(&stack, "/tools", &acs(), &[]));
-    std::thread::sleep(Duration::from_millis(500));
-    // Every VM configures and ticks (each worker's, whether or not a request reached it),
-    // so one fetch here is one fetch for all of them.
+    // Every VM configures and ticks (each worker's, whether or not a request reached it).
     let vms = stack
         .envoy
         .log()
         .matches("configured: provider=entra")
         .count();
     assert!(vms >= 2, "{vms} VM(s) configured");
-    assert_eq!(stack.entra.hits(DISCOVERY_PATH), 1, "entra: one discovery");
-    assert_eq!(stack.entra.hits(JWKS_PATH), 1, "entra: one JWKS fetch");
+    // Waited for a cause, not for time: each issuer's third JWKS request (the first fetch
+    // and two scheduled refreshes, 1.8-2 s apart). Both VMs tick ten times a second all
+    // along, so a second VM fetching too would show as two requests close together.
+    let started = std::time::Instant::now();
+    while stack.entra.hits(JWKS_PATH) < 3 || stack.tools.hits(JWKS_PATH) < 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no third refresh"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for (name, issuer) in [("entra", &stack.entra), ("tools", &stack.tools)] {
+        let times = issuer.hit_times(JWKS_PATH);
+        for pair in times.windows(2) {
+            let apart = pair[1] - pair[0];
+            assert!(
+                apart >= Duration::from_millis(1500),
+                "{name}: two JWKS fetches {apart:?} apart: {times:?}"
+            );
+        }
+    }
+    let entra_fetches = stack.entra.hits(JWKS_PATH) as u64;
+    let tools_fetches = stack.tools.hits(JWKS_PATH) as u64;
+    assert_eq!(
+        stack.entra.hits(DISCOVERY_PATH) as u64,
+        entra_fetches,
+        "entra: discovery each time"
+    );
     assert_eq!(stack.tools.hits(DISCOVERY_PATH), 0, "tools: no discovery");
-    assert_eq!(stack.tools.hits(JWKS_PATH), 1, "tools: one JWKS fetch");
 
     let stats = stats(&stack);
     let expected: Value = json!({
         "allowed": 24, "denied": 1, "denied.wrong_issuer": 1,
         "provider.acs.allowed": 8, "provider.entra.allowed": 8, "provider.tools.allowed": 8,
         "provider.tools.denied": 1, "provider.acs.denied": 0, "provider.entra.denied": 0,
-        "provider.entra.jwks_fetch_success": 1, "provider.tools.jwks_fetch_success": 1,
-        "provider.acs.jwks_fetch_success": 0, "jwks_fetch_success": 2,
+        "provider.entra.jwks_fetch_success": entra_fetches,
+        "provider.tools.jwks_fetch_success": tools_fetches,
+        "provider.acs.jwks_fetch_success": 0, "jwks_fetch_success": entra_fetches + tools_fetches,
         "provider.acs.jwks_keys": 1, "provider.entra.jwks_keys": 1, "provider.tools.jwks_keys": 1,
     });
     for (name, value) in expected.as_object().unwrap() {

@@ -73,6 +73,8 @@ struct State {
     rotations: usize,
     behaviour: Behaviour,
     hits: HashMap<String, usize>,
+    /// When each request arrived, by path.
+    hit_times: HashMap<String, Vec<std::time::Instant>>,
 }
 
 /// A running issuer; it serves until the process ends.
@@ -108,6 +110,7 @@ impl Issuer {
                 rotations: 0,
                 behaviour: Behaviour::Normal,
                 hits: HashMap::new(),
+                hit_times: HashMap::new(),
             })),
         };
         let serving = issuer.clone();
@@ -188,6 +191,12 @@ impl Issuer {
         self.with(|state| state.hits.get(path).copied().unwrap_or(0))
     }
 
+    /// When each request on `path` arrived, oldest first: to check fetches against the
+    /// fetcher's schedule (one per refresh interval for all workers, never two close together).
+    pub fn hit_times(&self, path: &str) -> Vec<std::time::Instant> {
+        self.with(|state| state.hit_times.get(path).cloned().unwrap_or_default())
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
         let mut state = self
             .state
@@ -243,6 +252,8 @@ impl Issuer {
             }
             let (behaviour, keys) = self.with(|state| {
                 *state.hits.entry(path.clone()).or_default() += 1;
+                let at = std::time::Instant::now();
+                state.hit_times.entry(path.clone()).or_default().push(at);
                 (state.behaviour.clone(), state.keys.clone())
             });
             let keep_going = self.answer(reader.get_mut(), &path, &behaviour, &keys);
