@@ -42,6 +42,11 @@ const LOAD_THREADS: usize = 4;
 /// Resident memory may grow this much after warm-up before the soak fails: allocator noise
 /// and the token cache filling are a few MiB; a leak per handshake is far more over minutes.
 const MEMORY_SLACK_BYTES: u64 = 24 * 1024 * 1024;
+/// Nor may it grow by more than this per handshake after warm-up: the absolute bound alone
+/// would pass a 4 KiB-per-handshake leak in CI's 30 s (a few thousand handshakes). Judged
+/// over at least [`SLOPE_MIN_HANDSHAKES`], so that one allocator step is not a slope.
+const MAX_GROWTH_PER_HANDSHAKE: i64 = 1024;
+const SLOPE_MIN_HANDSHAKES: usize = 1000;
 
 /// Spellings of the guarded path `/ws` that a backend serves as `/ws`.
 const VARIANTS: [&str; 8] = [
@@ -201,6 +206,8 @@ fn main() {
         started,
         warm_up: (duration / 5).max(Duration::from_secs(5)),
         warm: None,
+        warm_handshakes: 0,
+        handshakes: &counter,
         peak: 0,
     };
     let mut timeline = Vec::new();
@@ -277,6 +284,9 @@ fn main() {
         valid_refused_in_outage: shared.valid_refused_in_outage.load(Ordering::SeqCst),
         panics,
         memory: [memory_start, memory.warm, memory_end],
+        handshakes_after_warm_up: counter
+            .load(Ordering::Relaxed)
+            .saturating_sub(memory.warm_handshakes),
         memory_peak: memory.peak,
         issuer_hits: (issuer.hits(DISCOVERY_PATH), issuer.hits(JWKS_PATH)),
         stats: envoy.stats("wsgate"),
@@ -309,6 +319,9 @@ struct Memory<'a> {
     /// When the warm-up sample is taken.
     warm_up: Duration,
     warm: Option<u64>,
+    /// Handshakes started when the warm-up sample was taken.
+    warm_handshakes: usize,
+    handshakes: &'a AtomicUsize,
     peak: u64,
 }
 
@@ -321,6 +334,7 @@ impl Memory<'_> {
             self.peak = self.peak.max(now);
             if self.warm.is_none() && self.started.elapsed() >= self.warm_up {
                 self.warm = Some(now);
+                self.warm_handshakes = self.handshakes.load(Ordering::Relaxed);
             }
         }
     }
@@ -418,6 +432,8 @@ struct Report {
     panics: usize,
     /// Resident bytes at start, after warm-up, at the end.
     memory: [Option<u64>; 3],
+    /// Handshakes from the warm-up sample to the end.
+    handshakes_after_warm_up: usize,
     memory_peak: u64,
     issuer_hits: (usize, usize),
     stats: BTreeMap<String, u64>,
@@ -450,6 +466,17 @@ impl Report {
         Some(end? as i64 - warm? as i64)
     }
 
+    /// Bytes of resident memory grown per handshake after warm-up, when enough ran.
+    fn growth_per_handshake(&self) -> Option<i64> {
+        let handshakes = self.handshakes_after_warm_up;
+        (handshakes >= SLOPE_MIN_HANDSHAKES)
+            .then(|| {
+                self.memory_growth()
+                    .map(|growth| growth / handshakes as i64)
+            })
+            .flatten()
+    }
+
     fn failures(&self) -> Vec<String> {
         let mut failures = Vec::new();
         if self.false_accepts() > 0 {
@@ -475,6 +502,14 @@ impl Report {
                 failures.push(format!(
                     "resident memory grew {} after warm-up",
                     mib(growth)
+                ));
+            }
+        }
+        if let Some(slope) = self.growth_per_handshake() {
+            if slope > MAX_GROWTH_PER_HANDSHAKE {
+                failures.push(format!(
+                    "resident memory grew {slope} bytes per handshake after warm-up \
+                     (at most {MAX_GROWTH_PER_HANDSHAKE})"
                 ));
             }
         }
@@ -554,6 +589,20 @@ impl Report {
                 "growth after warm-up",
                 self.memory_growth().map_or("?".into(), mib),
                 "<= 24 MiB",
+            ),
+            (
+                "growth per handshake after warm-up",
+                match self.growth_per_handshake() {
+                    Some(slope) => format!(
+                        "{slope} bytes over {} handshakes",
+                        self.handshakes_after_warm_up
+                    ),
+                    None => format!(
+                        "not judged: {} handshakes (under {SLOPE_MIN_HANDSHAKES})",
+                        self.handshakes_after_warm_up
+                    ),
+                },
+                "<= 1024 bytes",
             ),
             (
                 "issuer hits: discovery / JWKS",

@@ -465,7 +465,7 @@ fn report(
 
 /// A target's verdict from its per-round ratios: met or missed only when every round agrees
 /// (one run's median can land on either side of a target within this machine's noise).
-fn outcome(rounds: &[f64], target: f64) -> String {
+pub fn outcome(rounds: &[f64], target: f64) -> String {
     match rounds.iter().filter(|&&round| round >= target).count() {
         0 => "missed".to_owned(),
         all if all == rounds.len() => "met".to_owned(),
