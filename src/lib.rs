@@ -20,6 +20,7 @@
 //!   - [`decision`]: the per-request gate, the rules that say which providers guard which
 //!     paths, allow/deny and the deny reasons, what the upstream receives, the log line and access-log fields, and the stat names;
 //!   - [`encoding`]: canonical base64url and strict JSON;
+//!   - [`sockets`]: the accepted WebSockets `close_on_expiry` closes, by deadline;
 //! - the host side: `host`, the one seam to proxy-wasm (a trait, the real host behind it,
 //!   and a recording fake for native tests), and `filter`, the thin contexts that read the
 //!   request, ask the [`decision::gate::Gate`], apply its [`decision::Decision`] and fetch
@@ -31,6 +32,7 @@ pub mod encoding;
 pub mod keys;
 pub mod request;
 pub mod signature;
+pub mod sockets;
 pub mod token;
 
 // Natively the glue is compiled, linted and tested against the recording host, but never

@@ -67,7 +67,7 @@ fn figures(text: &str) -> Vec<(String, Vec<String>)> {
             && (chars[index - 1].is_ascii_digit() || chars[index - 1] == ' ')
             && chars
                 .get(index + 1)
-                .is_none_or(|c| !c.is_alphanumeric() && *c != '`');
+                .map_or(true, |c| !c.is_alphanumeric() && *c != '`');
         let micro = chars[index] == 'µ' && chars.get(index + 1) == Some(&'s');
         // `×1.07`: a factor written before its number.
         if chars[index] == '×' && chars.get(index + 1).is_some_and(char::is_ascii_digit) {

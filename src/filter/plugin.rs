@@ -29,6 +29,7 @@ use crate::keys::jwks::VersionedKeys;
 use crate::keys::jwks_cache::{JwksCache, SharedStore, Timing};
 use crate::keys::parked::Parked;
 use crate::request::RequestHead;
+use crate::sockets::OpenSockets;
 use crate::token::token_cache::{TokenCache, MAX_CACHE_BYTES};
 
 /// How often the root context ticks: for the host's log level always, and for key fetches,
@@ -53,8 +54,8 @@ pub(super) struct Settings {
 pub(super) struct VmState<H: Host> {
     /// Each provider's keys and parked requests, by provider index.
     pub providers: Vec<ProviderState<H>>,
-    /// With `close_on_expiry`: accepted streams and when their token expires (ms).
-    pub open_sockets: Vec<(u32, u64)>,
+    /// With `close_on_expiry`: accepted streams and when their token expires.
+    pub open_sockets: OpenSockets,
     /// Verified tokens, unless `jwt_cache_size` is 0.
     pub token_cache: Option<TokenCache>,
 }
@@ -184,7 +185,7 @@ impl<H: Host + Clone> Plugin<H> {
             },
             state: RefCell::new(VmState {
                 providers,
-                open_sockets: Vec::new(),
+                open_sockets: OpenSockets::default(),
                 token_cache: (config.jwt_cache_size > 0)
                     .then(|| TokenCache::new(config.jwt_cache_size, MAX_CACHE_BYTES)),
             }),
@@ -312,13 +313,15 @@ impl<H: Host> Plugin<H> {
         decision
     }
 
-    /// Forgets a request that has ended.
+    /// Forgets a guarded request that has ended: O(1) for an open socket; the parked
+    /// requests of each provider are few and short-lived. An unguarded request is never
+    /// tracked, and its stream does not call this.
     pub fn forget(&self, context_id: u32) {
         self.with_state(|state| {
             for provider in &mut state.providers {
                 provider.waiters.forget(context_id);
             }
-            state.open_sockets.retain(|(id, _)| *id != context_id);
+            state.open_sockets.close(context_id);
         });
     }
 }

@@ -18,6 +18,9 @@ pub(super) struct GateStream<H: Host> {
     context_id: u32,
     host: H,
     plugin: Option<Rc<Plugin<H>>>,
+    /// Whether the request was guarded, so may be parked or an open socket: only then does
+    /// its end touch the VM state (unrelated traffic pays nothing for the open sockets).
+    guarded: bool,
 }
 
 impl<H: Host> GateStream<H> {
@@ -26,13 +29,14 @@ impl<H: Host> GateStream<H> {
             context_id,
             host,
             plugin,
+            guarded: false,
         }
     }
 }
 
 impl<H: Host> Context for GateStream<H> {
     fn on_done(&mut self) -> bool {
-        if let Some(plugin) = &self.plugin {
+        if let Some(plugin) = self.plugin.as_ref().filter(|_| self.guarded) {
             plugin.forget(self.context_id);
         }
         true
@@ -57,6 +61,7 @@ impl<H: Host> HttpContext for GateStream<H> {
         let Some(rule) = plugin.settings.gate.rule_for(&path) else {
             return Action::Continue;
         };
+        self.guarded = true;
         let head = match self.host.request_headers() {
             Ok(headers) => {
                 RequestHead::new(headers.into_iter().map(|(name, value)| (name, text(value))))
