@@ -520,6 +520,15 @@ impl Report {
         let total = self.count(|_, _| true);
         let mut out = String::new();
         let _ = writeln!(out, "# wsgate soak, {}\n", testbed::today());
+        // Which code this judged: the commit, and whether the tree had changes beside it.
+        let commit = std::process::Command::new("git")
+            .args(["describe", "--always", "--dirty"])
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .filter(|commit| !commit.is_empty())
+            .unwrap_or_else(|| "unknown".to_owned());
+        let _ = writeln!(out, "- commit: {commit}\n");
         let _ = writeln!(
             out,
             "`make soak` (SOAK_SECONDS={:.0}): Envoy 1.40 with 2 workers, keys by OpenID Connect \
