@@ -39,22 +39,30 @@ fn wait_for(envoy: &Envoy, name: &str, above: u64, what: &str) {
     }
 }
 
+/// Envoy with `concurrency` workers and wsgate fetching keys from `issuer` by discovery,
+/// refreshing every second, with `settings` over that.
+fn start(issuer: &Issuer, settings: serde_json::Value, concurrency: usize) -> (Echo, Envoy) {
+    let echo = Echo::start();
+    let plugin = envoy::with_settings(
+        json!({
+            "issuer": issuer.issuer(),
+            "audiences": [AUDIENCE],
+            "openid_config_url": issuer.discovery_url(),
+            "cluster": "issuer",
+            "refresh_interval_seconds": 1,
+            "min_refresh_interval_seconds": 1
+        }),
+        &settings,
+    );
+    let mut bootstrap = envoy::gate_bootstrap(echo.addr(), &plugin);
+    envoy::add_cluster(&mut bootstrap, "issuer", issuer.addr());
+    (echo, Envoy::start_with(&bootstrap, concurrency))
+}
+
 #[test]
 fn no_issuer_fault_leads_to_a_false_accept_or_a_lost_key_set() {
     let issuer = Issuer::start(&[(&RSA_2048, "good")]);
-    let echo = Echo::start();
-    let plugin = json!({
-        "issuer": issuer.issuer(),
-        "audiences": [AUDIENCE],
-        "openid_config_url": issuer.discovery_url(),
-        "cluster": "issuer",
-        "fetch_timeout_ms": 1000,
-        "refresh_interval_seconds": 1,
-        "min_refresh_interval_seconds": 1
-    });
-    let mut bootstrap = envoy::gate_bootstrap(echo.addr(), &plugin);
-    envoy::add_cluster(&mut bootstrap, "issuer", issuer.addr());
-    let envoy = Envoy::start(&bootstrap);
+    let (_echo, envoy) = start(&issuer, json!({"fetch_timeout_ms": 1000}), 1);
 
     let now = testbed::now();
     let token = |key: &TestKey, kid: &str| {
@@ -136,20 +144,8 @@ fn no_issuer_fault_leads_to_a_false_accept_or_a_lost_key_set() {
 #[test]
 fn keys_are_dropped_past_max_stale_keys_seconds_and_come_back_with_a_fetch() {
     let issuer = Issuer::start(&[(&RSA_2048, "good")]);
-    let echo = Echo::start();
-    let plugin = json!({
-        "issuer": issuer.issuer(),
-        "audiences": [AUDIENCE],
-        "openid_config_url": issuer.discovery_url(),
-        "cluster": "issuer",
-        "fetch_timeout_ms": 500,
-        "refresh_interval_seconds": 1,
-        "min_refresh_interval_seconds": 1,
-        "max_stale_keys_seconds": 2
-    });
-    let mut bootstrap = envoy::gate_bootstrap(echo.addr(), &plugin);
-    envoy::add_cluster(&mut bootstrap, "issuer", issuer.addr());
-    let envoy = Envoy::start_with(&bootstrap, 2);
+    let settings = json!({"fetch_timeout_ms": 500, "max_stale_keys_seconds": 2});
+    let (_echo, envoy) = start(&issuer, settings, 2);
     let claims = json!({"iss": issuer.issuer(), "aud": AUDIENCE, "sub": "s",
                         "exp": testbed::now() + 600});
     let bearer = format!("Bearer {}", RSA_2048.sign(json!({"kid": "good"}), &claims));

@@ -197,6 +197,13 @@ impl Issuer {
         self.with(|state| state.hit_times.get(path).cloned().unwrap_or_default())
     }
 
+    /// The shortest time between two requests on `path` (`None` before the second): one
+    /// fetch per refresh for all workers shows as no two requests closer than the interval.
+    pub fn shortest_gap(&self, path: &str) -> Option<std::time::Duration> {
+        let times = self.hit_times(path);
+        times.windows(2).map(|pair| pair[1] - pair[0]).min()
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
         let mut state = self
             .state
