@@ -278,6 +278,20 @@ fn one_fetch_per_provider_for_two_workers_and_stats_per_provider() {
     }
     let entra_fetches = stack.entra.hits(JWKS_PATH) as u64;
     let tools_fetches = stack.tools.hits(JWKS_PATH) as u64;
+    // The counters move once each answer is handled, a moment after the issuer saw the
+    // request: wait for them to catch up (the next refresh is over a second away).
+    let fetched = |provider: &str| {
+        stats(&stack)
+            .get(&format!("provider.{provider}.jwks_fetch_success"))
+            .copied()
+    };
+    while fetched("entra") != Some(entra_fetches) || fetched("tools") != Some(tools_fetches) {
+        assert!(
+            started.elapsed() < Duration::from_secs(25),
+            "the fetch counters never matched the issuers' hits"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert_eq!(
         stack.entra.hits(DISCOVERY_PATH) as u64,
         entra_fetches,

@@ -135,6 +135,20 @@ fn cited(text: &str) -> Vec<PathBuf> {
     files
 }
 
+/// Whether `text` holds `number` as a whole number: not inside a longer one (`1.2` is not
+/// in `11.25`, `29` not in `2026-11-29`).
+fn holds_number(text: &str, number: &str) -> bool {
+    let digitish = |c: Option<char>| c.is_some_and(|c| c.is_ascii_digit() || c == '.');
+    text.match_indices(number).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let mut after = text[at + number.len()..].chars();
+        let (next, then) = (after.next(), after.next());
+        let continues = next.is_some_and(|c| c.is_ascii_digit())
+            || (next == Some('.') && then.is_some_and(|c| c.is_ascii_digit()));
+        !digitish(before) && before != Some('-') && !continues
+    })
+}
+
 #[test]
 fn every_published_figure_names_a_file_that_holds_it() {
     let mut problems = Vec::new();
@@ -165,7 +179,7 @@ fn every_published_figure_names_a_file_that_holds_it() {
             }
             for (figure, numbers) in &figures {
                 for number in numbers {
-                    if !contents.contains(number.as_str()) {
+                    if !holds_number(&contents, number) {
                         problems.push(format!(
                             "{name}:{line}: {figure}: {number} is in none of {:?}",
                             files
@@ -192,4 +206,6 @@ fn the_figure_finder_finds_figures() {
     let shown: Vec<&str> = found.iter().map(|(figure, _)| figure.as_str()).collect();
     assert_eq!(shown, ["1.13–1.36×", "145 µs", "0.69×", "×1.07"]);
     assert_eq!(found[0].1, ["1.13", "1.36"]);
+    assert!(holds_number("a 1.2x b", "1.2") && holds_number("(1.2)", "1.2"));
+    assert!(!holds_number("11.25 and 1.25", "1.2") && !holds_number("2026-11-29", "29"));
 }

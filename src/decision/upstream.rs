@@ -239,6 +239,7 @@ pub fn edits(policies: &[UpstreamPolicy], decision: &Decision, head: &RequestHea
 /// cookies are cut in one pass each, so that cutting one never puts another back.
 fn remove_tokens(locations: &[TokenLocation], head: &RequestHead, edits: &mut HeaderEdits) {
     let (mut params, mut cookies, mut entries) = (Vec::new(), Vec::new(), Vec::new());
+    let mut prefixes: Vec<&str> = Vec::new();
     let mut revealed = false;
     for location in locations {
         match location {
@@ -246,6 +247,7 @@ fn remove_tokens(locations: &[TokenLocation], head: &RequestHead, edits: &mut He
             TokenLocation::Param { name } => params.push(name.as_str()),
             TokenLocation::Cookie { name } => cookies.push(name.as_str()),
             TokenLocation::Subprotocol { entry } => entries.push(entry.as_str()),
+            TokenLocation::Subprotocols { prefix } => prefixes.push(prefix.as_str()),
             TokenLocation::Revealed => revealed = true,
         }
     }
@@ -279,7 +281,7 @@ fn remove_tokens(locations: &[TokenLocation], head: &RequestHead, edits: &mut He
             .collect();
         edits.set_or_remove("cookie", &kept, "; ");
     }
-    if !entries.is_empty() {
+    if !entries.is_empty() || !prefixes.is_empty() {
         // Another spelling of the header is never the handshake's: it goes whole.
         for sent in head.names_where(|sent| {
             sent != SUBPROTOCOL_HEADER && header_name::same_spelling(sent, SUBPROTOCOL_HEADER)
@@ -290,7 +292,11 @@ fn remove_tokens(locations: &[TokenLocation], head: &RequestHead, edits: &mut He
             .values(SUBPROTOCOL_HEADER)
             .flat_map(|value| value.split(','))
             .map(str::trim)
-            .filter(|offered| !offered.is_empty() && !entries.contains(offered))
+            .filter(|offered| {
+                !offered.is_empty()
+                    && !entries.contains(offered)
+                    && !prefixes.iter().any(|prefix| offered.starts_with(prefix))
+            })
             .map(str::to_owned)
             .collect();
         edits.set_or_remove(SUBPROTOCOL_HEADER, &kept, ", ");

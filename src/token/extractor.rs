@@ -188,6 +188,12 @@ pub enum TokenLocation {
     Subprotocol {
         entry: String,
     },
+    /// Every `Sec-WebSocket-Protocol` entry that starts with `prefix`: where a refused
+    /// request's subprotocol tokens were, however many (one location, so that a request
+    /// offering thousands costs linear work to cut).
+    Subprotocols {
+        prefix: String,
+    },
     /// A query parameter only a decoding proxy would see (`/ws%3Faccess_token=…`): never
     /// the place of an accepted token, only cut from a refused request, with the whole query.
     Revealed,
@@ -219,8 +225,16 @@ impl TokenSources {
         let (found, hidden) = self.find(head);
         let mut locations: Vec<TokenLocation> = Vec::new();
         for found in found {
-            if !locations.contains(&found.location) {
-                locations.push(found.location);
+            // Named by configured names and prefixes only, so there are at most as many
+            // locations as sources, and `contains` stays cheap.
+            let location = match (found.location, &self.from_subprotocol) {
+                (TokenLocation::Subprotocol { .. }, Some(prefix)) => TokenLocation::Subprotocols {
+                    prefix: prefix.clone(),
+                },
+                (location, _) => location,
+            };
+            if !locations.contains(&location) {
+                locations.push(location);
             }
         }
         if hidden > 0 {

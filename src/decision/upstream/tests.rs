@@ -351,6 +351,26 @@ fn every_token_of_a_refused_request_is_cut() {
     }
 }
 
+/// A refusal's subprotocol tokens are one location however many were offered, and every
+/// entry with the prefix is cut (in linear work: thousands of entries were quadratic).
+#[test]
+fn every_subprotocol_token_of_a_refusal_is_cut() {
+    let offered: Vec<String> = (0..3000).map(|i| format!("access_token.{i}")).collect();
+    let value = format!("chat.v1, {}", offered.join(", "));
+    let head = RequestHead::new([("sec-websocket-protocol", value.as_str())]);
+    let refused = Decision::Deny(Denial {
+        locations: vec![TokenLocation::Subprotocols {
+            prefix: "access_token.".into(),
+        }],
+        ..Denial::from(DenyReason::MultipleTokens)
+    });
+    let edits = UpstreamPolicy::default().edits(&refused, &head);
+    assert_eq!(
+        edits.set,
+        [("sec-websocket-protocol".to_owned(), "chat.v1".to_owned())]
+    );
+}
+
 #[test]
 fn edits_apply_in_order_and_stop_at_the_first_refusal() {
     let edits = HeaderEdits {

@@ -505,6 +505,9 @@ impl Report {
                 ));
             }
         }
+        if self.memory_growth().is_none() {
+            failures.push("Envoy's resident memory could not be read: growth not judged".into());
+        }
         if let Some(slope) = self.growth_per_handshake() {
             if slope > MAX_GROWTH_PER_HANDSHAKE {
                 failures.push(format!(
