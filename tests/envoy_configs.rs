@@ -48,6 +48,13 @@ fn every_shipped_envoy_config_validates() {
             "merge_slashes: true",
             "path_with_escaped_slashes_action: UNESCAPE_AND_REDIRECT",
             "headers_with_underscores_action: REJECT_REQUEST",
+            // Thousands of long-lived sockets (#26): the cluster's circuit breakers past
+            // Envoy's 1024 defaults, idle and lifetime bounds chosen, connections capped.
+            "max_connections: 10000",
+            "idle_timeout: 600s",
+            "stream_idle_timeout: 300s",
+            "max_stream_duration: { max_stream_duration: 86400s }",
+            "envoy.resource_monitors.global_downstream_max_connections",
         ] {
             assert!(
                 text.contains(layer),
