@@ -51,7 +51,10 @@ impl NormalPath {
     /// configured path: its first reading, parameters cut and `..` resolved.
     pub fn of(raw: &str) -> NormalPath {
         match decoded(raw) {
-            Some(text) => NormalPath::Normal(reading(&text, Reading::CANONICAL)),
+            Some((full, end)) => {
+                let text = full.get(..end).unwrap_or_default();
+                NormalPath::Normal(reading(text, Reading::CANONICAL))
+            }
             None => NormalPath::Undecidable,
         }
     }
@@ -66,11 +69,9 @@ impl NormalPath {
     /// first does not. No legitimate client sends such a path.
     pub fn readings(raw: &str) -> Vec<NormalPath> {
         let path = path_only(raw);
-        let Some(full) = spelling::decode_fully(path, false) else {
+        let Some((full, end)) = decoded(raw) else {
             return vec![NormalPath::Undecidable];
         };
-        let full = String::from_utf8_lossy(&full);
-        let end = full.find(['\0', '?', '#']).unwrap_or(full.len());
         let text = full.get(..end).unwrap_or_default();
         let has_params = text.contains(';');
         let has_dot_dot = full
@@ -137,6 +138,11 @@ impl NormalPath {
 /// refused request leaves to Envoy's access log and wsgate's own log line: a token hidden
 /// in `/ws%3Faccess_token=…` must not be written there either.
 pub fn without_revealed_query(path: &str) -> &str {
+    // Without a `%` nothing is revealed: the common case costs no decoding (every decision
+    // logs its path through here).
+    if !path.contains('%') {
+        return path;
+    }
     let reveals = spelling::decode_fully(path, false).map_or(true, |decoded| {
         decoded.iter().any(|&byte| matches!(byte, b'?' | b'#'))
     });
@@ -179,15 +185,14 @@ impl Reading {
     ];
 }
 
-/// Steps 1 to 3 of the normal form: `raw`'s path percent-decoded until it stops changing and
-/// cut at the first NUL, `?` or `#`; `None` when it is undecidable.
-fn decoded(raw: &str) -> Option<String> {
-    let decoded = spelling::decode_fully(path_only(raw), false)?;
-    let end = decoded
-        .iter()
-        .position(|&byte| matches!(byte, 0 | b'?' | b'#'))
-        .unwrap_or(decoded.len());
-    Some(String::from_utf8_lossy(decoded.get(..end).unwrap_or_default()).into_owned())
+/// Steps 1 to 3 of the normal form: `raw`'s path percent-decoded until it stops changing,
+/// and where step 3 cuts it (the first NUL, `?` or `#`, else its length); `None` when it is
+/// undecidable.
+fn decoded(raw: &str) -> Option<(String, usize)> {
+    let full =
+        String::from_utf8_lossy(&spelling::decode_fully(path_only(raw), false)?).into_owned();
+    let end = full.find(['\0', '?', '#']).unwrap_or(full.len());
+    Some((full, end))
 }
 
 /// Steps 4 to 6 of the normal form for one reading of `text`, already decoded.
