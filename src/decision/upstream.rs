@@ -4,13 +4,14 @@
 //! On every guarded request, accepted or not, any client-sent copy of a header wsgate owns
 //! (each `claim_to_headers` header, the `forward_payload_header`) is removed, in every
 //! spelling a backend may read as it (`x_jwt_sub` is `HTTP_X_JWT_SUB` to CGI-style servers,
-//! see [`header_name::same_spelling`]), so a client can never inject an identity. On an accepted request those headers are then set from the
-//! verified token, and unless `forward` is true the token is cut from wherever it came: its
-//! header removed in every spelling, its query parameter cut from `:path` in whatever
-//! spelling it came (the others kept, in order, the path as the client sent it), its cookie
-//! removed from `Cookie`, its entry removed from `Sec-WebSocket-Protocol` (the other
-//! offered subprotocols kept, so the upstream's 101 still negotiates one of them). Requests on
-//! other paths are not touched.
+//! see [`header_name::same_spelling`]), so a client can never inject an identity. On an
+//! accepted request those headers are then set from the verified token, and unless
+//! `forward` is true the token is cut from wherever it came: its header removed in every
+//! spelling, its query parameter cut from `:path` in whatever spelling it came (the others
+//! kept as sent, in order), its cookie removed from `Cookie`, its entry removed from
+//! `Sec-WebSocket-Protocol` (the other offered subprotocols kept, so the upstream's 101
+//! still negotiates one of them). A refused request has every token it carried cut, however
+//! many, so that Envoy's access log holds none. Requests on other paths are not touched.
 
 use serde_json::Value;
 

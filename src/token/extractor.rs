@@ -14,12 +14,14 @@
 //! configured name ([`spelling::same_name`]): `access%5Ftoken` and `ACCESS_TOKEN` are
 //! `access_token` to ASP.NET Core, so beside a verified `access_token` they are a second
 //! token, and alone they are the token. Header names count in any spelling a CGI-style
-//! backend folds into one variable ([`header_name::same_spelling`]: `x_token` is `x-token`).
+//! backend folds into one variable ([`same_spelling`]: `x_token` is `x-token`).
 //!
 //! Every separator some backend splits on separates: a query on `&` and `;` (older Rack,
-//! Python's `parse_qs` before 3.9.2 and Go before 1.17 split on `;`), a `Cookie` on `;` and
-//! `,` (ASP.NET Core splits on both, quotes or not), the scheme from the credentials on any
-//! whitespace or other non-token character (`Bearer<TAB>x`). A parameter that only a
+//! Python's `parse_qs` before 3.9.2 and Go before 1.17 split on `;`), a `Cookie` on `;`, `,`
+//! and blanks (ASP.NET Core splits on the first two, quotes or not; Python's `SimpleCookie`
+//! on whitespace), the scheme from the credentials on any whitespace or other non-token
+//! character (`Bearer<TAB>x`, counted but refused alone). Names with an array suffix
+//! (`access_token[0]`) are the name. A parameter that only a
 //! decoding proxy would reveal (`/ws%3Faccess_token=x`, `?a=%26access_token=x`) is not a
 //! token wsgate can cut, but it is one a backend may read: beside another token it makes
 //! two ([`DenyReason::MultipleTokens`]); alone, the request has no token wsgate accepts

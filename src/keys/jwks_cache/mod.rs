@@ -22,8 +22,10 @@
 //! jitter, but not forever: past `max_stale_keys_seconds` since the last successful fetch
 //! the set is no longer served ([`JwksCache::current`] answers `None`), so a withdrawn key
 //! cannot be kept valid by making refreshes fail. Each VM learns when the last fetch
-//! succeeded from the state it reads on every tick, so the check costs a request nothing. An unknown `kid` may force a refetch at most once per `min_refresh_interval`
-//! across all workers.
+//! succeeded from the state it reads on every tick, so while the set is fresh the check
+//! costs a request nothing; a set that looks stale is checked against the state again
+//! before a request is refused. An unknown `kid` may force a refetch at most once per
+//! `min_refresh_interval` across all workers.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -60,7 +62,8 @@ pub struct SharedState {
     /// The last failure, while failing.
     pub last_error: Option<String>,
     /// When (ms since the epoch) a fetch last succeeded; 0 before the first, or when
-    /// written by a module that did not record it (then the set is trusted).
+    /// written by a module that did not record it (then the set is trusted until the next
+    /// tick of a VM that records it starts the clock, see [`JwksCache::begin`]).
     #[serde(default)]
     pub fetched_ms: u64,
     /// The version a failing VM found past `max_stale_keys_seconds` and dropped, so that
