@@ -93,24 +93,25 @@ if command -v wasm-opt >/dev/null 2>&1; then
 else
   optimised="no wasm-opt: run make setup to install binaryen"
 fi
-# wsgate_leak_canary.wasm: a test-only build that logs a cut Authorization value
-# (Cargo.toml's `leak-canary`), for tests/envoy_leaks.rs to prove its leak check can fail.
+# wsgate_canaries.wasm: a test-only build that logs a cut Authorization value and traps on
+# a marker header (Cargo.toml's `leak-canary` and `trap-canary`), for tests/envoy_leaks.rs to
+# prove its leak check can fail and tests/envoy_failure_policy.rs to kill a VM on demand.
 # Its own target directory, like the probe's; no LTO, since nothing measures it.
-canary=$(dirname "$out")/wsgate_leak_canary.wasm
+canary=$(dirname "$out")/wsgate_canaries.wasm
 if [[ $mode == rustup ]]; then
   CARGO_TARGET_DIR=target/canary CARGO_PROFILE_RELEASE_LTO=false \
     CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
-    cargo build -p wsgate --release --target wasm32-wasip1 --features leak-canary
+    cargo build -p wsgate --release --target wasm32-wasip1 --features leak-canary,trap-canary
   cp --remove-destination target/canary/wasm32-wasip1/release/wsgate.wasm "$canary"
 else
   CARGO_TARGET_DIR=target/canary CARGO_PROFILE_RELEASE_LTO=false \
     CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
-    /usr/bin/cargo build -p wsgate --release --target wasm32-wasip1 --features leak-canary \
+    /usr/bin/cargo build -p wsgate --release --target wasm32-wasip1 --features leak-canary,trap-canary \
     -Zbuild-std=std,panic_abort
   cp --remove-destination target/canary/wasm32-wasip1/release/wsgate.wasm "$canary"
 fi
 grep -q --binary-files=text "canary" "$out" && {
-  echo "build-wasm: $out carries the leak canary: it must never be built into the module" >&2
+  echo "build-wasm: $out carries a test canary: it must never be built into the module" >&2
   exit 1
 }
 # The module must carry its entry point (feature "module"): without it Envoy would load it,

@@ -55,6 +55,10 @@ fn every_shipped_envoy_config_validates() {
             "stream_idle_timeout: 300s",
             "max_stream_duration: { max_stream_duration: 86400s }",
             "envoy.resource_monitors.global_downstream_max_connections",
+            // A VM that traps refuses and is replaced, never opens the gate
+            // (tests/envoy_failure_policy.rs runs these values).
+            "failure_policy: FAIL_RELOAD",
+            "backoff: { base_interval: 1s, max_interval: 10s }",
         ] {
             assert!(
                 text.contains(layer),
@@ -64,9 +68,9 @@ fn every_shipped_envoy_config_validates() {
             );
         }
         // A refused host call panics the SDK and kills the VM: the request then fails
-        // closed only with fail_open false (SECURITY.md).
+        // closed only through failure_policy (SECURITY.md).
         assert!(
-            !text.contains("fail_open: true"),
+            !text.contains("fail_open: true") && !text.contains("FAIL_OPEN"),
             "{}: wsgate must fail closed",
             config.display()
         );

@@ -180,7 +180,7 @@ fn no_piece_of_a_token_is_written_at_any_level() {
 /// search for the whole token or signature, as before, finds nothing of it.
 #[test]
 fn the_check_catches_a_build_that_logs_a_cut_token() {
-    let written = exercise(&envoy::leak_canary_module_path());
+    let written = exercise(&envoy::canary_module_path());
     let tokens: Vec<&str> = written.tokens.iter().map(String::as_str).collect();
     assert!(written.log.contains("canary="), "{}", written.log);
     for token in &tokens {

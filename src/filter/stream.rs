@@ -14,6 +14,10 @@ use crate::host::{Host, HostError};
 use crate::keys::jwks_cache::Trigger;
 use crate::request::RequestHead;
 
+/// The request header on which the test-only `trap-canary` build traps.
+#[cfg(feature = "trap-canary")]
+const TRAP_HEADER: &str = "x-wsgate-trap";
+
 pub(super) struct GateStream<H: Host> {
     context_id: u32,
     host: H,
@@ -53,6 +57,15 @@ impl<H: Host> HttpContext for GateStream<H> {
             return Action::Pause;
         };
         let context_id = self.context_id;
+        // Test-only (Cargo.toml's `trap-canary`): a VM that dies mid-request, for the
+        // failure-policy test.
+        #[cfg(feature = "trap-canary")]
+        if matches!(self.host.request_header(TRAP_HEADER), Ok(Some(_))) {
+            #[allow(clippy::panic)]
+            {
+                panic!("trap-canary: {TRAP_HEADER} present");
+            }
+        }
         // Most traffic through a listener is not to a guarded path: one header decides that.
         let path = match self.host.request_header(":path") {
             Ok(path) => path.map(text).unwrap_or_default(),

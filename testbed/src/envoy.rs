@@ -118,12 +118,12 @@ pub fn module_path() -> PathBuf {
     )
 }
 
-/// The test-only leak-canary build of the filter (Cargo.toml's `leak-canary`, built by
-/// `make build` beside it), checked like [`module_path`].
-pub fn leak_canary_module_path() -> PathBuf {
+/// The test-only canary build of the filter (Cargo.toml's `leak-canary` and `trap-canary`,
+/// built by `make build` beside it), checked like [`module_path`].
+pub fn canary_module_path() -> PathBuf {
     let root = workspace_root();
     fresh(
-        root.join("target/wasm32-wasip1/release/wsgate_leak_canary.wasm"),
+        root.join("target/wasm32-wasip1/release/wsgate_canaries.wasm"),
         &[root.join("src")],
         "",
     )
