@@ -31,12 +31,13 @@ fn every_shipped_envoy_config_validates() {
         })
         .collect();
     configs.sort();
-    // envoy.yaml, envoy-inline-keys.yaml, envoy-acs.yaml, envoy-providers.yaml and
-    // compose/envoy.yaml: a config added or lost must be seen here.
+    // envoy.yaml, envoy-inline-keys.yaml, envoy-acs.yaml, envoy-providers.yaml,
+    // envoy-upgrades-only.yaml and compose/envoy.yaml: a config added or lost must be seen here.
     assert_eq!(
         configs.len(),
-        5,
-        "expected the demo, inline-keys, ACS, providers and compose configurations: {configs:?}"
+        6,
+        "expected the demo, inline-keys, ACS, providers, upgrades-only and compose \
+         configurations: {configs:?}"
     );
 
     let scratch = std::env::temp_dir().join(format!("wsgate-validate-{}", std::process::id()));

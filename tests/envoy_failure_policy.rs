@@ -164,7 +164,10 @@ fn a_dead_vm_with_fail_reload_is_replaced_and_guards_again() {
     trap(&stack, &bearer);
     let deadline = Instant::now() + Duration::from_secs(10);
     while upgrade(&stack, &[("authorization", &bearer)]) != 101 {
-        assert!(Instant::now() < deadline, "the VM was not reloaded a second time");
+        assert!(
+            Instant::now() < deadline,
+            "the VM was not reloaded a second time"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(upgrade(&stack, &[]), 401);

@@ -5,9 +5,10 @@
 use std::path::Path;
 
 use crate::echo::Echo;
-use crate::envoy::{module_path, workspace_root, Envoy};
+use crate::envoy::{module_path, Envoy};
 use crate::issuer::Issuer;
 use crate::keys::TestKey;
+use crate::shipped;
 
 /// The demo's issuer, upstream and Envoy, running.
 pub struct DemoStack {
@@ -48,31 +49,5 @@ impl DemoStack {
 /// `envoy/envoy.yaml` with its fixed ports replaced by the issuer's and upstream's, and free
 /// ones for the listener and admin.
 fn config(issuer: &Issuer, echo: &Echo, module: &Path) -> Result<String, String> {
-    let path = workspace_root().join("envoy/envoy.yaml");
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let replacements = [
-        ("port_value: 10000", "port_value: 0".to_owned()),
-        ("port_value: 9901", "port_value: 0".to_owned()),
-        (
-            "port_value: 8080",
-            format!("port_value: {}", echo.addr().port()),
-        ),
-        (
-            "port_value: 8081",
-            format!("port_value: {}", issuer.addr().port()),
-        ),
-        ("http://127.0.0.1:8081", issuer.issuer()),
-        (
-            "filename: target/wasm32-wasip1/release/wsgate.wasm",
-            format!("filename: {}", module.display()),
-        ),
-    ];
-    let mut text = text;
-    for (from, to) in replacements {
-        if !text.contains(from) {
-            return Err(format!("envoy/envoy.yaml no longer contains {from:?}"));
-        }
-        text = text.replace(from, &to);
-    }
-    Ok(text)
+    shipped::config("envoy.yaml", &shipped::demo_moves(issuer, echo, module))
 }

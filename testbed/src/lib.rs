@@ -12,6 +12,8 @@
 //! - [`client`]: a plain HTTP/1.1 client and a WebSocket client that report what came back;
 //! - [`h2ws`]: a WebSocket over HTTP/2 (RFC 8441 extended CONNECT);
 //! - [`vectors`]: the Wycheproof test vectors from `../shared/vectors`;
+//! - [`crowd`]: thousands of WebSockets held open at once, and an upstream that holds them;
+//! - [`shipped`]: the configurations under `envoy/` as shipped, moved onto loopback;
 //! - [`demo`]: the demo stack of `envoy/envoy.yaml` on free ports, with the page for trying
 //!   the gate from a browser.
 //!
@@ -19,6 +21,7 @@
 
 pub mod attacks;
 pub mod client;
+pub mod crowd;
 pub mod demo;
 pub mod differential;
 pub mod echo;
@@ -28,6 +31,7 @@ pub mod http;
 pub mod issuer;
 pub mod keys;
 pub mod leaks;
+pub mod shipped;
 pub mod vectors;
 
 /// Nanoseconds since the Unix epoch, now (for unique names).
