@@ -46,11 +46,14 @@ fuzz:
 
 ## bench: WebSocket handshakes/s through Envoy for wsgate, jwt_authn and baselines, then
 ## Envoy CPU per request (split by perf when installed) for RS256, ES256 and EdDSA, then
-## Envoy CPU per message on open WebSockets (writes bench/results/DATE.md), then native
-## microseconds per verification for each backend
+## Envoy CPU per message on open WebSockets, then 8000 sockets held open (memory, unrelated
+## traffic, expiry) (writes bench/results/DATE.md), then native microseconds per
+## verification for each backend. BENCH_ARGS=--sockets-only runs the sockets part alone.
+## The open-file limit is raised to the hard limit first: N sockets need about 2N.
 bench: build
 	scripts/bench-setup.sh
-	cargo run --quiet --release -p testbed --bin wsgate-bench -- $(BENCH_ARGS)
+	ulimit -n "$$(ulimit -Hn)"; \
+	  cargo run --quiet --release -p testbed --bin wsgate-bench -- $(BENCH_ARGS)
 	cargo run --quiet --release --example verify_bench
 
 ## soak: SOAK_SECONDS (default 600) of mixed handshakes through Envoy with 2 workers, key

@@ -37,12 +37,12 @@ impl OpenSockets {
         }
     }
 
-    /// Takes every socket whose deadline is at or before `now_ms`, earliest first, with its
-    /// deadline.
-    pub fn expired(&mut self, now_ms: u64) -> Vec<(u32, u64)> {
+    /// Takes up to `limit` sockets whose deadline is at or before `now_ms`, earliest first,
+    /// with their deadlines.
+    pub fn expired(&mut self, now_ms: u64, limit: usize) -> Vec<(u32, u64)> {
         let mut expired = Vec::new();
         while let Some(&Reverse((deadline, id))) = self.queue.peek() {
-            if deadline > now_ms {
+            if deadline > now_ms || expired.len() >= limit {
                 break;
             }
             self.queue.pop();
@@ -54,6 +54,14 @@ impl OpenSockets {
             }
         }
         expired
+    }
+
+    /// Whether a socket may be due at `now_ms` (an ended socket's entry can make this say yes
+    /// once more than needed, never no when one is due).
+    pub fn due(&self, now_ms: u64) -> bool {
+        self.queue
+            .peek()
+            .is_some_and(|&Reverse((deadline, _))| deadline <= now_ms)
     }
 
     /// How many sockets are open.
@@ -95,20 +103,21 @@ mod tests {
         sockets.open(3, 200);
         sockets.open(4, 900);
         sockets.close(3);
-        assert_eq!(sockets.expired(50), []);
-        assert_eq!(sockets.expired(300), [(2, 100), (1, 300)]);
+        assert_eq!(sockets.expired(50, 10), []);
+        assert!(!sockets.due(50));
+        assert_eq!(sockets.expired(300, 10), [(2, 100), (1, 300)]);
         assert_eq!(sockets.len(), 1);
-        assert_eq!(sockets.expired(1000), [(4, 900)]);
+        assert_eq!(sockets.expired(1000, 10), [(4, 900)]);
         assert!(sockets.is_empty());
         // Opened again with a later deadline: the earlier entry is stale.
         sockets.open(5, 100);
         sockets.open(5, 500);
-        assert_eq!(sockets.expired(200), []);
-        assert_eq!(sockets.expired(500), [(5, 500)]);
+        assert_eq!(sockets.expired(200, 10), []);
+        assert_eq!(sockets.expired(500, 10), [(5, 500)]);
     }
 
     /// Thousands opening and ending: the heap stays within its bound, and ten thousand
-    /// expiring together all come out in one call.
+    /// expiring together come out `limit` at a time, earliest first, until none is due.
     #[test]
     fn churn_keeps_the_queue_bounded_and_a_mass_expiry_is_one_call() {
         let mut sockets = OpenSockets::default();
@@ -124,7 +133,13 @@ mod tests {
         for id in 0..10_000u32 {
             together.open(id, 5_000);
         }
-        assert_eq!(together.expired(5_000).len(), 10_000);
+        let mut taken = 0;
+        while together.due(5_000) {
+            let batch = together.expired(5_000, 128);
+            assert!(batch.len() <= 128);
+            taken += batch.len();
+        }
+        assert_eq!(taken, 10_000);
         assert!(together.is_empty());
     }
 }

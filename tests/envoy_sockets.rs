@@ -3,8 +3,10 @@
 //! The file runs with its addresses moved to loopback and its issuer to a test one (plain
 //! HTTP, so its TLS block goes): 2000 sockets, 20 callers' tokens, held open through a real
 //! Envoy to an upstream that keeps them. Every one is accepted, carries bytes both ways, and
-//! is counted by Envoy and wsgate; the gate still refuses at that load. And the test can
-//! fail: the same file without its circuit breakers refuses past Envoy's default 1024.
+//! is counted by Envoy and wsgate; the gate still refuses at that load. Their tokens then
+//! expire together, and the file's `close_on_expiry` closes all 2000 within 2 s, the VM
+//! alive after it (a single tick resetting them all had killed it). And the test can fail:
+//! the same file without its circuit breakers stops at Envoy's default 1024.
 
 #![allow(
     clippy::unwrap_used,
@@ -13,7 +15,7 @@
     clippy::indexing_slicing
 )]
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use testbed::client;
 use testbed::crowd::{self, Crowd};
@@ -27,6 +29,12 @@ const SOCKETS: usize = 2000;
 const CALLERS: usize = 20;
 /// The audience placeholder the file ships with.
 const AUDIENCE: &str = "00000000-0000-0000-0000-000000000000";
+/// The file sets no `clock_skew_seconds`: wsgate's default, as `jwt_authn`'s.
+const SKEW: u64 = 60;
+/// The tokens' `exp`, this many seconds ago: still inside the skew, so accepted, and closed
+/// when the skew runs out, [`CLOSE_IN`] seconds from now.
+const EXPIRED_AGO: u64 = 48;
+const CLOSE_IN: u64 = SKEW - EXPIRED_AGO;
 const ACS: &str = "https://acscallautomation.communication.azure.com";
 
 /// The file's moves: loopback addresses, the test issuer in ACS's place, the built module.
@@ -64,18 +72,20 @@ fn moves(issuer: &Issuer, upstream: &crowd::Upstream) -> Vec<(String, String)> {
     ]
 }
 
-/// The stack, and a crowd of [`SOCKETS`] upgrades opening through it.
-fn hold(extra_moves: &[(String, String)]) -> (Issuer, crowd::Upstream, Envoy, Crowd) {
+/// The stack, and a crowd of [`SOCKETS`] upgrades opening through it, and their tokens'
+/// `exp`.
+fn hold(extra_moves: &[(String, String)]) -> (Issuer, crowd::Upstream, Envoy, Crowd, u64) {
     let issuer = Issuer::start(&[(&RSA_2048, "acs-key")]);
     let upstream = crowd::Upstream::start();
     let mut all = moves(&issuer, &upstream);
     all.extend_from_slice(extra_moves);
     let config = shipped::config(FILE, &all).unwrap_or_else(|drift| panic!("{drift}"));
     let envoy = Envoy::start_yaml(&config);
+    let exp = testbed::now() - EXPIRED_AGO;
     let tokens: Vec<String> = (0..CALLERS)
         .map(|caller| {
             issuer
-                .mint(&format!("caller-{caller}"), AUDIENCE, 3600)
+                .mint(&format!("caller-{caller}"), AUDIENCE, -(EXPIRED_AGO as i64))
                 .unwrap()
         })
         .collect();
@@ -91,7 +101,7 @@ fn hold(extra_moves: &[(String, String)]) -> (Issuer, crowd::Upstream, Envoy, Cr
         })
         .collect();
     let crowd = Crowd::open(envoy.listener(), heads, 64);
-    (issuer, upstream, envoy, crowd)
+    (issuer, upstream, envoy, crowd, exp)
 }
 
 fn stat(envoy: &Envoy, name: &str) -> u64 {
@@ -100,7 +110,7 @@ fn stat(envoy: &Envoy, name: &str) -> u64 {
 
 #[test]
 fn the_acs_config_holds_2000_authenticated_sockets() {
-    let (_issuer, upstream, envoy, crowd) = hold(&[]);
+    let (issuer, upstream, envoy, crowd, exp) = hold(&[]);
     let took = crowd
         .wait_settled(Duration::from_secs(120))
         .unwrap_or_else(|| {
@@ -134,10 +144,51 @@ fn the_acs_config_holds_2000_authenticated_sockets() {
     // Every socket carries bytes both ways.
     assert_eq!(crowd.echo_all(Duration::from_secs(60)), SOCKETS);
     assert_eq!(crowd.still_open(), SOCKETS, "no socket was closed");
-    // Closed by their clients, they leave nothing open behind them.
+    assert_eq!(
+        stat(&envoy, "wasmcustom.wsgate.expiry_tracked"),
+        SOCKETS as u64
+    );
+    // Their tokens expire together: every one is closed within 2 s, none before.
+    let due = UNIX_EPOCH + Duration::from_secs(exp + SKEW);
+    let deadline = Instant::now() + Duration::from_secs(CLOSE_IN + 30);
+    while crowd.closed_at().len() < SOCKETS {
+        assert!(
+            Instant::now() < deadline,
+            "{} of {SOCKETS} closed 30 s after their tokens expired",
+            crowd.closed_at().len()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let closed = crowd.closed_at();
+    assert!(
+        closed.iter().all(|at| *at >= due),
+        "a socket closed before exp"
+    );
+    let last = closed.iter().max().unwrap().duration_since(due).unwrap();
+    eprintln!("the last of {SOCKETS} closed {last:?} after exp");
+    assert!(
+        last <= Duration::from_secs(2),
+        "the last closed {last:?} after exp"
+    );
+    assert_eq!(
+        stat(&envoy, "wasmcustom.wsgate.closed_on_expiry"),
+        SOCKETS as u64
+    );
+    assert_eq!(stat(&envoy, "wasmcustom.wsgate.expiry_tracked"), 0);
+    // The VM lived through it, and the gate still decides.
+    assert_eq!(envoy.vm_failures(), 0, "{}", envoy.log());
+    let fresh = issuer.mint("caller-after", AUDIENCE, 600).unwrap();
+    let (_socket, accepted) = client::websocket(
+        envoy.listener(),
+        "/ws",
+        &[("authorization", &format!("Bearer {fresh}"))],
+    )
+    .unwrap_or_else(|refused| panic!("refused after the expiry: {refused:?}"));
+    assert_eq!(accepted.status, 101);
+    // Closed, they leave nothing open behind them.
     drop(crowd);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while upstream.open() > 0 || stat(&envoy, "cluster.websocket_backend.upstream_cx_active") > 0 {
+    while upstream.open() > 1 || stat(&envoy, "cluster.websocket_backend.upstream_cx_active") > 1 {
         assert!(
             Instant::now() < deadline,
             "{} upstream sockets still open 30 s after their clients closed",
@@ -151,7 +202,7 @@ fn the_acs_config_holds_2000_authenticated_sockets() {
 fn without_its_circuit_breakers_the_same_file_stops_at_envoys_default() {
     let breakers = shipped::block(FILE, "    circuit_breakers:", "    type: STATIC")
         .unwrap_or_else(|drift| panic!("{drift}"));
-    let (_issuer, upstream, envoy, crowd) = hold(&[(breakers, String::new())]);
+    let (_issuer, upstream, envoy, crowd, _) = hold(&[(breakers, String::new())]);
     // The first 1024 connect; the rest wait in the cluster's pending queue for a connection
     // that never comes (the crowd keeps 64 handshakes in flight, so 64 wait; past 1024
     // pending Envoy would answer 503).

@@ -10,6 +10,8 @@
 //!   `max_stale_keys_seconds`, counted by the VM whose failure found it;
 //! - `wsgate.closed_on_expiry`: accepted WebSockets closed because their token expired
 //!   (`close_on_expiry`);
+//! - `wsgate.expiry_tracked` (gauge): accepted WebSockets `close_on_expiry` is watching,
+//!   summed over the worker VMs (0 when it is off, and again once every socket has ended);
 //! - `wsgate.jwt_cache_hit`, `wsgate.jwt_cache_miss`: tokens answered from the verified-token
 //!   cache, and tokens verified (cached when valid).
 //!
@@ -37,6 +39,8 @@ pub const JWT_CACHE_HIT: &str = "wsgate.jwt_cache_hit";
 pub const JWT_CACHE_MISS: &str = "wsgate.jwt_cache_miss";
 /// Usable keys now (gauge).
 pub const JWKS_KEYS: &str = "wsgate.jwks_keys";
+/// Open WebSockets tracked for `close_on_expiry` (gauge).
+pub const EXPIRY_TRACKED: &str = "wsgate.expiry_tracked";
 
 /// The per-reason counter of `reason`.
 pub fn denied(reason: DenyReason) -> String {

@@ -30,7 +30,10 @@ impl<H: Host> Metrics<H> {
         let names = stats::counters()
             .into_iter()
             .map(|name| (name, MetricKind::Counter))
-            .chain([(stats::JWKS_KEYS.to_owned(), MetricKind::Gauge)])
+            .chain([
+                (stats::JWKS_KEYS.to_owned(), MetricKind::Gauge),
+                (stats::EXPIRY_TRACKED.to_owned(), MetricKind::Gauge),
+            ])
             .chain(per_provider);
         for (name, kind) in names {
             match host.define_metric(kind, &name) {
@@ -46,6 +49,15 @@ impl<H: Host> Metrics<H> {
     pub(super) fn increment(&self, name: &str) {
         if let Some(id) = self.ids.get(name) {
             if let Err(error) = self.host.increment_metric(*id, 1) {
+                debug!("stat {name} not moved: {error}");
+            }
+        }
+    }
+
+    /// Moves gauge `name` by `by` (every VM's moves add up in the one gauge Envoy keeps).
+    pub(super) fn add(&self, name: &str, by: i64) {
+        if let Some(id) = self.ids.get(name) {
+            if let Err(error) = self.host.increment_metric(*id, by) {
                 debug!("stat {name} not moved: {error}");
             }
         }

@@ -321,8 +321,24 @@ impl<H: Host> Plugin<H> {
             for provider in &mut state.providers {
                 provider.waiters.forget(context_id);
             }
-            state.open_sockets.close(context_id);
         });
+        self.with_sockets(|sockets| sockets.close(context_id));
+    }
+
+    /// Runs `step` on the open sockets `close_on_expiry` tracks, and moves the
+    /// `expiry_tracked` gauge by what it changed.
+    pub fn with_sockets<T>(&self, step: impl FnOnce(&mut OpenSockets) -> T) -> Option<T> {
+        let (result, before, after) = self.with_state(|state| {
+            let before = state.open_sockets.len();
+            let result = step(&mut state.open_sockets);
+            (result, before, state.open_sockets.len())
+        })?;
+        if before != after {
+            let by = i64::try_from(after).unwrap_or(i64::MAX)
+                - i64::try_from(before).unwrap_or(i64::MAX);
+            self.metrics.add(stats::EXPIRY_TRACKED, by);
+        }
+        Some(result)
     }
 }
 

@@ -8,7 +8,7 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
 
 use super::log_level::LogLevel;
-use super::plugin::Plugin;
+use super::plugin::{Plugin, TICK};
 use super::stream::GateStream;
 use super::{expiry, fetching, waiters};
 use crate::host::Host;
@@ -19,6 +19,8 @@ pub(super) struct GateRoot<H: Host> {
     /// `None` until a configuration is accepted.
     plugin: Option<Rc<Plugin<H>>>,
     log_level: LogLevel,
+    /// Whether ticks come every [`expiry::BACKLOG_TICK`], while expired sockets wait.
+    backlog: bool,
 }
 
 impl<H: Host + Clone> GateRoot<H> {
@@ -28,6 +30,7 @@ impl<H: Host + Clone> GateRoot<H> {
             host,
             plugin: None,
             log_level: LogLevel::default(),
+            backlog: false,
         }
     }
 
@@ -79,7 +82,14 @@ impl<H: Host + Clone + 'static> RootContext for GateRoot<H> {
         let now = self.host.now_ms();
         fetching::on_tick(plugin, now);
         waiters::resolve(plugin, self.context_id, now);
-        expiry::close_expired(plugin, self.context_id, now);
+        let backlog = expiry::close_expired(plugin, self.context_id, now);
+        if backlog != self.backlog {
+            let period = if backlog { expiry::BACKLOG_TICK } else { TICK };
+            match self.host.set_tick_period(period) {
+                Ok(()) => self.backlog = backlog,
+                Err(refusal) => error!("tick period not changed: {refusal}"),
+            }
+        }
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {

@@ -367,55 +367,6 @@ fn a_failed_call_is_not_read() {
     assert_eq!(host.metric("wsgate.jwks_fetch_success"), 0);
 }
 
-#[test]
-fn close_on_expiry_resets_a_socket_once_its_token_expires() {
-    let (host, mut root) = start(&inline(
-        json!({"close_on_expiry": true, "clock_skew_seconds": 0}),
-    ));
-    let bearer = format!("Bearer {}", token(NOW + 30));
-    assert_eq!(
-        request(&host, &root, 100, "/ws", &[("authorization", &bearer)]),
-        Action::Continue
-    );
-    host.take_effects();
-    host.enter(ROOT);
-    host.set_now(NOW_MS + 29_000);
-    root.on_tick();
-    assert!(host.take_effects().is_empty());
-    host.set_now(NOW_MS + 30_000);
-    root.on_tick();
-    assert_eq!(host.take_effects(), [Effect::Reset(100)]);
-    assert_eq!(host.metric("wsgate.closed_on_expiry"), 1);
-    assert_eq!(host.effective(), ROOT);
-}
-
-#[test]
-fn an_ended_stream_is_forgotten() {
-    let (host, mut root) = start(&inline(
-        json!({"close_on_expiry": true, "clock_skew_seconds": 0}),
-    ));
-    let bearer = format!("Bearer {}", token(NOW + 30));
-    host.request(
-        100,
-        &[
-            (":method", "GET"),
-            (":path", "/ws"),
-            ("connection", "Upgrade"),
-            ("upgrade", "websocket"),
-            ("authorization", &bearer),
-        ],
-    );
-    let mut stream = root.stream(100);
-    assert_eq!(stream.on_http_request_headers(5, false), Action::Continue);
-    assert!(stream.on_done());
-    host.end(100);
-    host.take_effects();
-    host.set_now(NOW_MS + 60_000);
-    root.on_tick();
-    assert!(host.take_effects().is_empty());
-    assert_eq!(host.metric("wsgate.closed_on_expiry"), 0);
-}
-
 /// A host whose `verify_signature` is right for the known answers and for `tokens`: it
 /// says valid exactly for the arguments a valid signature among them would be sent with.
 fn host_verifying(host: &Recording, tokens: &[String]) {
@@ -589,6 +540,7 @@ fn mismatched_algorithms_and_pss_or_eddsa_never_reach_the_host() {
     assert_eq!(host.metric("wsgate.allowed"), 2);
 }
 
+mod expiry;
 mod outputs;
 mod providers;
 mod state;

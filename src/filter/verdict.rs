@@ -79,7 +79,7 @@ pub(super) fn enforce<H: Host>(
             if settings.close_on_expiry {
                 let skew = settings.gate.clock_skew_seconds(identity.provider);
                 if let Some(deadline) = identity.expires_at_ms(skew) {
-                    plugin.with_state(|state| state.open_sockets.open(context_id, deadline));
+                    plugin.with_sockets(|sockets| sockets.open(context_id, deadline));
                 }
             }
             true

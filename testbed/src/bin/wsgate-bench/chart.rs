@@ -1,6 +1,7 @@
-//! The chart of part two's main table: Envoy CPU per request for each configuration, drawn
-//! as an SVG with `plotters` (its SVG backend only: no fonts, no bitmaps) and written beside
-//! the result file, which links it.
+//! The charts of the result files (part two's Envoy CPU per request, part four's unrelated
+//! rate with sockets open against none open), drawn as horizontal bars in an SVG with
+//! `plotters` (its SVG backend only: no fonts, no bitmaps) and written beside the result
+//! file, which links it.
 
 use std::path::Path;
 
@@ -18,21 +19,28 @@ pub enum Kind {
     Wsgate,
 }
 
-/// One row of the table: its label and its Envoy CPU per request.
+/// One row of the table: its label and its value.
 pub struct Bar {
     pub label: String,
-    pub micros: f64,
+    pub value: f64,
     pub kind: Kind,
 }
 
-/// Draws `bars` (top to bottom, in table order) into the SVG file `path`.
-pub fn write(title: &str, bars: &[Bar], path: &Path) -> Result<(), String> {
+/// Draws `bars` (top to bottom, in table order) into the SVG file `path`, the value axis
+/// described by `axis`, each value written with `decimals` decimals.
+pub fn write(
+    title: &str,
+    axis: &str,
+    decimals: usize,
+    bars: &[Bar],
+    path: &Path,
+) -> Result<(), String> {
     let rows = bars.len().max(1);
     let height = 90 + 26 * rows as u32;
     let root = SVGBackend::new(path, (960, height)).into_drawing_area();
     let failed = |error: &dyn std::fmt::Display| format!("{}: {error}", path.display());
     root.fill(&WHITE).map_err(|e| failed(&e))?;
-    let top = bars.iter().map(|bar| bar.micros).fold(0.0, f64::max);
+    let top = bars.iter().map(|bar| bar.value).fold(0.0, f64::max);
     let limit = (top * 1.15).max(1.0);
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 18))
@@ -53,7 +61,7 @@ pub fn write(title: &str, bars: &[Bar], path: &Path) -> Result<(), String> {
         .disable_y_mesh()
         .y_labels(rows)
         .y_label_formatter(&label_of)
-        .x_desc("Envoy CPU µs per request (median of the rounds)")
+        .x_desc(axis)
         .draw()
         .map_err(|e| failed(&e))?;
     let colour = |kind: Kind| match kind {
@@ -67,7 +75,7 @@ pub fn write(title: &str, bars: &[Bar], path: &Path) -> Result<(), String> {
             let mut rectangle = Rectangle::new(
                 [
                     (0.0, SegmentValue::Exact(row)),
-                    (bar.micros, SegmentValue::Exact(row + 1)),
+                    (bar.value, SegmentValue::Exact(row + 1)),
                 ],
                 colour(bar.kind).filled(),
             );
@@ -81,8 +89,8 @@ pub fn write(title: &str, bars: &[Bar], path: &Path) -> Result<(), String> {
         .draw_series(bars.iter().enumerate().map(|(index, bar)| {
             let row = rows - 1 - index;
             Text::new(
-                format!(" {:.1}", bar.micros),
-                (bar.micros, SegmentValue::CenterOf(row)),
+                format!(" {:.*}", decimals, bar.value),
+                (bar.value, SegmentValue::CenterOf(row)),
                 value_style.clone(),
             )
         }))

@@ -9,11 +9,12 @@
 //!
 //! Part two ([`per_request`]) measures the filter's cost per request without handshakes, and
 //! with `perf` where Envoy's CPU goes ([`profile`]); part three ([`per_frame`]) its cost per
-//! message on open WebSockets.
+//! message on open WebSockets; part four ([`sockets`]) what thousands of open sockets cost
+//! (memory, unrelated traffic, expiry).
 //!
 //!     wsgate-bench [--count N] [--concurrency C] [--rounds R] [--seconds S] [--results DIR]
 //!                  [--baseline-module WASM] [--per-request-only] [--warm-only] [--ab-only]
-//!                  [--together] [--envoy-log-level LEVEL]
+//!                  [--together] [--envoy-log-level LEVEL] [--sockets N] [--sockets-only]
 //!
 //! `--baseline-module` adds to part two a row for wsgate with its cache built from another
 //! module (an earlier commit's), run in the same rounds, so that a change is judged by a
@@ -26,6 +27,8 @@
 //! round's ratio then taken under the same machine conditions: an A/A run read 0.99x to
 //! 1.02x round by round, where one after the other an A/A run had read 0.87x to 1.33x, and
 //! an A/B of two builds about 3% apart 0.52x to 1.72x.
+//! `--sockets` sets part four's open sockets (8000: what one Envoy fits in this machine's
+//! 20 000 open files); `--sockets-only` runs part four alone and writes `DATE-sockets.md`.
 //! `--envoy-log-level` starts every Envoy at that level instead of `info` (`warning` is
 //! Istio's default for its sidecars).
 
@@ -46,6 +49,7 @@ mod measure;
 mod per_frame;
 mod per_request;
 mod profile;
+mod sockets;
 mod verify_cost;
 
 const ISSUER: &str = "https://issuer.example";
@@ -142,6 +146,7 @@ fn main() {
             .unwrap_or(default)
     };
     let count = arg("--count", 6000);
+    let sockets = arg("--sockets", 8000);
     let concurrency = arg("--concurrency", 16);
     let rounds = arg("--rounds", 3);
     let warmup = arg("--warmup", 1000);
@@ -182,6 +187,18 @@ fn main() {
     assert!(!together || ab_only, "--together runs with --ab-only alone");
     let binary = EnvoyBinary::locate().unwrap_or_else(|why| panic!("{why}"));
     let module = envoy::module_path();
+    if args.iter().any(|a| a == "--sockets-only") {
+        sockets_only(
+            &binary,
+            &module,
+            sockets,
+            &results,
+            seconds as u64,
+            concurrency,
+            rounds,
+        );
+        return;
+    }
     if per_request_only {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -199,7 +216,7 @@ fn main() {
             per_request::run(&runtime, &module, baseline.as_deref(), &timed);
         let _ = std::fs::create_dir_all(&results);
         let stem = result_stem(&results, "per-request");
-        let section = section + &chart_link(&results, &stem, &bars);
+        let section = section + &chart_link(&results, &stem, PER_REQUEST_CHART, &bars);
         let report = format!(
             "# wsgate benchmark, part two only, {}\n\n- machine: {} cores, {}\n- Envoy: {} ({}), log level {}\n- module: {} bytes; baseline module: {}\n{section}",
             testbed::today(),
@@ -389,10 +406,20 @@ fn main() {
     report.push_str(&chart_link(
         &results,
         &result_stem(&results, "per-request"),
+        PER_REQUEST_CHART,
         &bars,
     ));
     let (section, socket_failures) = per_frame::run(&runtime, &module, upstream_addr, &timed);
     report.push_str(&section);
+    let (section, open_failures, bars) = sockets::run(&runtime, &module, sockets, &timed);
+    report.push_str(&section);
+    report.push_str(&chart_link(
+        &results,
+        &result_stem(&results, "sockets"),
+        SOCKETS_CHART,
+        &bars,
+    ));
+    let socket_failures = socket_failures + open_failures;
     println!("{report}");
     let dir = results;
     let _ = std::fs::create_dir_all(&dir);
@@ -408,6 +435,73 @@ fn main() {
     if failures > 0 {
         eprintln!("bench: {handshake_failures} handshake(s), {request_failures} request(s) and {socket_failures} socket(s) failed; the results are not a valid comparison");
         std::process::exit(1);
+    }
+}
+
+/// `--sockets-only`: part four alone, written as `DATE-sockets.md` with its chart.
+fn sockets_only(
+    binary: &EnvoyBinary,
+    module: &std::path::Path,
+    sockets: usize,
+    results: &std::path::Path,
+    seconds: u64,
+    concurrency: usize,
+    rounds: usize,
+) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let settings = Settings {
+        seconds,
+        concurrency,
+        rounds,
+        warm_only: false,
+        ab_only: false,
+        together: false,
+    };
+    let (section, failures, bars) = sockets::run(&runtime, module, sockets, &settings);
+    let _ = std::fs::create_dir_all(results);
+    let stem = result_stem(results, "sockets");
+    let report = format!(
+        "# wsgate benchmark, part four only, {}\n\n- machine: {} cores, {}\n- Envoy: {} ({}), log level {}\n- module: {} bytes\n- commit: {}\n{section}{}",
+        testbed::today(),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cpu_model(),
+        envoy_version(binary),
+        binary.source,
+        envoy::log_level(),
+        std::fs::metadata(module).map_or(0, |m| m.len()),
+        commit(),
+        chart_link(results, &stem, SOCKETS_CHART, &bars),
+    );
+    println!("{report}");
+    let file = results.join(format!("{stem}.md"));
+    match std::fs::write(&file, &report) {
+        Ok(()) => eprintln!("bench: wrote {}", file.display()),
+        Err(error) => eprintln!("bench: could not write {}: {error}", file.display()),
+    }
+    if failures > 0 {
+        eprintln!("bench: {failures} socket(s) or request(s) failed; the results are not a valid comparison");
+        std::process::exit(1);
+    }
+}
+
+/// The commit the bench runs at (with `+changes` when the tree differs), for the result.
+fn commit() -> String {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(envoy::workspace_root())
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    let head = git(&["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    match git(&["status", "--porcelain", "--untracked-files=no"]) {
+        Some(changes) if !changes.is_empty() => format!("{head}+changes"),
+        _ => head,
     }
 }
 
@@ -800,12 +894,17 @@ fn result_stem(dir: &std::path::Path, name: &str) -> String {
         .unwrap_or(base)
 }
 
-/// Draws part two's table as `STEM.svg` in `dir`; returns the Markdown that shows it (or
-/// says why there is none).
-fn chart_link(dir: &std::path::Path, stem: &str, bars: &[chart::Bar]) -> String {
+/// Draws a table's bars as `STEM.svg` in `dir` (`title`, the value axis described by `axis`,
+/// values with `decimals` decimals); returns the Markdown that shows it (or says why there
+/// is none).
+fn chart_link(
+    dir: &std::path::Path,
+    stem: &str,
+    (title, axis, decimals): (&str, &str, usize),
+    bars: &[chart::Bar],
+) -> String {
     let file = format!("{stem}.svg");
-    let title = "Envoy CPU per request, part two (lower is better)";
-    match chart::write(title, bars, &dir.join(&file)) {
+    match chart::write(title, axis, decimals, bars, &dir.join(&file)) {
         Ok(()) => {
             eprintln!("bench: wrote {}", dir.join(&file).display());
             format!("\n![{title}]({file})\n")
@@ -816,3 +915,17 @@ fn chart_link(dir: &std::path::Path, stem: &str, bars: &[chart::Bar]) -> String 
         }
     }
 }
+
+/// Part two's chart.
+const PER_REQUEST_CHART: (&str, &str, usize) = (
+    "Envoy CPU per request, part two (lower is better)",
+    "Envoy CPU µs per request (median of the rounds)",
+    1,
+);
+
+/// Part four's chart.
+const SOCKETS_CHART: (&str, &str, usize) = (
+    "Unrelated requests/s with the sockets open, against none open (higher is better)",
+    "ratio, median of the rounds (1.0: open sockets cost unrelated traffic nothing)",
+    3,
+);

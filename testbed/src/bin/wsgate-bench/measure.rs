@@ -170,7 +170,7 @@ fn answer_directly(config: &mut Value) {
 
 /// `concurrency` keep-alive connections sending `request` until `duration` has passed.
 /// Returns the 200 responses received and the failures (other statuses, broken connections).
-async fn load(
+pub async fn load(
     addr: SocketAddr,
     request: Arc<Vec<u8>>,
     concurrency: usize,

@@ -323,7 +323,7 @@ fn report(
         );
         bars.push(Bar {
             label: format!("{}, {}", auth.name(), alg.name()),
-            micros: c,
+            value: c,
             kind: match auth {
                 Auth::None | Auth::WasmFloor => Kind::Baseline,
                 Auth::JwtAuthn | Auth::JwtAuthnCached => Kind::JwtAuthn,

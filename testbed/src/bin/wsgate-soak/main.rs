@@ -17,8 +17,16 @@
 //! not. The run fails on any false accept, any valid token refused, any VM panic or a failed
 //! connection, and on resident memory growing past the bound after warm-up. It prints its
 //! table and writes it to `bench/results/soak-DATE.md` (`--results DIR` elsewhere).
+//!
+//! Beside the handshakes, [`churn`] keeps WebSockets opening, living a few seconds and
+//! closing all through the run, with `close_on_expiry` on: half closed by their clients,
+//! half by wsgate when their token expires. The run also fails when one of those is refused,
+//! closed before its `exp` or more than two seconds after it, or when wsgate still tracks a
+//! socket at the end (its `expiry_tracked` gauge back at 0).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod churn;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -38,6 +46,8 @@ use tungstenite::http::HeaderValue;
 use tungstenite::Message;
 
 const AUDIENCE: &str = "soak-audience";
+/// wsgate's gauge of the sockets `close_on_expiry` watches.
+const TRACKED: &str = "wasmcustom.wsgate.expiry_tracked";
 const LOAD_THREADS: usize = 4;
 /// Resident memory may grow this much after warm-up before the soak fails: allocator noise
 /// and the token cache filling are a few MiB; a leak per handshake is far more over minutes.
@@ -170,6 +180,9 @@ fn main() {
         "fetch_timeout_ms": 500,
         "from_params": ["access_token"],
         "claim_to_headers": [{"header_name": "x-jwt-sub", "claim_name": "sub"}],
+        // The churn's sockets are closed at their token's `exp` itself.
+        "close_on_expiry": true,
+        "clock_skew_seconds": 0,
     });
     let mut bootstrap = envoy::gate_bootstrap(echo.addr(), &plugin);
     envoy::add_cluster(&mut bootstrap, "issuer", issuer.addr());
@@ -199,6 +212,16 @@ fn main() {
             thread::spawn(move || load(addr, &iss, &shared, &counter))
         })
         .collect();
+    let churn = churn::Churn::start(envoy.listener(), {
+        let (shared, iss) = (shared.clone(), issuer.issuer());
+        move |exp| {
+            let signer = shared.signer.lock().unwrap().clone();
+            signer.key.sign(
+                json!({"kid": signer.kid, "typ": "JWT"}),
+                &json!({"iss": iss, "aud": AUDIENCE, "sub": "churn", "exp": exp}),
+            )
+        }
+    });
 
     let started = Instant::now();
     let mut memory = Memory {
@@ -209,6 +232,7 @@ fn main() {
         warm_handshakes: 0,
         handshakes: &counter,
         peak: 0,
+        tracked_peak: 0,
     };
     let mut timeline = Vec::new();
     let outages = [
@@ -273,8 +297,18 @@ fn main() {
     for thread in threads {
         thread.join().expect("a load thread");
     }
+    let churn = churn.finish();
     let elapsed = started.elapsed();
     let memory_end = envoy.resident_bytes();
+    // Every socket has ended: wsgate must track none (its VMs' moves settle at once).
+    let settle = Instant::now() + Duration::from_secs(5);
+    let tracked_at_end = loop {
+        let now = envoy.stats(TRACKED).get(TRACKED).copied();
+        if now == Some(0) || Instant::now() > settle {
+            break now;
+        }
+        thread::sleep(Duration::from_millis(100));
+    };
 
     let panics = envoy.vm_failures();
     let outcomes = shared.outcomes.lock().unwrap().clone();
@@ -291,6 +325,9 @@ fn main() {
         issuer_hits: (issuer.hits(DISCOVERY_PATH), issuer.hits(JWKS_PATH)),
         stats: envoy.stats("wsgate"),
         timeline,
+        churn,
+        tracked_at_end,
+        tracked_peak: memory.tracked_peak,
     };
     let text = report.render();
     println!("{text}");
@@ -323,6 +360,8 @@ struct Memory<'a> {
     warm_handshakes: usize,
     handshakes: &'a AtomicUsize,
     peak: u64,
+    /// The most sockets wsgate's `expiry_tracked` gauge showed at a sample.
+    tracked_peak: u64,
 }
 
 impl Memory<'_> {
@@ -332,6 +371,8 @@ impl Memory<'_> {
             thread::sleep((at - self.started.elapsed()).min(Duration::from_secs(1)));
             let now = self.envoy.resident_bytes().unwrap_or(0);
             self.peak = self.peak.max(now);
+            let tracked = self.envoy.stats(TRACKED).get(TRACKED).copied().unwrap_or(0);
+            self.tracked_peak = self.tracked_peak.max(tracked);
             if self.warm.is_none() && self.started.elapsed() >= self.warm_up {
                 self.warm = Some(now);
                 self.warm_handshakes = self.handshakes.load(Ordering::Relaxed);
@@ -438,6 +479,11 @@ struct Report {
     issuer_hits: (usize, usize),
     stats: BTreeMap<String, u64>,
     timeline: Vec<String>,
+    churn: churn::Tally,
+    /// wsgate's `expiry_tracked` gauge once every socket had ended, and its peak during
+    /// the run (a gauge that never moved would pass the check at the end).
+    tracked_at_end: Option<u64>,
+    tracked_peak: u64,
 }
 
 impl Report {
@@ -508,6 +554,7 @@ impl Report {
         if self.memory_growth().is_none() {
             failures.push("Envoy's resident memory could not be read: growth not judged".into());
         }
+        failures.extend(self.churn_failures());
         if let Some(slope) = self.growth_per_handshake() {
             if slope > MAX_GROWTH_PER_HANDSHAKE {
                 failures.push(format!(
@@ -517,6 +564,65 @@ impl Report {
             }
         }
         failures
+    }
+
+    /// What the churn got wrong.
+    fn churn_failures(&self) -> Vec<String> {
+        let churn = &self.churn;
+        let closed_on_expiry = self
+            .stats
+            .get("wasmcustom.wsgate.closed_on_expiry")
+            .copied()
+            .unwrap_or(0);
+        let checks = [
+            (churn.opened == 0, "no churned socket opened".to_owned()),
+            (
+                !churn.refused.is_empty(),
+                format!(
+                    "{} churned sockets refused (first: {:?})",
+                    churn.refused.len(),
+                    churn.refused.first()
+                ),
+            ),
+            (
+                churn.closed_early > 0,
+                format!("{} churned sockets closed before exp", churn.closed_early),
+            ),
+            (
+                churn.closed_at_expiry != churn.left_to_expire,
+                format!(
+                    "{} of {} churned sockets left to expire were closed",
+                    churn.closed_at_expiry, churn.left_to_expire
+                ),
+            ),
+            (
+                churn.latest > churn::MAX_LATE.as_secs_f64(),
+                format!("a churned socket closed {:.2} s after exp", churn.latest),
+            ),
+            (
+                closed_on_expiry != churn.closed_at_expiry as u64,
+                format!(
+                    "wsgate counted {closed_on_expiry} closed on expiry, the clients saw {}",
+                    churn.closed_at_expiry
+                ),
+            ),
+            (
+                self.tracked_peak == 0,
+                "wsgate's expiry_tracked gauge never showed a socket".to_owned(),
+            ),
+            (
+                self.tracked_at_end != Some(0),
+                format!(
+                    "wsgate still tracks {:?} sockets once all had ended",
+                    self.tracked_at_end
+                ),
+            ),
+        ];
+        checks
+            .into_iter()
+            .filter(|(failed, _)| *failed)
+            .map(|(_, what)| what)
+            .collect()
     }
 
     fn render(&self) -> String {
@@ -615,6 +721,31 @@ impl Report {
                     ),
                 },
                 "<= 1024 bytes",
+            ),
+            (
+                "churned sockets: opened / closed by clients / left to expire / closed by wsgate at expiry",
+                format!(
+                    "{} / {} / {} / {}",
+                    self.churn.opened,
+                    self.churn.closed_by_clients,
+                    self.churn.left_to_expire,
+                    self.churn.closed_at_expiry
+                ),
+                "every one left to expire closed, none refused",
+            ),
+            (
+                "churned sockets closed before exp; latest close after exp",
+                format!("{}; {:.2} s", self.churn.closed_early, self.churn.latest),
+                "0; <= 2 s",
+            ),
+            (
+                "sockets wsgate tracks (expiry_tracked): peak during the run; once all have ended",
+                format!(
+                    "{}; {}",
+                    self.tracked_peak,
+                    self.tracked_at_end.map_or("?".into(), |n| n.to_string())
+                ),
+                "> 0; 0",
             ),
             (
                 "issuer hits: discovery / JWKS",
