@@ -135,8 +135,8 @@ mod tests {
         }
         let mut taken = 0;
         while together.due(5_000) {
-            let batch = together.expired(5_000, 128);
-            assert!(batch.len() <= 128);
+            let batch = together.expired(5_000, 256);
+            assert!(batch.len() <= 256);
             taken += batch.len();
         }
         assert_eq!(taken, 10_000);
