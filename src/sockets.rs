@@ -119,7 +119,7 @@ mod tests {
     /// Thousands opening and ending: the heap stays within its bound, and ten thousand
     /// expiring together come out `limit` at a time, earliest first, until none is due.
     #[test]
-    fn churn_keeps_the_queue_bounded_and_a_mass_expiry_is_one_call() {
+    fn churn_keeps_the_queue_bounded_and_a_mass_expiry_comes_out_in_batches() {
         let mut sockets = OpenSockets::default();
         for id in 0..100_000u32 {
             sockets.open(id, 1_000 + u64::from(id));

@@ -6,7 +6,8 @@
 //! - with `FAIL_CLOSED`, every request the filter sees is refused by Envoy, a valid token's
 //!   too, and nothing more reaches the upstream;
 //! - with `FAIL_RELOAD` and the backoff every config under `envoy/` ships, Envoy starts a
-//!   new VM on a later request: the gate serves again, still refusing what it refused before.
+//!   new VM on a later request: the gate serves again, still refusing what it refused before;
+//! - and, the control, with `FAIL_OPEN` a request with no token reaches the upstream.
 
 #![allow(
     clippy::unwrap_used,
@@ -82,12 +83,18 @@ fn forwarded(stack: &Stack) -> usize {
     stack.echo.seen().len()
 }
 
-/// Kills the VM with the marker header, and checks the trap happened and went nowhere.
+/// Kills the VM with the marker header, and checks the trap happened (one more in the log)
+/// and went nowhere.
 fn trap(stack: &Stack, bearer: &str) {
     let before = forwarded(stack);
+    let traps = stack.envoy.log().matches("trap-canary").count();
     let status = upgrade(stack, &[("authorization", bearer), TRAP]);
     assert_ne!(status, 101, "the trapping request must not be accepted");
-    stack.envoy.log_with("trap-canary", Duration::from_secs(5));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while stack.envoy.log().matches("trap-canary").count() == traps {
+        assert!(Instant::now() < deadline, "no trap logged");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert_eq!(
         forwarded(stack),
         before,
@@ -124,7 +131,7 @@ fn a_dead_vm_with_fail_reload_is_replaced_and_guards_again() {
     let stack = start(&json!({
         "failure_policy": "FAIL_RELOAD",
         // As every config under envoy/ ships it (tests/envoy_configs.rs checks they do).
-        "reload_config": { "backoff": { "base_interval": "1s", "max_interval": "10s" } }
+        "reload_config": { "backoff": { "base_interval": "1s" } }
     }));
     let bearer = format!("Bearer {}", token(&stack, &RSA_2048));
     let forged = format!("Bearer {}", token(&stack, &RSA_2048_OTHER));
@@ -171,4 +178,18 @@ fn a_dead_vm_with_fail_reload_is_replaced_and_guards_again() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(upgrade(&stack, &[]), 401);
+}
+
+/// The control: with `FAIL_OPEN`, the same dead VM lets a request with no token through to
+/// the upstream, which is what the tests above would see if a shipped policy opened.
+#[test]
+fn the_control_with_fail_open_a_dead_vm_opens_the_gate() {
+    let stack = start(&json!({ "failure_policy": "FAIL_OPEN" }));
+    let bearer = format!("Bearer {}", token(&stack, &RSA_2048));
+    assert_eq!(upgrade(&stack, &[]), 401);
+    let before = forwarded(&stack);
+    let _ = upgrade(&stack, &[("authorization", &bearer), TRAP]);
+    stack.envoy.log_with("trap-canary", Duration::from_secs(5));
+    assert_eq!(upgrade(&stack, &[]), 101, "no token, and forwarded");
+    assert!(forwarded(&stack) > before);
 }

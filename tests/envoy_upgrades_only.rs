@@ -29,12 +29,42 @@ struct Stack {
     envoy: Envoy,
 }
 
-fn start() -> Stack {
+const FILE: &str = "envoy-upgrades-only.yaml";
+
+/// The file keeps requests that are not upgrades from the filter twice over: a route on
+/// which it is disabled, and a matcher that skips it. Each is tested alone too.
+#[derive(Clone, Copy, Debug)]
+enum Layers {
+    Both,
+    RouteOnly,
+    MatcherOnly,
+}
+
+const VARIANTS: [Layers; 3] = [Layers::Both, Layers::RouteOnly, Layers::MatcherOnly];
+
+fn start(layers: Layers) -> Stack {
     let issuer = Issuer::start(&[(&RSA_2048, "k")]);
     let echo = Echo::start();
-    let moves = shipped::demo_moves(&issuer, &echo, &envoy::module_path());
-    let config = shipped::config("envoy-upgrades-only.yaml", &moves)
-        .unwrap_or_else(|drift| panic!("{drift}"));
+    let mut moves = shipped::demo_moves(&issuer, &echo, &envoy::module_path());
+    match layers {
+        Layers::Both => {}
+        // The matcher's first condition made always false (`:method` is always there): it
+        // never skips.
+        Layers::RouteOnly => moves.push((
+            "header_name: upgrade\n".into(),
+            "header_name: \":method\"\n".into(),
+        )),
+        Layers::MatcherOnly => {
+            let route = shipped::block(
+                FILE,
+                "              # A request with no Upgrade header",
+                "              - match: { prefix: \"/\" }",
+            )
+            .unwrap_or_else(|drift| panic!("{drift}"));
+            moves.push((route, String::new()));
+        }
+    }
+    let config = shipped::config(FILE, &moves).unwrap_or_else(|drift| panic!("{drift}"));
     let envoy = Envoy::start_yaml(&config);
     Stack {
         issuer,
@@ -70,7 +100,14 @@ const VERSION: &str = "sec-websocket-version: 13";
 
 #[test]
 fn every_upgrade_meets_the_gate_and_only_plain_requests_skip_it() {
-    let stack = start();
+    for layers in VARIANTS {
+        eprintln!("layers: {layers:?}");
+        every_upgrade_meets_the_gate(layers);
+    }
+}
+
+fn every_upgrade_meets_the_gate(layers: Layers) {
+    let stack = start(layers);
     let token = stack.issuer.mint("caller", AUDIENCE, 600).unwrap();
 
     // Upgrade attempts spelled every way, on guarded paths (one reached through `..;`, which
@@ -119,7 +156,10 @@ fn every_upgrade_meets_the_gate_and_only_plain_requests_skip_it() {
             let before = stack.echo.seen().len();
             let response = raw(&stack, path, lines);
             let reached: Vec<_> = stack.echo.seen().split_off(before);
-            let what = format!("{path} {lines:?}: {} {:?}", response.status, response.body);
+            let what = format!(
+                "{layers:?}: {path} {lines:?}: {} {:?}",
+                response.status, response.body
+            );
             match expected {
                 Gate => assert_eq!(
                     (response.status, response.body.as_str()),
@@ -173,7 +213,14 @@ fn every_upgrade_meets_the_gate_and_only_plain_requests_skip_it() {
 
 #[test]
 fn a_plain_request_skips_the_filter_with_what_that_gives_up() {
-    let stack = start();
+    for layers in VARIANTS {
+        eprintln!("layers: {layers:?}");
+        a_plain_request_skips_the_filter(layers);
+    }
+}
+
+fn a_plain_request_skips_the_filter(layers: Layers) {
+    let stack = start(layers);
     // An unrelated request: served by the backend, and wsgate never ran (no decision).
     let health = client::request(stack.envoy.listener(), "GET", "/health", &[]);
     assert_eq!(health.status, 200);

@@ -47,14 +47,10 @@ impl<H: Host> Metrics<H> {
     }
 
     pub(super) fn increment(&self, name: &str) {
-        if let Some(id) = self.ids.get(name) {
-            if let Err(error) = self.host.increment_metric(*id, 1) {
-                debug!("stat {name} not moved: {error}");
-            }
-        }
+        self.add(name, 1);
     }
 
-    /// Moves gauge `name` by `by` (every VM's moves add up in the one gauge Envoy keeps).
+    /// Moves stat `name` by `by` (for a gauge, every VM's moves add up in the one Envoy keeps).
     pub(super) fn add(&self, name: &str, by: i64) {
         if let Some(id) = self.ids.get(name) {
             if let Err(error) = self.host.increment_metric(*id, by) {

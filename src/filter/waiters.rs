@@ -8,25 +8,39 @@ use super::plugin::{Keys, Plugin};
 use super::verdict;
 use crate::host::Host;
 
-/// Decides every parked request whose provider's fetch attempt has finished (in any VM) or
-/// whose deadline has passed, then makes the root context `root_id` effective again.
-pub(super) fn resolve<H: Host>(plugin: &Plugin<H>, root_id: u32, now: u64) {
-    let ready = plugin
+/// Decides up to `budget` parked requests whose provider's fetch attempt has finished (in
+/// any VM) or whose deadline has passed, then makes the root context `root_id` effective
+/// again. Returns how many it decided and whether more are ready (each decision may run
+/// Envoy's callbacks into the VM within it: see [`super::root::CALL_BUDGET`]).
+pub(super) fn resolve<H: Host>(
+    plugin: &Plugin<H>,
+    root_id: u32,
+    now: u64,
+    budget: usize,
+) -> (usize, bool) {
+    let (ready, more) = plugin
         .with_state(|state| {
             let mut ready = Vec::new();
+            let mut more = false;
             for provider in &mut state.providers {
                 let completed = match &provider.keys {
                     Keys::Remote { cache, .. } => cache.state().completed,
                     Keys::Inline(_) => continue,
                 };
                 let have_keys = provider.current_keys(now).is_some();
-                ready.extend(provider.waiters.take_ready(completed, have_keys, now));
+                let limit = budget.saturating_sub(ready.len());
+                let (taken, left) = provider
+                    .waiters
+                    .take_ready_at_most(completed, have_keys, now, limit);
+                ready.extend(taken);
+                more |= left;
             }
-            ready
+            (ready, more)
         })
         .unwrap_or_default();
+    let decided = ready.len();
     if ready.is_empty() {
-        return;
+        return (0, more);
     }
     let host = &plugin.host;
     for (context_id, head) in ready {
@@ -49,4 +63,5 @@ pub(super) fn resolve<H: Host>(plugin: &Plugin<H>, root_id: u32, now: u64) {
     if let Err(refusal) = host.set_effective_context(root_id) {
         error!("root context not made effective again: {refusal}");
     }
+    (decided, more)
 }

@@ -84,22 +84,40 @@ impl<T> Parked<T> {
         }
     }
 
-    /// Takes out, in the order they were parked, the requests that are ready at `now_ms`
-    /// when `completed` fetch attempts have finished and a key set is there or not
-    /// (`have_keys`).
-    pub fn take_ready(&mut self, completed: u64, have_keys: bool, now_ms: u64) -> Vec<(u32, T)> {
-        let (ready, waiting): (Vec<Entry<T>>, Vec<Entry<T>>) =
-            self.entries.drain(..).partition(|entry| {
-                entry.released
-                    || completed > entry.completed
-                    || now_ms >= entry.deadline_ms
-                    || (entry.trigger == Trigger::Scheduled && have_keys)
-            });
+    /// Takes out, in the order they were parked, up to `limit` of the requests that are ready
+    /// at `now_ms` when `completed` fetch attempts have finished and a key set is there or not
+    /// (`have_keys`); the others stay parked. Also says whether ready ones were left.
+    pub fn take_ready_at_most(
+        &mut self,
+        completed: u64,
+        have_keys: bool,
+        now_ms: u64,
+        limit: usize,
+    ) -> (Vec<(u32, T)>, bool) {
+        let mut ready = Vec::new();
+        let mut left = false;
+        let mut waiting = Vec::new();
+        for entry in self.entries.drain(..) {
+            let is_ready = entry.released
+                || completed > entry.completed
+                || now_ms >= entry.deadline_ms
+                || (entry.trigger == Trigger::Scheduled && have_keys);
+            if is_ready && ready.len() < limit {
+                ready.push((entry.id, entry.request));
+            } else {
+                left |= is_ready;
+                waiting.push(entry);
+            }
+        }
         self.entries = waiting;
-        ready
-            .into_iter()
-            .map(|entry| (entry.id, entry.request))
-            .collect()
+        (ready, left)
+    }
+
+    /// Every ready request ([`Parked::take_ready_at_most`] without a limit).
+    #[cfg(test)]
+    pub fn take_ready(&mut self, completed: u64, have_keys: bool, now_ms: u64) -> Vec<(u32, T)> {
+        self.take_ready_at_most(completed, have_keys, now_ms, usize::MAX)
+            .0
     }
 
     /// How many requests are parked.
@@ -190,5 +208,18 @@ mod tests {
         assert!(parked.take_ready(7, true, 100).is_empty());
         let ready = ids(parked.take_ready(8, true, 200));
         assert_eq!(ready, (1..1_000).step_by(2).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_limit_leaves_the_rest_parked_and_ready() {
+        let mut parked = Parked::default();
+        for id in 1..=5 {
+            parked.park(id, "x", Trigger::Scheduled, 0, 5_000);
+        }
+        let (first, left) = parked.take_ready_at_most(1, false, 100, 2);
+        assert_eq!((ids(first), left), (vec![1, 2], true));
+        let (rest, left) = parked.take_ready_at_most(1, false, 100, 10);
+        assert_eq!((ids(rest), left), (vec![3, 4, 5], false));
+        assert!(parked.is_empty());
     }
 }

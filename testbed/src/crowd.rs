@@ -238,13 +238,18 @@ impl Crowd {
     /// took, or `None` on timeout.
     pub fn wait_settled(&self, timeout: Duration) -> Option<Duration> {
         let started = Instant::now();
-        while self.opened() + self.refused().len() < self.size {
+        while !self.settled() {
             if started.elapsed() > timeout {
                 return None;
             }
             std::thread::sleep(Duration::from_millis(5));
         }
         Some(started.elapsed())
+    }
+
+    /// Whether every handshake has been answered.
+    pub fn settled(&self) -> bool {
+        self.opened() + self.refused().len() >= self.size
     }
 
     /// Sockets upgraded (101) so far, closed since or not.

@@ -1,20 +1,21 @@
 //! Part four of `make bench`: thousands of open WebSockets, as users hold them.
 //!
-//! For each configuration (no filter, `jwt_authn`, wsgate, wsgate with `close_on_expiry`, and
-//! that behind the upgrades-only matcher of `envoy/envoy-upgrades-only.yaml`), one Envoy with
-//! one worker, pinned to one CPU, is loaded with unrelated keep-alive requests (`/health`,
-//! answered by Envoy itself) with no socket open; then N WebSockets on one token are opened
-//! and held, and the same load runs again. Reported: Envoy's resident memory per open
-//! socket, the unrelated rate with N open against none open (each configuration's own ratio,
-//! none open measured before opening and again after every socket has closed, and that
-//! ratio against no filter's in the same run), the unrelated rate with none open
-//! against no filter's (the tax on traffic the filter does not guard), the time to open N,
-//! and, with `close_on_expiry`, how late after the token's `exp` the last of the N sockets,
-//! expiring together, is closed.
+//! Each configuration (`jwt_authn`, wsgate, wsgate with `close_on_expiry`, that with the
+//! upgrades-only matcher alone, and that with the filter disabled on the unrelated route)
+//! runs beside a no-filter Envoy: two Envoys with one worker each, pinned to one CPU, loaded
+//! with unrelated keep-alive requests (`/health`, answered by Envoy itself) at the same
+//! moments; with no socket open, then with N WebSockets on one token open and held in each,
+//! then with none open again. Reported: Envoy's resident memory per open socket, Envoy's
+//! CPU per unrelated request and requests/s with N open against none open (and that ratio
+//! against the no-filter Envoy's beside it), the none-open CPU per request against no
+//! filter's (the tax on traffic the filter does not guard), the time to open N, and, with
+//! `close_on_expiry`, how late after the token's `exp` the last of the N sockets, expiring
+//! together, is closed.
 //!
-//! N sockets hold about 2N file descriptors in Envoy and 2N in this process (the clients
-//! and the upstream): `make bench` raises the soft limit to the hard one (`ulimit -n`), and
-//! this part refuses to start when the limit is too low for N, saying so.
+//! Each Envoy holds about 2N file descriptors; this process holds the clients' 2N (N a
+//! side), and the upstream runs in a process of its own with its 2N. `make bench` raises
+//! the soft limit to the hard one (`ulimit -n`), and this part refuses to start when the
+//! limit is too low for N, saying so.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -337,7 +338,9 @@ impl Pair<'_> {
         // The previous pair's Envoys are gone; give the kernel a moment with their sockets.
         std::thread::sleep(Duration::from_secs(1));
         for envoy in &envoys {
-            pin(envoy.pid(), "1");
+            if !pin(envoy.pid(), "1") {
+                eprintln!("bench: Envoy not pinned to CPU 1: the pairs still share one machine");
+            }
         }
         let seconds = self.settings.seconds;
         let mut failures = [0usize; 2];
@@ -362,11 +365,19 @@ impl Pair<'_> {
         let crowds = envoys
             .each_ref()
             .map(|envoy| Crowd::open(envoy.listener(), vec![head.clone(); self.sockets], 256));
-        let open_seconds = crowds.each_ref().map(|crowd| {
-            crowd
-                .wait_settled(Duration::from_secs(300))
-                .map_or(f64::NAN, |took| took.as_secs_f64())
-        });
+        // Both crowds open at once; each one's time is until its own last answer.
+        let opening = std::time::Instant::now();
+        let mut open_seconds = [f64::NAN; 2];
+        while open_seconds.iter().any(|seconds| seconds.is_nan())
+            && opening.elapsed() < Duration::from_secs(300)
+        {
+            for (seconds, crowd) in open_seconds.iter_mut().zip(&crowds) {
+                if seconds.is_nan() && crowd.settled() {
+                    *seconds = opening.elapsed().as_secs_f64();
+                }
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
         let mut lost = [0usize; 2];
         for (side, crowd) in crowds.iter().enumerate() {
             lost[side] += crowd.refused().len() + self.sockets.saturating_sub(crowd.opened());
