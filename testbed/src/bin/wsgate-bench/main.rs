@@ -236,12 +236,7 @@ fn main() {
                 std::fs::metadata(path).map_or(0, |m| m.len())
             )),
         );
-        println!("{report}");
-        let file = results.join(format!("{stem}.md"));
-        match std::fs::write(&file, &report) {
-            Ok(()) => eprintln!("bench: wrote {}", file.display()),
-            Err(error) => eprintln!("bench: could not write {}: {error}", file.display()),
-        }
+        publish(&results, &stem, &report);
         if failures > 0 {
             eprintln!(
                 "bench: {failures} request(s) failed; the results are not a valid comparison"
@@ -424,14 +419,8 @@ fn main() {
         &bars,
     ));
     let socket_failures = socket_failures + open_failures;
-    println!("{report}");
-    let dir = results;
-    let _ = std::fs::create_dir_all(&dir);
-    let file = dir.join(format!("{}.md", result_stem(&dir, "")));
-    match std::fs::write(&file, &report) {
-        Ok(()) => eprintln!("bench: wrote {}", file.display()),
-        Err(error) => eprintln!("bench: could not write {}: {error}", file.display()),
-    }
+    let _ = std::fs::create_dir_all(&results);
+    publish(&results, &result_stem(&results, ""), &report);
     // A run in which handshakes, requests or sockets failed compares something other than
     // what it says: fail, so neither a person nor CI takes its numbers at face value.
     let handshake_failures: usize = samples.iter().map(|sample| sample.failures).sum();
@@ -479,15 +468,20 @@ fn sockets_only(
         commit(),
         chart_link(results, &stem, SOCKETS_CHART, &bars),
     );
-    println!("{report}");
-    let file = results.join(format!("{stem}.md"));
-    match std::fs::write(&file, &report) {
-        Ok(()) => eprintln!("bench: wrote {}", file.display()),
-        Err(error) => eprintln!("bench: could not write {}: {error}", file.display()),
-    }
+    publish(results, &stem, &report);
     if failures > 0 {
         eprintln!("bench: {failures} socket(s) or request(s) failed; the results are not a valid comparison");
         std::process::exit(1);
+    }
+}
+
+/// Prints `report` and writes it as `STEM.md` in `dir` (saying so, or why it could not).
+fn publish(dir: &std::path::Path, stem: &str, report: &str) {
+    println!("{report}");
+    let file = dir.join(format!("{stem}.md"));
+    match std::fs::write(&file, report) {
+        Ok(()) => eprintln!("bench: wrote {}", file.display()),
+        Err(error) => eprintln!("bench: could not write {}: {error}", file.display()),
     }
 }
 
