@@ -13,7 +13,6 @@ use serde_json::Value;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 use wsgate::config::{Config, KeySource};
 use wsgate::decision::gate::Gate;
-use wsgate::decision::Decision;
 use wsgate::keys::jwks::{KeyLimits, KeySet};
 use wsgate::request::RequestHead;
 use wsgate::signature::{rsa_modulus_bits, JwsAlgorithm, KeyFamily, VerifyingKey};
@@ -65,7 +64,7 @@ pub fn token_accepted(data: &[u8]) -> bool {
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&payload).expect("base64url"))
                 .expect("claims");
         let sub = claims["sub"].as_str().expect("a sub").to_owned();
-        (Gate::new(&config), keys, token.to_owned(), payload, sub)
+        (config.gate(), keys, token.to_owned(), payload, sub)
     });
     let text = String::from_utf8_lossy(data);
     let mut lines = text.split('\n');
@@ -84,7 +83,10 @@ pub fn token_accepted(data: &[u8]) -> bool {
         }
     }
     let head = RequestHead::new(headers);
-    let Some(Decision::Allow(identity)) = gate.decide(&head, Some(keys), NOW_MS) else {
+    let Some(outcome) = gate.decide(&head, Some(keys), NOW_MS) else {
+        return false;
+    };
+    let Some(identity) = outcome.identity() else {
         return false;
     };
     assert_eq!(
@@ -109,7 +111,7 @@ pub fn token_accepted(data: &[u8]) -> bool {
 pub fn config(data: &[u8]) {
     match Config::parse(data) {
         Ok(config) => {
-            let gate = Gate::new(&config);
+            let gate = config.gate();
             let _ = gate.rule_for("/ws");
         }
         Err(error) => {
@@ -134,17 +136,17 @@ pub fn discovery(data: &[u8]) {
         return;
     };
     let status = STATUSES[usize::from(selector) % STATUSES.len()];
-    let judged = wsgate::keys::fetch::judge(Some(status), body.len(), body, 1024).is_ok();
+    let judged = wsgate::keys::remote::judge(Some(status), body.len(), body, 1024).is_ok();
     assert_eq!(
         judged,
         status.trim() == "200" && body.len() <= 1024,
         "status {status:?}, {} bytes",
         body.len()
     );
-    if let Ok(uri) = wsgate::keys::fetch::jwks_uri_from_discovery(body, "https://issuer.example") {
+    if let Ok(uri) = wsgate::keys::remote::jwks_uri_from_discovery(body, "https://issuer.example") {
         let document: Value = serde_json::from_slice(body).expect("a document that gave a URI");
         assert_eq!(document["issuer"], "https://issuer.example");
-        let _ = wsgate::keys::fetch::Endpoint::parse(&uri, "issuer");
+        let _ = wsgate::keys::remote::Endpoint::parse(&uri, "issuer");
     }
 }
 

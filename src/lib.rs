@@ -28,8 +28,10 @@
 
 pub mod config;
 pub mod decision;
+pub mod deny;
 pub mod encoding;
 pub mod keys;
+pub mod provider;
 pub mod request;
 pub mod signature;
 pub mod sockets;

@@ -11,8 +11,7 @@
 use serde_json::json;
 use testbed::attacks::catalogue;
 use wsgate::config::{Config, KeySource};
-use wsgate::decision::gate::Gate;
-use wsgate::decision::Decision;
+use wsgate::decision::Verdict;
 use wsgate::request::RequestHead;
 
 const ISSUER: &str = "https://issuer.example";
@@ -37,7 +36,7 @@ fn every_attack_is_refused_with_its_reason() {
     let KeySource::Inline(keys) = &config.providers[0].keys else {
         panic!("inline")
     };
-    let gate = Gate::new(&config);
+    let gate = config.gate();
 
     let mut names = std::collections::BTreeSet::new();
     for attack in &attacks {
@@ -59,7 +58,7 @@ fn every_attack_is_refused_with_its_reason() {
                 .map(|value| ("authorization".to_owned(), value.clone())),
         );
         let decision = gate.decide(&RequestHead::new(headers), Some(keys), now * 1000);
-        let Some(Decision::Deny(denial)) = decision else {
+        let Some(Verdict::Deny(denial)) = decision.as_ref().map(|outcome| &outcome.verdict) else {
             panic!("{}: not refused: {decision:?}", attack.name)
         };
         assert_eq!(denial.reason.name(), attack.reason, "{}", attack.name);
@@ -95,8 +94,9 @@ fn the_catalogue_control_token_is_accepted() {
         ("upgrade", "websocket"),
         ("authorization", &format!("Bearer {token}")),
     ]);
+    let outcome = config.gate().decide(&head, Some(keys), now * 1000);
     assert!(matches!(
-        Gate::new(&config).decide(&head, Some(keys), now * 1000),
-        Some(Decision::Allow(_))
+        outcome.map(|outcome| outcome.verdict),
+        Some(Verdict::Allow(_))
     ));
 }

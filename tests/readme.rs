@@ -10,7 +10,7 @@
 
 use std::collections::BTreeSet;
 
-use wsgate::decision::DenyReason;
+use wsgate::deny::DenyReason;
 
 fn readme() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README.md")

@@ -16,7 +16,7 @@ use std::process::Command;
 
 use testbed::envoy::workspace_root;
 use wsgate::config::{Config, KeySource};
-use wsgate::keys::fetch::RemoteDocument;
+use wsgate::keys::remote::RemoteDocument;
 
 fn venv_tool(name: &str) -> PathBuf {
     let tool = workspace_root().join(".venv/bin").join(name);

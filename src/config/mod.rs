@@ -41,12 +41,13 @@ use std::fmt;
 
 use serde_json::Value;
 
+use crate::decision::gate::{Gate, ProviderPolicy};
 use crate::decision::record::CorrelationHeader;
 use crate::decision::rules::Rule;
 use crate::decision::upstream::UpstreamPolicy;
 use crate::encoding::strict_json;
-use crate::keys::fetch::RemoteKeys;
 use crate::keys::jwks::{KeyLimits, KeyReport, KeySet, MAX_RSA_KEY_BITS_LIMIT};
+use crate::keys::remote::RemoteKeys;
 use crate::signature::{Crypto, MIN_RSA_MODULUS_BITS};
 use crate::token::authenticator::{Authenticator, DEFAULT_MAX_TOKEN_BYTES};
 use crate::token::claims::ClaimsPolicy;
@@ -189,6 +190,20 @@ pub struct Config {
 }
 
 impl Config {
+    /// The gate that decides requests for this configuration.
+    pub fn gate(&self) -> Gate {
+        let providers = self
+            .providers
+            .iter()
+            .map(|provider| ProviderPolicy {
+                name: provider.name.clone(),
+                authenticator: provider.authenticator.clone(),
+                upstream: provider.upstream.clone(),
+            })
+            .collect();
+        Gate::new(providers, self.rules.clone(), self.sources.clone())
+    }
+
     /// Parses and validates the plugin configuration.
     pub fn parse(bytes: &[u8]) -> Result<Config, ConfigError> {
         if bytes.iter().all(u8::is_ascii_whitespace) {

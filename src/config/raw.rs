@@ -230,7 +230,7 @@ pub(crate) struct UpstreamSection {
     pub forward: Option<bool>,
 }
 
-/// A remote key source, for [`RemoteKeys`](crate::keys::fetch::RemoteKeys).
+/// A remote key source, for [`RemoteKeys`](crate::keys::remote::RemoteKeys).
 #[derive(Debug)]
 pub(crate) struct RemoteSection {
     /// `jwks_uri` or `openid_config_url`: the field that named the source.

@@ -7,7 +7,7 @@
 //! token and its signature never are.
 
 use crate::config::ConfigError;
-use crate::decision::{Decision, Denial};
+use crate::decision::{Outcome, Verdict};
 use crate::request::header_name;
 use crate::request::path;
 use crate::request::RequestHead;
@@ -105,20 +105,22 @@ pub struct Record {
 }
 
 impl Record {
-    /// The record of `decision` on `head`. With named `providers` (by index; empty in the
-    /// single-issuer form), it names the provider that accepted or refused the token.
+    /// The record of `outcome` on `head`. Where providers are `named` (not the
+    /// single-issuer form), it names the one that accepted or refused the token, `provider`,
+    /// or `-` when none was chosen.
     pub fn of(
-        decision: &Decision,
+        outcome: &Outcome,
         head: &RequestHead,
         correlation: &[CorrelationHeader],
-        providers: &[String],
+        provider: Option<&str>,
+        named: bool,
     ) -> Record {
         let mut fields: Vec<(String, String)> = Vec::new();
         let mut add = |name: &str, value: &str| fields.push((name.to_owned(), sanitize(value)));
-        let allowed = match decision {
-            Decision::Allow(identity) => {
+        let allowed = match &outcome.verdict {
+            Verdict::Allow(identity) => {
                 add("decision", "allow");
-                if let Some(name) = providers.get(identity.provider) {
+                if let Some(name) = provider {
                     add("provider", name);
                 }
                 add("path", path::without_revealed_query(head.path()));
@@ -126,27 +128,23 @@ impl Record {
                 add("sub", identity.claim_str("sub").unwrap_or("-"));
                 true
             }
-            Decision::Deny(Denial {
-                reason,
-                claimed,
-                provider,
-                ..
-            }) => {
+            Verdict::Deny(denial) | Verdict::AwaitKeys(_, denial) => {
+                let reason = denial.reason;
                 add("decision", "deny");
                 add("reason", reason.name());
                 add("status", &reason.reply().status.to_string());
-                match provider.and_then(|index| providers.get(index)) {
+                match provider {
                     Some(name) => add("provider", name),
                     // Refused before a provider was chosen: so that the field is always
                     // set where providers are named.
-                    None if !providers.is_empty() => add("provider", "-"),
+                    None if named => add("provider", "-"),
                     None => {}
                 }
                 add("path", path::without_revealed_query(head.path()));
-                if let Some(iss) = &claimed.iss {
+                if let Some(iss) = &denial.claimed.iss {
                     add("claimed_iss", iss);
                 }
-                if let Some(sub) = &claimed.sub {
+                if let Some(sub) = &denial.claimed.sub {
                     add("claimed_sub", sub);
                 }
                 false
@@ -221,7 +219,10 @@ pub fn sanitize(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decision::{Claimed, DenyReason, Identity};
+    use crate::decision::CacheUse;
+    use crate::deny::DenyReason;
+    use crate::provider::ProviderId;
+    use crate::token::identity::{Claimed, Denial, Identity};
     use serde_json::json;
 
     fn head(extra: &[(&str, &str)]) -> RequestHead {
@@ -230,14 +231,24 @@ mod tests {
         RequestHead::new(pairs)
     }
 
-    fn allow() -> Decision {
+    fn allow() -> Outcome {
         let claims = json!({"iss": "https://issuer.example", "sub": "alice"});
-        Decision::Allow(Identity {
-            claims: claims.as_object().unwrap().clone().into(),
-            payload: "".into(),
-            location: None,
-            provider: 0,
-        })
+        Outcome {
+            provider: Some(ProviderId::at(0)),
+            locations: Vec::new(),
+            verdict: Verdict::Allow(Identity {
+                claims: claims.as_object().unwrap().clone().into(),
+                payload: "".into(),
+            }),
+            cache: CacheUse::Off,
+        }
+    }
+
+    fn refusal(denial: Denial) -> Outcome {
+        Outcome {
+            verdict: Verdict::Deny(denial),
+            ..Outcome::refused(DenyReason::Malformed, Vec::new())
+        }
     }
 
     #[test]
@@ -249,7 +260,8 @@ mod tests {
                 ("x-ms-call-connection-id", "conn-1"),
             ]),
             &default_correlation_headers(),
-            &[],
+            None,
+            false,
         );
         assert!(record.allowed());
         assert_eq!(
@@ -277,14 +289,13 @@ mod tests {
                 iss: Some("https://issuer.example".into()),
                 sub: Some("mallory".into()),
             },
-            locations: Vec::new(),
-            provider: None,
         };
         let record = Record::of(
-            &Decision::Deny(denial),
+            &refusal(denial),
             &head(&[]),
             &default_correlation_headers(),
-            &[],
+            None,
+            false,
         );
         assert!(!record.allowed());
         assert_eq!(
@@ -297,13 +308,14 @@ mod tests {
     fn hostile_values_are_cleaned_and_bounded() {
         let long = "x".repeat(500);
         let record = Record::of(
-            &Decision::Deny(DenyReason::MissingToken.into()),
+            &refusal(DenyReason::MissingToken.into()),
             &head(&[
                 ("x-ms-call-correlation-id", "a\r\nfake=1\u{1b}[31m \"q\""),
                 ("x-ms-call-connection-id", &long),
             ]),
             &default_correlation_headers(),
-            &[],
+            None,
+            false,
         );
         let line = record.log_line();
         assert!(!line.chars().any(char::is_control), "{line:?}");
@@ -320,28 +332,20 @@ mod tests {
     /// `-` when the request was refused before one was chosen.
     #[test]
     fn named_providers_are_named() {
-        let names = ["acs".to_owned(), "entra".to_owned()];
-        let Decision::Allow(mut identity) = allow() else {
-            panic!("an allow")
-        };
-        identity.provider = 1;
-        let record = Record::of(&Decision::Allow(identity), &head(&[]), &[], &names);
+        let record = Record::of(&allow(), &head(&[]), &[], Some("entra"), true);
         assert_eq!(
             record.log_line(),
             "decision=allow provider=entra path=/ws iss=https://issuer.example sub=alice"
         );
         assert!(record.access_log_fields().contains(&("provider", "entra")));
-        let refused = Decision::Deny(DenyReason::WrongIssuer.into());
-        let record = Record::of(&refused, &head(&[]), &[], &names);
+        let wrong_issuer = refusal(DenyReason::WrongIssuer.into());
+        let record = Record::of(&wrong_issuer, &head(&[]), &[], None, true);
         assert_eq!(
             record.log_line(),
             "decision=deny reason=wrong_issuer status=401 provider=- path=/ws"
         );
-        let expired = Decision::Deny(Denial {
-            provider: Some(0),
-            ..DenyReason::Expired.into()
-        });
-        let line = Record::of(&expired, &head(&[]), &[], &names).log_line();
+        let expired = refusal(DenyReason::Expired.into());
+        let line = Record::of(&expired, &head(&[]), &[], Some("acs"), true).log_line();
         assert!(line.contains(" provider=acs "), "{line}");
     }
 }

@@ -12,6 +12,7 @@
 use serde_json::{Map, Value};
 
 use crate::config::ConfigError;
+use crate::provider::ProviderId;
 use crate::request::path::NormalPath;
 use crate::request::spelling;
 
@@ -31,13 +32,12 @@ pub enum PathMatch {
     Directory(NormalPath),
 }
 
-/// One rule: a path match and the providers it accepts, by index into
-/// [`Config::providers`](crate::config::Config::providers).
+/// One rule: a path match and the providers it accepts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
     pub matcher: PathMatch,
     /// At least one, without repeats, in the order the rule names them.
-    pub providers: Vec<usize>,
+    pub providers: Vec<ProviderId>,
     /// The match as configured (`/ws`, `/calls/*`), for the start-up log.
     pub shown: String,
 }
@@ -68,7 +68,7 @@ impl Rule {
             .first()
             .map(|rule| rule.providers.clone())
             .unwrap_or_default();
-        providers.retain(|index| rules.iter().all(|rule| rule.accepts(*index)));
+        providers.retain(|id| rules.iter().all(|rule| rule.accepts(*id)));
         Rule {
             matcher: PathMatch::Exact(NormalPath::Undecidable),
             providers,
@@ -76,9 +76,9 @@ impl Rule {
         }
     }
 
-    /// Whether this rule accepts tokens of provider `index`.
-    pub fn accepts(&self, index: usize) -> bool {
-        self.providers.contains(&index)
+    /// Whether this rule accepts tokens of provider `id`.
+    pub fn accepts(&self, id: ProviderId) -> bool {
+        self.providers.contains(&id)
     }
 
     /// The single-issuer form's rules: each of `paths` (default [`DEFAULT_PATH`]) exactly,
@@ -95,7 +95,7 @@ impl Rule {
                 let normal = guarded_path(&format!("paths[{index}]"), &path)?;
                 Ok(Rule {
                     matcher: PathMatch::Exact(normal),
-                    providers: vec![0],
+                    providers: vec![ProviderId::at(0)],
                     shown: path,
                 })
             })
@@ -196,8 +196,12 @@ fn path_match(field: &str, raw: Option<&Value>) -> Result<(PathMatch, String), C
 
 /// A rule's `requires`: exactly one of `provider_name` and `requires_any`
 /// (`{"requirements": [{"provider_name": ...}, ...]}`), every name one of `names`; the
-/// provider indices, without repeats.
-fn required(field: &str, raw: Option<&Value>, names: &[&str]) -> Result<Vec<usize>, ConfigError> {
+/// providers, without repeats.
+fn required(
+    field: &str,
+    raw: Option<&Value>,
+    names: &[&str],
+) -> Result<Vec<ProviderId>, ConfigError> {
     let Some(raw) = raw else {
         return Err(ConfigError::new(field, "is required"));
     };
@@ -244,8 +248,9 @@ fn required(field: &str, raw: Option<&Value>, names: &[&str]) -> Result<Vec<usiz
                 ),
             ));
         };
-        if !providers.contains(&index) {
-            providers.push(index);
+        let id = ProviderId::at(index);
+        if !providers.contains(&id) {
+            providers.push(id);
         }
     }
     Ok(providers)
@@ -281,7 +286,7 @@ mod tests {
     fn rule(matcher: PathMatch) -> Rule {
         Rule {
             matcher,
-            providers: vec![0],
+            providers: vec![ProviderId::at(0)],
             shown: String::new(),
         }
     }

@@ -19,7 +19,8 @@
 //! `allowed`, `denied` (refusals after its policy was chosen for the token),
 //! `jwks_fetch_success`, `jwks_fetch_failed`, `jwks_keys_dropped` and the gauge `jwks_keys`.
 
-use crate::decision::{Decision, DenyReason};
+use crate::decision::{Outcome, Verdict};
+use crate::deny::DenyReason;
 
 /// Accepted guarded requests.
 pub const ALLOWED: &str = "wsgate.allowed";
@@ -81,19 +82,17 @@ pub fn provider_counters(name: &str) -> Vec<String> {
     .collect()
 }
 
-/// The counters one decision moves; with named `providers` (by index), the deciding
-/// provider's too.
-pub fn moved_by(decision: &Decision, providers: &[String]) -> Vec<String> {
-    let (mut names, provider, outcome) = match decision {
-        Decision::Allow(identity) => (vec![ALLOWED.to_owned()], Some(identity.provider), ALLOWED),
-        Decision::Deny(denial) => (
-            vec![DENIED.to_owned(), denied(denial.reason)],
-            denial.provider,
-            DENIED,
-        ),
+/// The counters one outcome moves; with a named `provider` (the one that decided), its own
+/// too.
+pub fn moved_by(outcome: &Outcome, provider: Option<&str>) -> Vec<String> {
+    let (mut names, verdict) = match &outcome.verdict {
+        Verdict::Allow(_) => (vec![ALLOWED.to_owned()], ALLOWED),
+        Verdict::Deny(denial) | Verdict::AwaitKeys(_, denial) => {
+            (vec![DENIED.to_owned(), denied(denial.reason)], DENIED)
+        }
     };
-    if let Some(name) = provider.and_then(|index| providers.get(index)) {
-        names.push(of_provider(name, outcome));
+    if let Some(name) = provider {
+        names.push(of_provider(name, verdict));
     }
     names
 }
@@ -107,30 +106,26 @@ mod tests {
         let names = counters();
         assert_eq!(names.len(), 2 + DenyReason::ALL.len() + 6);
         assert!(names.contains(&"wsgate.denied.keys_unavailable".to_owned()));
-        let denial = Decision::Deny(DenyReason::WrongAudience.into());
+        let denial = Outcome::refused(DenyReason::WrongAudience, Vec::new());
         assert_eq!(
-            moved_by(&denial, &[]),
+            moved_by(&denial, None),
             ["wsgate.denied", "wsgate.denied.wrong_audience"]
         );
     }
 
     #[test]
     fn a_named_provider_counts_its_own_decisions() {
-        let names = ["acs".to_owned(), "entra".to_owned()];
-        let denial = Decision::Deny(crate::decision::Denial {
-            provider: Some(1),
-            ..DenyReason::Expired.into()
-        });
+        let denial = Outcome::refused(DenyReason::Expired, Vec::new());
         assert_eq!(
-            moved_by(&denial, &names),
+            moved_by(&denial, Some("entra")),
             [
                 "wsgate.denied",
                 "wsgate.denied.expired",
                 "wsgate.provider.entra.denied"
             ]
         );
-        let unattributed = Decision::Deny(DenyReason::WrongIssuer.into());
-        assert_eq!(moved_by(&unattributed, &names).len(), 2);
+        let unattributed = Outcome::refused(DenyReason::WrongIssuer, Vec::new());
+        assert_eq!(moved_by(&unattributed, None).len(), 2);
         assert_eq!(
             provider_counters("acs"),
             [

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::config::raw::UpstreamSection;
 use crate::config::ConfigError;
-use crate::decision::{Decision, Identity};
+use crate::decision::{Outcome, Verdict};
 use crate::request::header_name;
 use crate::request::path;
 use crate::request::path_only;
@@ -26,6 +26,7 @@ use crate::token::extractor::{
     is_cookie, is_param, pair, pieces, query_of, TokenLocation, COOKIE_SEPARATORS,
     QUERY_SEPARATORS, SUBPROTOCOL_HEADER,
 };
+use crate::token::identity::Identity;
 
 /// One claim copied into one request header (`jwt_authn`'s `claim_to_headers` entry).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,13 +177,14 @@ impl HeaderEdits {
 }
 
 impl UpstreamPolicy {
-    /// The header changes `decision` calls for, with this one policy.
-    pub fn edits(&self, decision: &Decision, head: &RequestHead) -> HeaderEdits {
-        edits(std::slice::from_ref(self), decision, head)
+    /// The header changes `outcome` calls for, with this one policy.
+    pub fn edits(&self, outcome: &Outcome, head: &RequestHead) -> HeaderEdits {
+        let owned: Vec<String> = self.owned().cloned().collect();
+        edits(&owned, Some(self), outcome, head)
     }
 
     /// The headers this policy writes, so removes from every guarded request.
-    fn owned(&self) -> impl Iterator<Item = &String> {
+    pub fn owned(&self) -> impl Iterator<Item = &String> {
         self.claim_to_headers
             .iter()
             .map(|entry| &entry.header_name)
@@ -190,33 +192,31 @@ impl UpstreamPolicy {
     }
 }
 
-/// The header changes `decision` calls for, with `policies` by provider index: a header any
-/// provider writes is removed from every guarded request (a client must not send one that
-/// another provider's callers would be trusted with); an accepted request then gets what
-/// its own provider's policy sets, and keeps its token only if that policy `forward`s it.
-pub fn edits(policies: &[UpstreamPolicy], decision: &Decision, head: &RequestHead) -> HeaderEdits {
+/// The header changes `outcome` calls for. Every header in `owned` (what any provider
+/// writes) is removed from every guarded request: a client must not send one that another
+/// provider's callers would be trusted with. An accepted request then gets what `policy`,
+/// its provider's, sets, and keeps its token only if that policy `forward`s it.
+pub fn edits(
+    owned: &[String],
+    policy: Option<&UpstreamPolicy>,
+    outcome: &Outcome,
+    head: &RequestHead,
+) -> HeaderEdits {
     let mut edits = HeaderEdits::default();
-    for name in policies.iter().flat_map(UpstreamPolicy::owned) {
+    for name in owned {
         edits.remove_once(name);
         edits.remove_spellings(head, name);
     }
-    let identity = match decision {
-        Decision::Allow(identity) => identity,
-        Decision::Deny(denial) => {
-            // Nothing goes upstream, but Envoy's access log may write `:path` (or any
-            // header): a refused token, perhaps valid elsewhere, is cut whatever
-            // `forward` says.
-            remove_tokens(&denial.locations, head, &mut edits);
-            return edits;
-        }
+    let Verdict::Allow(identity) = &outcome.verdict else {
+        // Nothing goes upstream, but Envoy's access log may write `:path` (or any header):
+        // a refused token, perhaps valid elsewhere, is cut whatever `forward` says.
+        remove_tokens(&outcome.locations, head, &mut edits);
+        return edits;
     };
     // The provider that verified it is always configured; were it not, nothing is set and
     // the token is cut.
-    let policy = policies.get(identity.provider);
     if !policy.is_some_and(|policy| policy.forward) {
-        if let Some(location) = &identity.location {
-            remove_tokens(std::slice::from_ref(location), head, &mut edits);
-        }
+        remove_tokens(&outcome.locations, head, &mut edits);
     }
     let Some(policy) = policy else {
         return edits;

@@ -2,15 +2,15 @@
 //! decided, all through the [`Host`](crate::host::Host) seam.
 //!
 //! - [`root`]: one root context per VM: configuration, and on each tick the pieces below.
-//! - [`stream`]: one context per request: reads the head, asks the gate, applies the
-//!   decision or parks the request while keys are fetched.
+//! - [`stream`]: one context per request: reads the head, asks the gate, applies its
+//!   outcome or parks the request while keys are fetched.
 //! - [`plugin`]: what every context of a VM shares: immutable [`Settings`](plugin::Settings)
 //!   and one mutable [`VmState`](plugin::VmState).
-//! - [`verdict`]: applying a decision: upstream headers, log line, access-log fields,
-//!   stats, local reply.
-//! - [`fetching`]: dispatching what the [`KeyFetcher`](crate::keys::fetcher::KeyFetcher)
+//! - [`apply`]: applying the gate's outcome: upstream headers, log line, access-log
+//!   fields, stats, local reply.
+//! - [`key_fetch`]: dispatching what the [`KeyFetcher`](crate::keys::fetcher::KeyFetcher)
 //!   asks, handing it the answers, reporting how attempts finished.
-//! - [`waiters`]: deciding and resuming requests parked for keys.
+//! - [`resume`]: deciding and resuming requests parked for keys.
 //! - [`expiry`]: closing WebSockets whose token expired (`close_on_expiry`).
 //! - [`metrics`]: the stats as host metrics.
 //! - [`log_level`]: the module's log level, following the host's.
@@ -19,18 +19,18 @@
 //! Only the root context dispatches HTTP calls: the SDK delivers a call's response to the
 //! context that made it, and a request's context may be gone by then.
 
+mod apply;
 mod expiry;
-mod fetching;
 mod host_verifier;
+mod key_fetch;
 mod log_level;
 mod metrics;
 mod plugin;
+mod resume;
 mod root;
 mod stream;
 #[cfg(test)]
 mod tests;
-mod verdict;
-mod waiters;
 
 use proxy_wasm::traits::RootContext;
 use proxy_wasm::types::LogLevel;

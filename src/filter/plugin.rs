@@ -16,18 +16,18 @@ use log::{error, info, warn};
 use super::host_verifier::HostVerifier;
 use super::metrics::Metrics;
 use crate::config::{Config, KeySource, Provider};
-use crate::decision::gate::{CacheUse, Gate};
+use crate::decision::gate::{Gate, KeyView, KeysNow};
 use crate::decision::record::CorrelationHeader;
 use crate::decision::rules::Rule;
 use crate::decision::stats;
-use crate::decision::upstream::UpstreamPolicy;
-use crate::decision::Decision;
-use crate::host::Host;
-use crate::keys::fetch::RemoteKeys;
+use crate::decision::Outcome;
+use crate::host::{Host, HostStatus};
 use crate::keys::fetcher::KeyFetcher;
 use crate::keys::jwks::VersionedKeys;
-use crate::keys::jwks_cache::{JwksCache, SharedStore, Timing};
-use crate::keys::parked::Parked;
+use crate::keys::jwks_cache::{JwksCache, SharedStore, Timing, Trigger};
+use crate::keys::parked::{Parked, Wait};
+use crate::keys::remote::RemoteKeys;
+use crate::provider::{ProviderId, ProviderTable};
 use crate::request::RequestHead;
 use crate::sockets::OpenSockets;
 use crate::token::token_cache::{TokenCache, MAX_CACHE_BYTES};
@@ -38,22 +38,18 @@ pub(super) const TICK: Duration = Duration::from_millis(100);
 
 /// What the configuration fixed: read by every request, never changed.
 pub(super) struct Settings {
+    /// The decisions, and the one table of providers.
     pub gate: Gate,
-    /// Each provider's upstream policy, by provider index.
-    pub upstream: Vec<UpstreamPolicy>,
     pub correlation: Vec<CorrelationHeader>,
     pub close_on_expiry: bool,
     /// Whether decisions set their access-log fields (`access_log_fields`).
     pub access_log_fields: bool,
-    /// The providers' names, by index, for logs, access logs and stats; empty in the
-    /// single-issuer form, which names none.
-    pub provider_names: Vec<String>,
 }
 
 /// What changes while the VM runs.
 pub(super) struct VmState<H: Host> {
-    /// Each provider's keys and parked requests, by provider index.
-    pub providers: Vec<ProviderState<H>>,
+    /// Each provider's keys and parked requests.
+    pub providers: ProviderTable<ProviderState<H>>,
     /// With `close_on_expiry`: accepted streams and when their token expires.
     pub open_sockets: OpenSockets,
     /// Verified tokens, unless `jwt_cache_size` is 0.
@@ -64,8 +60,15 @@ pub(super) struct VmState<H: Host> {
 /// refreshed and waited for on their own.
 pub(super) struct ProviderState<H: Host> {
     pub keys: Keys<H>,
-    /// Requests paused until a fetch of this provider's keys finishes.
-    pub waiters: Parked<RequestHead>,
+    /// Requests paused until a fetch of this provider's keys finishes, each with its rule.
+    pub parked: Parked<ParkedRequest>,
+}
+
+/// A request parked for keys: its head and the rule that guards it, so that it is decided
+/// again without reading its path again.
+pub(super) struct ParkedRequest {
+    pub head: RequestHead,
+    pub rule: Rule,
 }
 
 /// Where this VM's keys come from.
@@ -102,7 +105,7 @@ impl<H: Host> SharedStore for SharedData<H> {
         match self.0.set_shared_data(key, value, cas) {
             Ok(()) => true,
             // Another VM wrote first: the key cache expects this and reads again.
-            Err(refusal) if refusal.status == "CasMismatch" => false,
+            Err(refusal) if refusal.status == HostStatus::CasMismatch => false,
             Err(refusal) => {
                 warn!("shared data {key:?} not written: {refusal}");
                 false
@@ -135,12 +138,12 @@ impl<H: Host + Clone> Plugin<H> {
             .filter_map(|provider| provider.name.clone())
             .collect();
         let metrics = Metrics::define(host.clone(), &provider_names);
-        let providers: Vec<ProviderState<H>> = config
+        let providers: ProviderTable<ProviderState<H>> = config
             .providers
             .iter()
             .map(|provider| ProviderState {
                 keys: provider_keys(&host, provider, &config, &metrics),
-                waiters: Parked::default(),
+                parked: Parked::default(),
             })
             .collect();
         if !provider_names.is_empty() {
@@ -151,7 +154,7 @@ impl<H: Host + Clone> Plugin<H> {
                     let names: Vec<&str> = rule
                         .providers
                         .iter()
-                        .filter_map(|&index| provider_names.get(index).map(String::as_str))
+                        .filter_map(|id| provider_names.get(id.index()).map(String::as_str))
                         .collect();
                     format!("{} -> {}", rule.shown, names.join("|"))
                 })
@@ -159,7 +162,7 @@ impl<H: Host + Clone> Plugin<H> {
             info!("configured: rules {rules:?}");
         }
         let remote = providers
-            .iter()
+            .values()
             .any(|provider| matches!(provider.keys, Keys::Remote { .. }));
         if let Err(error) = host.set_tick_period(TICK) {
             if remote || config.close_on_expiry {
@@ -172,16 +175,10 @@ impl<H: Host + Clone> Plugin<H> {
         }
         Ok(Rc::new(Plugin {
             settings: Settings {
-                gate: Gate::new(&config),
-                upstream: config
-                    .providers
-                    .iter()
-                    .map(|provider| provider.upstream.clone())
-                    .collect(),
+                gate: config.gate(),
                 correlation: config.correlation,
                 close_on_expiry: config.close_on_expiry,
                 access_log_fields: config.access_log_fields,
-                provider_names,
             },
             state: RefCell::new(VmState {
                 providers,
@@ -275,17 +272,11 @@ impl<H: Host> Plugin<H> {
         }
     }
 
-    /// Decides `head` at `now_ms` with the current keys and the token cache, counting cache
-    /// hits and misses; `None` when its path is not guarded. Fails closed as
-    /// [`Plugin::decide_by`] does.
-    pub fn decide(&self, head: &RequestHead, now_ms: u64) -> Option<Decision> {
-        let rule = self.settings.gate.rule_of(head)?;
-        Some(self.decide_by(&rule, head, now_ms))
-    }
-
-    /// [`Plugin::decide`] for a request whose `rule` the glue has already found. Fails
-    /// closed (keys unavailable) if the state could not be reached.
-    pub fn decide_by(&self, rule: &Rule, head: &RequestHead, now_ms: u64) -> Decision {
+    /// Decides `head`, whose `rule` the gate found for its path, at `now_ms` with the
+    /// current keys and the token cache; a request may wait for keys only when `waiting`
+    /// (not one already parked). Fails closed (keys unavailable) if the state could not be
+    /// reached.
+    pub fn decide(&self, rule: &Rule, head: &RequestHead, now_ms: u64, waiting: bool) -> Outcome {
         let gate = &self.settings.gate;
         let verifier = &self.verifier;
         let decided = self.with_state(|state| {
@@ -294,23 +285,24 @@ impl<H: Host> Plugin<H> {
                 token_cache,
                 ..
             } = state;
+            let mut keys = StateKeys {
+                providers,
+                now_ms,
+                waiting,
+            };
             gate.decide_by(
                 rule,
                 head,
-                &mut |index| providers.get_mut(index)?.current_keys(now_ms),
+                &mut keys,
                 now_ms,
                 token_cache.as_mut(),
                 verifier,
             )
         });
-        let (decision, used) = decided
-            .unwrap_or_else(|| gate.decide_by(rule, head, &mut |_| None, now_ms, None, verifier));
-        match used {
-            CacheUse::Hit => self.metrics.increment(stats::JWT_CACHE_HIT),
-            CacheUse::Miss => self.metrics.increment(stats::JWT_CACHE_MISS),
-            CacheUse::Off => {}
-        }
-        decision
+        decided.unwrap_or_else(|| {
+            let mut none = crate::decision::gate::FixedKeys(None);
+            gate.decide_by(rule, head, &mut none, now_ms, None, verifier)
+        })
     }
 
     /// Forgets a guarded request that has ended: O(1) for an open socket; the parked
@@ -318,8 +310,8 @@ impl<H: Host> Plugin<H> {
     /// tracked, and its stream does not call this.
     pub fn forget(&self, context_id: u32) {
         self.with_state(|state| {
-            for provider in &mut state.providers {
-                provider.waiters.forget(context_id);
+            for (_, provider) in state.providers.iter_mut() {
+                provider.parked.forget(context_id);
             }
         });
         self.with_sockets(|sockets| sockets.close(context_id));
@@ -339,6 +331,54 @@ impl<H: Host> Plugin<H> {
             self.metrics.add(stats::EXPIRY_TRACKED, by);
         }
         Some(result)
+    }
+}
+
+/// The VM's keys as the gate sees them at `now_ms`: a request may wait for a fetch only
+/// when `waiting`.
+struct StateKeys<'a, H: Host> {
+    providers: &'a mut ProviderTable<ProviderState<H>>,
+    now_ms: u64,
+    waiting: bool,
+}
+
+impl<H: Host> StateKeys<'_, H> {
+    /// What a request waits for on provider `id`'s `trigger` fetch, if it may wait and the
+    /// fetch may come.
+    fn wait(&mut self, id: ProviderId, trigger: Trigger) -> Option<Wait> {
+        if !self.waiting {
+            return None;
+        }
+        let Keys::Remote { cache, .. } = &self.providers.get(id)?.keys else {
+            return None;
+        };
+        let completed = cache.worth_waiting(trigger, self.now_ms)?;
+        Some(Wait {
+            trigger,
+            completed,
+            deadline_ms: self.now_ms.saturating_add(cache.lease_ms()),
+        })
+    }
+}
+
+impl<H: Host> KeyView for StateKeys<'_, H> {
+    fn keys(&mut self, id: ProviderId) -> KeysNow {
+        let now_ms = self.now_ms;
+        if let Some(keys) = self
+            .providers
+            .get_mut(id)
+            .and_then(|provider| provider.current_keys(now_ms))
+        {
+            return KeysNow::Ready(keys);
+        }
+        match self.wait(id, Trigger::Scheduled) {
+            Some(wait) => KeysNow::Fetching(wait),
+            None => KeysNow::Unavailable,
+        }
+    }
+
+    fn refetch(&mut self, id: ProviderId) -> Option<Wait> {
+        self.wait(id, Trigger::UnknownKey)
     }
 }
 

@@ -11,7 +11,7 @@ use proxy_wasm::types::ContextType;
 use super::log_level::LogLevel;
 use super::plugin::{Plugin, TICK};
 use super::stream::GateStream;
-use super::{expiry, fetching, waiters};
+use super::{expiry, key_fetch, resume};
 use crate::host::Host;
 
 /// At most this many streams are answered, resumed or reset in one call into the root
@@ -85,8 +85,8 @@ impl<H: Host + Clone> Context for GateRoot<H> {
         let Some(plugin) = self.plugin.clone() else {
             return;
         };
-        fetching::on_answer(&plugin, call, num_headers, body_size);
-        let (_, more) = waiters::resolve(&plugin, self.context_id, self.host.now_ms(), CALL_BUDGET);
+        key_fetch::on_answer(&plugin, call, num_headers, body_size);
+        let (_, more) = resume::resolve(&plugin, self.context_id, self.host.now_ms(), CALL_BUDGET);
         if more {
             self.pace(true);
         }
@@ -113,8 +113,8 @@ impl<H: Host + Clone + 'static> RootContext for GateRoot<H> {
         self.log_level.follow(&self.host);
         let Some(plugin) = &self.plugin else { return };
         let now = self.host.now_ms();
-        fetching::on_tick(plugin, now);
-        let (decided, parked) = waiters::resolve(plugin, self.context_id, now, CALL_BUDGET);
+        key_fetch::on_tick(plugin, now);
+        let (decided, parked) = resume::resolve(plugin, self.context_id, now, CALL_BUDGET);
         let budget = CALL_BUDGET.saturating_sub(decided);
         let expired = expiry::close_expired(plugin, self.context_id, now, budget);
         self.pace(parked || expired);

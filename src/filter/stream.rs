@@ -1,5 +1,5 @@
-//! One context per request: read the head, ask the gate, apply the decision or park the
-//! request until a key fetch ends.
+//! One context per request: read the head, ask the gate, and apply its outcome: forward,
+//! refuse, or park the request until a key fetch ends.
 
 use std::rc::Rc;
 
@@ -7,11 +7,11 @@ use log::error;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
-use super::plugin::{Keys, Plugin, VmState};
-use super::verdict;
-use crate::decision::{Decision, Denial, DenyReason};
+use super::apply;
+use super::plugin::{ParkedRequest, Plugin};
+use crate::decision::{Outcome, Verdict};
+use crate::deny::DenyReason;
 use crate::host::{Host, HostError};
-use crate::keys::jwks_cache::Trigger;
 use crate::request::RequestHead;
 
 /// The request header on which the test-only `trap-canary` build traps.
@@ -53,7 +53,7 @@ impl<H: Host> HttpContext for GateStream<H> {
             // The host does not route traffic to a plugin whose configuration failed; if it
             // ever does, fail closed.
             error!("request before a valid configuration; refusing");
-            verdict::reply(&self.host, DenyReason::KeysUnavailable);
+            apply::reply(&self.host, DenyReason::KeysUnavailable);
             return Action::Pause;
         };
         let context_id = self.context_id;
@@ -82,25 +82,24 @@ impl<H: Host> HttpContext for GateStream<H> {
             Err(refusal) => return unreadable(&plugin, context_id, &refusal),
         };
         let now = self.host.now_ms();
-        let decision = plugin.decide_by(&rule, &head, now);
-        let parked = plugin.with_state(|state| {
-            let Some((trigger, completed, deadline_ms)) = wait_for_keys(state, &decision, now)
-            else {
-                return false;
+        let outcome = plugin.decide(&rule, &head, now, true);
+        if let (Verdict::AwaitKeys(wait, _), Some(provider)) = (&outcome.verdict, outcome.provider)
+        {
+            let request = ParkedRequest {
+                head: head.clone(),
+                rule: rule.into_owned(),
             };
-            let Some(provider) = provider_of(&decision).and_then(|i| state.providers.get_mut(i))
-            else {
-                return false;
-            };
-            provider
-                .waiters
-                .park(context_id, head.clone(), trigger, completed, deadline_ms);
-            true
-        });
-        if parked == Some(true) {
-            return Action::Pause;
+            let parked = plugin.with_state(|state| {
+                let provider = state.providers.get_mut(provider)?;
+                provider.parked.park(context_id, request, *wait);
+                Some(())
+            });
+            if parked.flatten().is_some() {
+                apply::count_cache(&plugin, outcome.cache);
+                return Action::Pause;
+            }
         }
-        if verdict::enforce(&plugin, decision, &head, context_id) {
+        if apply::outcome(&plugin, outcome, &head, context_id) {
             Action::Continue
         } else {
             Action::Pause
@@ -113,8 +112,8 @@ impl<H: Host> HttpContext for GateStream<H> {
 /// `request_unreadable`.
 fn unreadable<H: Host>(plugin: &Plugin<H>, context_id: u32, refusal: &HostError) -> Action {
     error!("request headers unreadable: {refusal}");
-    let refused = Decision::Deny(DenyReason::RequestUnreadable.into());
-    verdict::enforce(plugin, refused, &RequestHead::default(), context_id);
+    let refused = Outcome::refused(DenyReason::RequestUnreadable, Vec::new());
+    apply::outcome(plugin, refused, &RequestHead::default(), context_id);
     Action::Pause
 }
 
@@ -122,39 +121,4 @@ fn unreadable<H: Host>(plugin: &Plugin<H>, context_id: u32, refusal: &HostError)
 fn text(value: Vec<u8>) -> String {
     String::from_utf8(value)
         .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
-}
-
-/// The provider a refusal was decided with, if one was chosen.
-fn provider_of(decision: &Decision) -> Option<usize> {
-    match decision {
-        Decision::Deny(denial) => denial.provider,
-        Decision::Allow(_) => None,
-    }
-}
-
-/// When `decision` lacks keys that a fetch of its provider's keys may bring: what to wait
-/// for, the fetch attempts finished so far and the deadline, for
-/// [`Parked::park`](crate::keys::parked::Parked::park).
-fn wait_for_keys<H: Host>(
-    state: &VmState<H>,
-    decision: &Decision,
-    now: u64,
-) -> Option<(Trigger, u64, u64)> {
-    let trigger = match decision {
-        Decision::Deny(Denial {
-            reason: DenyReason::KeysUnavailable,
-            ..
-        }) => Trigger::Scheduled,
-        Decision::Deny(Denial {
-            reason: DenyReason::UnknownKey,
-            ..
-        }) => Trigger::UnknownKey,
-        _ => return None,
-    };
-    let provider = state.providers.get(provider_of(decision)?)?;
-    let Keys::Remote { cache, .. } = &provider.keys else {
-        return None;
-    };
-    let completed = cache.worth_waiting(trigger, now)?;
-    Some((trigger, completed, now.saturating_add(cache.lease_ms())))
 }

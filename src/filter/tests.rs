@@ -8,6 +8,7 @@ use testbed::keys::{jwks, RSA_2048};
 
 use super::root::GateRoot;
 use crate::host::recording::{Effect, Recording};
+use crate::host::HostStatus;
 
 const ROOT: u32 = 1;
 const NOW: u64 = 1_800_000_000;
@@ -411,11 +412,11 @@ fn host_verifying(host: &Recording, tokens: &[String]) {
     });
 }
 
-fn refusing_foreign(host: &Recording, status: &'static str) {
+fn refusing_foreign(host: &Recording, status: HostStatus) {
     host.foreign(move |_, _| {
         Err(crate::host::HostError {
             call: "call_foreign_function",
-            status: status.to_owned(),
+            status,
         })
     });
 }
@@ -449,7 +450,11 @@ fn signatures_go_to_the_host_once_it_passes_its_self_test() {
 
 #[test]
 fn a_host_without_verify_signature_leaves_every_signature_to_the_module() {
-    for status in ["NotFound", "BadArgument", "status 12"] {
+    for status in [
+        HostStatus::NotFound,
+        HostStatus::BadArgument,
+        HostStatus::Other(12),
+    ] {
         let host = Recording::new(&inline(json!({})), NOW_MS);
         refusing_foreign(&host, status);
         let root = {
@@ -496,7 +501,7 @@ fn a_host_error_after_the_self_test_falls_back_to_the_module() {
         request(&host, &root, 100, "/ws", &[("authorization", &bearer)]),
         Action::Continue
     );
-    refusing_foreign(&host, "status 12");
+    refusing_foreign(&host, HostStatus::Other(12));
     let good = token(NOW + 60);
     let (input, signature) = good.rsplit_once('.').unwrap();
     let flipped = if signature.starts_with('A') { "B" } else { "A" };

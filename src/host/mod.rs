@@ -25,12 +25,39 @@ pub(crate) use self::proxy_wasm::ProxyWasm;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct HostError {
     pub call: &'static str,
-    pub status: String,
+    pub status: HostStatus,
+}
+
+/// Why the host refused a call: the proxy-wasm ABI's status, or what else went wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HostStatus {
+    NotFound,
+    BadArgument,
+    SerializationFailure,
+    ParseFailure,
+    Empty,
+    /// A shared-data write lost to another VM's (its compare-and-swap value was stale).
+    CasMismatch,
+    InternalFailure,
+    /// A status this crate does not know.
+    Other(u32),
+    /// A log level the host named that the `log` crate does not know.
+    UnknownLevel(u32),
 }
 
 impl fmt::Display for HostError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} refused: {}", self.call, self.status)
+    }
+}
+
+impl fmt::Display for HostStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Other(status) => write!(f, "status {status}"),
+            Self::UnknownLevel(level) => write!(f, "unknown level {level}"),
+            named => write!(f, "{named:?}"),
+        }
     }
 }
 

@@ -18,7 +18,7 @@ use log::{warn, LevelFilter};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType, MetricType, Status};
 
-use super::{Host, HostError, MetricKind};
+use super::{Host, HostError, HostStatus, MetricKind};
 
 /// The host wsgate runs in (natively, only `register`, itself unused there, names it).
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
@@ -28,7 +28,21 @@ pub(crate) struct ProxyWasm;
 fn refused(call: &'static str) -> impl Fn(Status) -> HostError {
     move |status| HostError {
         call,
-        status: format!("{status:?}"),
+        status: host_status(status as u32),
+    }
+}
+
+/// The ABI's status number as a [`HostStatus`].
+fn host_status(status: u32) -> HostStatus {
+    match status {
+        1 => HostStatus::NotFound,
+        2 => HostStatus::BadArgument,
+        3 => HostStatus::SerializationFailure,
+        4 => HostStatus::ParseFailure,
+        7 => HostStatus::Empty,
+        8 => HostStatus::CasMismatch,
+        10 => HostStatus::InternalFailure,
+        other => HostStatus::Other(other),
     }
 }
 
@@ -60,12 +74,12 @@ impl Host for ProxyWasm {
     }
 
     fn log_level(&self) -> Result<LevelFilter, HostError> {
-        let refused = |status: String| HostError {
+        let refused = |status: HostStatus| HostError {
             call: "proxy_get_log_level",
             status,
         };
-        let level = get_log_level().map_err(|status| refused(format!("status {status}")))?;
-        level_filter(level).ok_or_else(|| refused(format!("unknown level {level}")))
+        let level = get_log_level().map_err(|status| refused(host_status(status)))?;
+        level_filter(level).ok_or_else(|| refused(HostStatus::UnknownLevel(level)))
     }
 
     fn set_tick_period(&self, period: Duration) -> Result<(), HostError> {
@@ -163,11 +177,7 @@ impl Host for ProxyWasm {
     fn call_foreign(&self, name: &str, arguments: &[u8]) -> Result<Vec<u8>, HostError> {
         call_foreign_function(name, arguments).map_err(|status| HostError {
             call: "call_foreign_function",
-            status: match status {
-                1 => "NotFound".to_owned(),
-                2 => "BadArgument".to_owned(),
-                status => format!("status {status}"),
-            },
+            status: host_status(status),
         })
     }
 

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::rc::Rc;
 use std::time::Duration;
 
-use super::{Host, HostError, MetricKind};
+use super::{Host, HostError, HostStatus, MetricKind};
 
 /// One effect the glue asked of the host, and the context it was asked in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,7 +181,7 @@ impl Recording {
         if world.refuse.contains(call) || world.refuse.contains(&format!("{call}:{argument}")) {
             return Err(HostError {
                 call,
-                status: "refused by the test".to_owned(),
+                status: HostStatus::InternalFailure,
             });
         }
         Ok(())
@@ -209,7 +209,7 @@ impl Host for Recording {
         self.check("proxy_get_log_level", "")?;
         self.0.borrow().log_level.ok_or(HostError {
             call: "proxy_get_log_level",
-            status: "no level".to_owned(),
+            status: HostStatus::NotFound,
         })
     }
 
@@ -315,7 +315,7 @@ impl Host for Recording {
         if context_id >= 100 && !world.requests.contains_key(&context_id) {
             return Err(HostError {
                 call: "set_effective_context",
-                status: "NotFound".to_owned(),
+                status: HostStatus::NotFound,
             });
         }
         world.effective = context_id;
@@ -370,7 +370,7 @@ impl Host for Recording {
         if cas.is_some() && cas != current {
             return Err(HostError {
                 call: "set_shared_data",
-                status: "CasMismatch".to_owned(),
+                status: HostStatus::CasMismatch,
             });
         }
         let next = current.unwrap_or(0) + 1;
@@ -388,7 +388,7 @@ impl Host for Recording {
             Some(answer) => answer(name, arguments),
             None => Err(HostError {
                 call: "call_foreign_function",
-                status: "NotFound".to_owned(),
+                status: HostStatus::NotFound,
             }),
         }
     }

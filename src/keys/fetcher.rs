@@ -13,12 +13,12 @@
 //! answer to the call in flight is taken; any other (late, or from a call this fetcher
 //! gave up) is ignored.
 
-use crate::keys::fetch::{self, Endpoint, FetchError};
-use crate::keys::fetch::{RemoteDocument, RemoteKeys};
 use crate::keys::jwks::{KeyLimits, KeyReport, KeySet};
 use crate::keys::jwks_cache::{
     Begin, JwksCache, PublishError, SharedState, SharedStore, Ticket, Trigger,
 };
+use crate::keys::remote::{self, Endpoint, FetchError};
+use crate::keys::remote::{RemoteDocument, RemoteKeys};
 
 /// A call for the glue to dispatch (GET, `accept: application/json`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,7 +185,7 @@ impl KeyFetcher {
     }
 
     /// The answer to call `call`: the body of a 200 within `max_document_bytes`, or why
-    /// there is none ([`fetch::judge`]). `jitter` in `[0, 1)` spreads the next refresh.
+    /// there is none ([`remote::judge`]). `jitter` in `[0, 1)` spreads the next refresh.
     pub fn on_answer<S: SharedStore>(
         &mut self,
         cache: &mut JwksCache<S>,
@@ -208,7 +208,7 @@ impl KeyFetcher {
         };
         match stage {
             Stage::Discovery { jwks_cluster } => {
-                let next = fetch::jwks_uri_from_discovery(&body, &self.issuer).and_then(|uri| {
+                let next = remote::jwks_uri_from_discovery(&body, &self.issuer).and_then(|uri| {
                     Endpoint::parse(&uri, &jwks_cluster)
                         .map_err(|why| FetchError::Discovery(format!("jwks_uri: {why}")))
                 });

@@ -15,6 +15,15 @@
 
 use crate::keys::jwks_cache::Trigger;
 
+/// What a parked request waits for: `trigger`'s fetch, ready once more than `completed`
+/// attempts have finished (in any VM), or at `deadline_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wait {
+    pub trigger: Trigger,
+    pub completed: u64,
+    pub deadline_ms: u64,
+}
+
 /// Parked requests of one VM, each a `T` (the request's head) under its context id.
 #[derive(Debug)]
 pub struct Parked<T> {
@@ -42,22 +51,14 @@ impl<T> Default for Parked<T> {
 }
 
 impl<T> Parked<T> {
-    /// Parks `request` (context `id`), waiting for `trigger`'s fetch: ready once more than
-    /// `completed` attempts have finished, or at `deadline_ms`.
-    pub fn park(
-        &mut self,
-        id: u32,
-        request: T,
-        trigger: Trigger,
-        completed: u64,
-        deadline_ms: u64,
-    ) {
+    /// Parks `request` (context `id`) until its `wait` ends.
+    pub fn park(&mut self, id: u32, request: T, wait: Wait) {
         self.entries.push(Entry {
             id,
             request,
-            trigger,
-            completed,
-            deadline_ms,
+            trigger: wait.trigger,
+            completed: wait.completed,
+            deadline_ms: wait.deadline_ms,
             released: false,
         });
     }
@@ -137,6 +138,14 @@ impl<T> Parked<T> {
 mod tests {
     use super::*;
 
+    fn wait(trigger: Trigger, completed: u64, deadline_ms: u64) -> Wait {
+        Wait {
+            trigger,
+            completed,
+            deadline_ms,
+        }
+    }
+
     fn ids(ready: Vec<(u32, &str)>) -> Vec<u32> {
         ready.into_iter().map(|(id, _)| id).collect()
     }
@@ -144,9 +153,9 @@ mod tests {
     #[test]
     fn a_finished_attempt_readies_those_parked_before_it() {
         let mut parked = Parked::default();
-        parked.park(1, "a", Trigger::Scheduled, 0, 5_000);
-        parked.park(2, "b", Trigger::UnknownKey, 0, 5_000);
-        parked.park(3, "c", Trigger::UnknownKey, 1, 5_000);
+        parked.park(1, "a", wait(Trigger::Scheduled, 0, 5_000));
+        parked.park(2, "b", wait(Trigger::UnknownKey, 0, 5_000));
+        parked.park(3, "c", wait(Trigger::UnknownKey, 1, 5_000));
         assert!(parked.take_ready(0, false, 100).is_empty());
         assert_eq!(ids(parked.take_ready(1, false, 200)), [1, 2]);
         assert_eq!(
@@ -161,8 +170,8 @@ mod tests {
     #[test]
     fn deadlines_ready_what_no_fetch_answered() {
         let mut parked = Parked::default();
-        parked.park(1, "a", Trigger::UnknownKey, 4, 1_000);
-        parked.park(2, "b", Trigger::UnknownKey, 4, 2_000);
+        parked.park(1, "a", wait(Trigger::UnknownKey, 4, 1_000));
+        parked.park(2, "b", wait(Trigger::UnknownKey, 4, 2_000));
         assert!(parked.take_ready(4, true, 999).is_empty());
         assert_eq!(ids(parked.take_ready(4, true, 1_000)), [1]);
         assert_eq!(ids(parked.take_ready(4, true, 5_000)), [2]);
@@ -173,8 +182,8 @@ mod tests {
     #[test]
     fn keys_arriving_ready_only_those_that_had_none() {
         let mut parked = Parked::default();
-        parked.park(1, "first", Trigger::Scheduled, 0, 9_000);
-        parked.park(2, "kid", Trigger::UnknownKey, 0, 9_000);
+        parked.park(1, "first", wait(Trigger::Scheduled, 0, 9_000));
+        parked.park(2, "kid", wait(Trigger::UnknownKey, 0, 9_000));
         assert_eq!(ids(parked.take_ready(0, true, 10)), [1]);
         assert_eq!(parked.len(), 1);
     }
@@ -182,8 +191,8 @@ mod tests {
     #[test]
     fn a_refused_refetch_releases_the_unknown_kid_waiters_only() {
         let mut parked = Parked::default();
-        parked.park(1, "kid", Trigger::UnknownKey, 0, 9_000);
-        parked.park(2, "first", Trigger::Scheduled, 0, 9_000);
+        parked.park(1, "kid", wait(Trigger::UnknownKey, 0, 9_000));
+        parked.park(2, "first", wait(Trigger::Scheduled, 0, 9_000));
         assert!(parked.wants_refetch());
         parked.release_unknown_keys();
         assert!(
@@ -200,7 +209,7 @@ mod tests {
     fn a_flood_is_decided_by_one_attempt_without_the_ended_ones() {
         let mut parked = Parked::default();
         for id in 0..1_000 {
-            parked.park(id, "kid", Trigger::UnknownKey, 7, 60_000);
+            parked.park(id, "kid", wait(Trigger::UnknownKey, 7, 60_000));
         }
         for id in (0..1_000).step_by(2) {
             parked.forget(id);
@@ -214,7 +223,7 @@ mod tests {
     fn a_limit_leaves_the_rest_parked_and_ready() {
         let mut parked = Parked::default();
         for id in 1..=5 {
-            parked.park(id, "x", Trigger::Scheduled, 0, 5_000);
+            parked.park(id, "x", wait(Trigger::Scheduled, 0, 5_000));
         }
         let (first, left) = parked.take_ready_at_most(1, false, 100, 2);
         assert_eq!((ids(first), left), (vec![1, 2], true));

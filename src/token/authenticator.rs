@@ -7,10 +7,11 @@
 
 use serde_json::{Map, Value};
 
-use crate::decision::{Claimed, Denial, DenyReason, Identity};
+use crate::deny::DenyReason;
 use crate::keys::jwks::KeySet;
 use crate::signature::{InModule, Verifier};
 use crate::token::claims::ClaimsPolicy;
+use crate::token::identity::{Claimed, Denial, Identity};
 use crate::token::jws::CompactJws;
 
 /// Default cap on a token's length in bytes, checked before any decoding.
@@ -68,8 +69,6 @@ impl Authenticator {
         Ok(Identity {
             payload: jws.payload_segment().into(),
             claims: claims.into(),
-            location: None,
-            provider: 0,
         })
     }
 }

@@ -22,7 +22,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::decision::DenyReason;
+use crate::deny::DenyReason;
 
 /// What the claims of an accepted token must say.
 #[derive(Debug, Clone, PartialEq, Eq)]

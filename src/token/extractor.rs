@@ -29,7 +29,7 @@
 
 use crate::config::raw::SourcesSection;
 use crate::config::ConfigError;
-use crate::decision::DenyReason;
+use crate::deny::DenyReason;
 use crate::request::header_name::{is_token, is_token_char, same_spelling};
 use crate::request::spelling;
 use crate::request::RequestHead;

@@ -12,7 +12,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::decision::DenyReason;
+use crate::deny::DenyReason;
 use crate::encoding::base64url;
 use crate::encoding::strict_json;
 use crate::signature::JwsAlgorithm;

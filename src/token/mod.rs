@@ -1,9 +1,11 @@
 //! The bearer token: where it is ([`extractor`]), its compact JWS form ([`jws`]), the
 //! claims it must carry ([`claims`]), the pipeline that verifies it ([`authenticator`]) and
-//! the per-VM cache of tokens already verified ([`token_cache`]).
+//! what it yields ([`identity`]) and the per-VM cache of tokens already verified
+//! ([`token_cache`]).
 
 pub mod authenticator;
 pub mod claims;
 pub mod extractor;
+pub mod identity;
 pub mod jws;
 pub mod token_cache;

@@ -22,7 +22,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
-use crate::decision::Identity;
+use crate::provider::ProviderId;
+use crate::token::identity::Identity;
 
 /// Default number of entries per VM.
 pub const DEFAULT_JWT_CACHE_SIZE: usize = 1024;
@@ -30,6 +31,8 @@ pub const DEFAULT_JWT_CACHE_SIZE: usize = 1024;
 pub const MAX_CACHE_BYTES: usize = 4 * 1024 * 1024;
 
 struct Entry {
+    /// The provider that verified it.
+    provider: ProviderId,
     identity: Identity,
     deadline_ms: u64,
     /// The key-set version of the identity's provider it was verified under.
@@ -67,24 +70,32 @@ impl TokenCache {
         }
     }
 
-    /// The identity cached for `token` at `now_ms`, if any, and if it was verified under
-    /// the key-set version `current` gives for its provider now.
+    /// The provider and identity cached for `token` at `now_ms`, if any, and if it was
+    /// verified under the key-set version `current` gives for that provider now.
     pub fn get(
         &mut self,
         token: &str,
         now_ms: u64,
-        current: impl FnOnce(usize) -> Option<u64>,
-    ) -> Option<Identity> {
+        current: impl FnOnce(ProviderId) -> Option<u64>,
+    ) -> Option<(ProviderId, Identity)> {
         let entry = self.entries.get(token)?;
-        if now_ms >= entry.deadline_ms || current(entry.identity.provider) != Some(entry.version) {
+        if now_ms >= entry.deadline_ms || current(entry.provider) != Some(entry.version) {
             self.remove(token);
             return None;
         }
-        Some(entry.identity.clone())
+        Some((entry.provider, entry.identity.clone()))
     }
 
-    /// Caches `identity` for `token`, verified under key-set `version`, until `deadline_ms`.
-    pub fn insert(&mut self, token: &str, version: u64, identity: &Identity, deadline_ms: u64) {
+    /// Caches `identity` for `token`, verified by `provider` under its key-set `version`,
+    /// until `deadline_ms`.
+    pub fn insert(
+        &mut self,
+        token: &str,
+        version: u64,
+        provider: ProviderId,
+        identity: &Identity,
+        deadline_ms: u64,
+    ) {
         if self.capacity == 0 {
             return;
         }
@@ -112,14 +123,14 @@ impl TokenCache {
             // Its slot is gone, and the token with it.
             self.stale_bytes = self.stale_bytes.saturating_sub(oldest.len());
         }
-        let mut identity = identity.clone();
-        identity.location = None;
+        let identity = identity.clone();
         let stamp = self.next_stamp;
         self.next_stamp += 1;
         let token: Rc<str> = token.into();
         self.entries.insert(
             token.clone(),
             Entry {
+                provider,
                 identity,
                 deadline_ms,
                 version,
@@ -204,8 +215,6 @@ mod tests {
         Identity {
             claims: json!({"sub": sub}).as_object().unwrap().clone().into(),
             payload: "eyJzdWIiOiJ4In0".into(),
-            location: None,
-            provider: 0,
         }
     }
 
@@ -213,8 +222,11 @@ mod tests {
     fn a_hit_returns_what_was_verified() {
         let mut cache = TokenCache::new(8, MAX_CACHE_BYTES);
         assert!(cache.get("t1", 0, |_| Some(1)).is_none());
-        cache.insert("t1", 1, &identity("alice"), 10_000);
-        assert_eq!(cache.get("t1", 5_000, |_| Some(1)), Some(identity("alice")));
+        cache.insert("t1", 1, ProviderId::at(0), &identity("alice"), 10_000);
+        assert_eq!(
+            cache.get("t1", 5_000, |_| Some(1)),
+            Some((ProviderId::at(0), identity("alice")))
+        );
         assert!(cache.get("t2", 5_000, |_| Some(1)).is_none());
     }
 
@@ -224,7 +236,7 @@ mod tests {
     fn only_the_exact_token_hits_and_a_hit_shares_its_claims() {
         let token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln";
         let mut cache = TokenCache::new(8, MAX_CACHE_BYTES);
-        cache.insert(token, 1, &identity("alice"), 10_000);
+        cache.insert(token, 1, ProviderId::at(0), &identity("alice"), 10_000);
         for (at, _) in token.char_indices() {
             let mut other = token.to_owned();
             other.replace_range(at..=at, if &token[at..=at] == "x" { "y" } else { "x" });
@@ -233,8 +245,8 @@ mod tests {
         for other in [&token[1..], &token[..token.len() - 1], &format!("{token}=")] {
             assert!(cache.get(other, 0, |_| Some(1)).is_none(), "{other}");
         }
-        let first = cache.get(token, 0, |_| Some(1)).unwrap();
-        let second = cache.get(token, 0, |_| Some(1)).unwrap();
+        let (_, first) = cache.get(token, 0, |_| Some(1)).unwrap();
+        let (_, second) = cache.get(token, 0, |_| Some(1)).unwrap();
         assert!(std::rc::Rc::ptr_eq(&first.claims, &second.claims));
         assert!(std::rc::Rc::ptr_eq(&first.payload, &second.payload));
     }
@@ -242,7 +254,7 @@ mod tests {
     #[test]
     fn entries_never_outlive_their_deadline() {
         let mut cache = TokenCache::new(8, MAX_CACHE_BYTES);
-        cache.insert("t", 1, &identity("a"), 10_000);
+        cache.insert("t", 1, ProviderId::at(0), &identity("a"), 10_000);
         assert!(cache.get("t", 9_999, |_| Some(1)).is_some());
         assert!(cache.get("t", 10_000, |_| Some(1)).is_none());
         assert!(cache.is_empty());
@@ -251,7 +263,7 @@ mod tests {
     #[test]
     fn an_entry_of_an_older_key_set_is_never_served() {
         let mut cache = TokenCache::new(8, MAX_CACHE_BYTES);
-        cache.insert("t", 1, &identity("a"), 10_000);
+        cache.insert("t", 1, ProviderId::at(0), &identity("a"), 10_000);
         assert!(
             cache.get("t", 0, |_| Some(2)).is_none(),
             "verified under another key set"
@@ -260,7 +272,7 @@ mod tests {
             cache.get("t", 0, |_| Some(1)).is_none(),
             "and gone for good"
         );
-        cache.insert("t", 1, &identity("a"), 10_000);
+        cache.insert("t", 1, ProviderId::at(0), &identity("a"), 10_000);
         assert!(cache.get("t", 0, |_| None).is_none(), "no keys now");
     }
 
@@ -269,11 +281,10 @@ mod tests {
     #[test]
     fn entries_follow_their_own_providers_key_set() {
         let mut cache = TokenCache::new(8, MAX_CACHE_BYTES);
-        let mut other = identity("b");
-        other.provider = 1;
-        cache.insert("a", 3, &identity("a"), 10_000);
-        cache.insert("b", 7, &other, 10_000);
-        let versions = |provider: usize| Some(if provider == 0 { 3 } else { 8 });
+        let other = identity("b");
+        cache.insert("a", 3, ProviderId::at(0), &identity("a"), 10_000);
+        cache.insert("b", 7, ProviderId::at(1), &other, 10_000);
+        let versions = |provider: ProviderId| Some(if provider.index() == 0 { 3 } else { 8 });
         assert!(cache.get("a", 0, versions).is_some());
         assert!(cache.get("b", 0, versions).is_none(), "provider 1 rotated");
     }
@@ -282,7 +293,13 @@ mod tests {
     fn stays_within_its_bounds_under_100k_distinct_tokens() {
         let mut cache = TokenCache::new(1000, 64 * 1024);
         for i in 0..100_000u64 {
-            cache.insert(&format!("token-{i}"), 7, &identity("x"), u64::MAX);
+            cache.insert(
+                &format!("token-{i}"),
+                7,
+                ProviderId::at(0),
+                &identity("x"),
+                u64::MAX,
+            );
             assert!(cache.len() <= 1000);
             assert!(cache.bytes() <= 64 * 1024);
         }
@@ -296,7 +313,13 @@ mod tests {
         );
         let mut by_entries = TokenCache::new(100, MAX_CACHE_BYTES);
         for i in 0..100_000u64 {
-            by_entries.insert(&format!("t{i}"), 7, &identity("x"), u64::MAX);
+            by_entries.insert(
+                &format!("t{i}"),
+                7,
+                ProviderId::at(0),
+                &identity("x"),
+                u64::MAX,
+            );
         }
         assert_eq!(by_entries.len(), 100);
     }
@@ -304,7 +327,7 @@ mod tests {
     #[test]
     fn size_zero_caches_nothing() {
         let mut cache = TokenCache::new(0, MAX_CACHE_BYTES);
-        cache.insert("t", 1, &identity("a"), 10_000);
+        cache.insert("t", 1, ProviderId::at(0), &identity("a"), 10_000);
         assert!(cache.get("t", 0, |_| Some(1)).is_none());
     }
 
@@ -314,7 +337,13 @@ mod tests {
         // One token re-verified over and over (expired, then cached again): no eviction
         // ever runs, yet the queue must not grow with it.
         for round in 0..1000u64 {
-            cache.insert("again", 1, &identity("a"), round * 10 + 5);
+            cache.insert(
+                "again",
+                1,
+                ProviderId::at(0),
+                &identity("a"),
+                round * 10 + 5,
+            );
             assert!(
                 cache.get("again", round * 10 + 6, |_| Some(1)).is_none(),
                 "expired"
@@ -327,10 +356,10 @@ mod tests {
         );
         // Re-inserting a token makes it the newest: the oldest other one goes first.
         for token in ["t1", "t2", "t3", "t4"] {
-            cache.insert(token, 1, &identity(token), 100_000);
+            cache.insert(token, 1, ProviderId::at(0), &identity(token), 100_000);
         }
-        cache.insert("t1", 1, &identity("t1"), 100_000);
-        cache.insert("t5", 1, &identity("t5"), 100_000);
+        cache.insert("t1", 1, ProviderId::at(0), &identity("t1"), 100_000);
+        cache.insert("t5", 1, ProviderId::at(0), &identity("t5"), 100_000);
         assert!(
             cache.get("t2", 0, |_| Some(1)).is_none(),
             "t2 was the oldest"
@@ -349,7 +378,7 @@ mod tests {
         let mut cache = TokenCache::new(100, MAX_CACHE_BYTES);
         let tokens: Vec<String> = (0..50).map(|i| format!("token-{i:04}")).collect();
         for token in &tokens {
-            cache.insert(token, 1, &identity("a"), u64::MAX);
+            cache.insert(token, 1, ProviderId::at(0), &identity("a"), u64::MAX);
         }
         let full = cache.bytes();
         for token in &tokens {
@@ -358,7 +387,7 @@ mod tests {
         assert_eq!((cache.len(), cache.bytes()), (0, 0));
         assert_eq!(cache.stale_bytes(), 50 * "token-0000".len(), "counted");
         for token in &tokens {
-            cache.insert(token, 2, &identity("a"), u64::MAX);
+            cache.insert(token, 2, ProviderId::at(0), &identity("a"), u64::MAX);
         }
         assert_eq!((cache.len(), cache.bytes()), (50, full));
         assert!(cache.slots() <= 2 * cache.len() + 17, "{}", cache.slots());
@@ -374,7 +403,7 @@ mod tests {
         let big = "x".repeat(900);
         for i in 0..2_000u64 {
             let token = format!("{big}{i}");
-            cache.insert(&token, 1, &identity("a"), u64::MAX);
+            cache.insert(&token, 1, ProviderId::at(0), &identity("a"), u64::MAX);
             if i % 3 != 0 {
                 assert!(cache.get(&token, 0, |_| Some(2)).is_none(), "rotated away");
             }

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::decision::record::default_correlation_headers;
-use crate::keys::fetch::{Endpoint, RemoteDocument};
+use crate::keys::remote::{Endpoint, RemoteDocument};
 use crate::token::extractor::HeaderSource;
 use serde_json::{json, Map};
 use testbed::keys::{jwks, P256, RSA_2048};

@@ -52,13 +52,13 @@ fn providers_and_rules_in_jwt_authns_shape() {
     assert_eq!(entra.authenticator.max_token_bytes, 4096);
 
     assert_eq!(config.rules.len(), 3);
-    assert_eq!(config.rules[0].providers, [0, 1], "repeats dropped");
+    assert_eq!(config.rules[0].providers, ids(&[0, 1]), "repeats dropped");
     assert_eq!(
         config.rules[1].matcher,
         PathMatch::Directory(NormalPath::of("/calls"))
     );
-    assert_eq!(config.rules[1].providers, [0]);
-    assert_eq!(config.rules[2].providers, [1]);
+    assert_eq!(config.rules[1].providers, ids(&[0]));
+    assert_eq!(config.rules[2].providers, ids(&[1]));
 }
 
 #[test]
@@ -215,4 +215,11 @@ fn each_mistake_names_its_field() {
         assert_eq!(error.field, field, "{error}");
         assert!(error.problem.contains(says), "{field}: {error}");
     }
+}
+
+fn ids(indices: &[usize]) -> Vec<crate::provider::ProviderId> {
+    indices
+        .iter()
+        .map(|&index| crate::provider::ProviderId::at(index))
+        .collect()
 }

@@ -7,7 +7,7 @@ use serde_json::json;
 use testbed::keys::{jwks, TestKey, RSA_2048, RSA_2048_OTHER};
 
 use super::*;
-use crate::config::KeySource;
+use crate::config::{Config, KeySource};
 
 const NOW: u64 = 1_800_000_000;
 const NOW_MS: u64 = NOW * 1000;
@@ -39,7 +39,7 @@ fn setup() -> (Gate, [VersionedKeys; 2]) {
             keys: Rc::new(keys),
         }
     });
-    (Gate::new(&config), keys)
+    (config.gate(), keys)
 }
 
 fn token(key: &TestKey, iss: &str, aud: &str) -> String {
@@ -68,6 +68,22 @@ fn upgrade(path: &str, token: &str) -> RequestHead {
     ])
 }
 
+/// Each provider's keys: `None` for one without keys yet.
+struct PerProvider<'a>(&'a [Option<VersionedKeys>; 2]);
+
+impl KeyView for PerProvider<'_> {
+    fn keys(&mut self, id: ProviderId) -> KeysNow {
+        match self.0.get(id.index()).cloned().flatten() {
+            Some(keys) => KeysNow::Ready(keys),
+            None => KeysNow::Unavailable,
+        }
+    }
+
+    fn refetch(&mut self, _: ProviderId) -> Option<Wait> {
+        None
+    }
+}
+
 /// Decides with `keys` (`None` for a provider without keys yet) and an optional cache.
 fn decide(
     gate: &Gate,
@@ -75,7 +91,7 @@ fn decide(
     token: &str,
     keys: &[Option<VersionedKeys>; 2],
     cache: Option<&mut TokenCache>,
-) -> Decision {
+) -> Outcome {
     decide_counted(gate, path, token, keys, cache).0
 }
 
@@ -86,27 +102,41 @@ fn decide_counted(
     token: &str,
     keys: &[Option<VersionedKeys>; 2],
     cache: Option<&mut TokenCache>,
-) -> (Decision, CacheUse) {
-    gate.decide_cached(
-        &upgrade(path, token),
-        &mut |index| keys.get(index).cloned().flatten(),
+) -> (Outcome, CacheUse) {
+    let rule = gate.rule_for(path).expect("a guarded path");
+    let head = upgrade(path, token);
+    let outcome = gate.decide_by(
+        &rule,
+        &head,
+        &mut PerProvider(keys),
         NOW_MS,
         cache,
         &InModule,
-    )
-    .expect("a guarded path")
+    );
+    let used = outcome.cache;
+    (outcome, used)
 }
 
-fn allowed_by(decision: &Decision) -> Option<usize> {
-    match decision {
-        Decision::Allow(identity) => Some(identity.provider),
-        Decision::Deny(_) => None,
-    }
+/// The index of the provider that accepted it, if accepted.
+fn allowed_by(outcome: &Outcome) -> Option<usize> {
+    outcome.identity()?;
+    outcome.provider.map(ProviderId::index)
 }
 
-fn denial(decision: Decision) -> Denial {
-    match decision {
-        Decision::Deny(denial) => denial,
+/// A refusal as a test reads it.
+struct Refusal {
+    reason: DenyReason,
+    claimed: Claimed,
+    provider: Option<usize>,
+}
+
+fn denial(outcome: Outcome) -> Refusal {
+    match outcome.verdict {
+        Verdict::Deny(denial) => Refusal {
+            reason: denial.reason,
+            claimed: denial.claimed,
+            provider: outcome.provider.map(ProviderId::index),
+        },
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
@@ -203,13 +233,13 @@ fn the_cache_answers_only_where_the_rule_accepts_the_provider() {
         Some(1)
     );
     let hit = decide_counted(&gate, "/ws", &token, &keys, Some(&mut cache));
-    assert!(matches!(hit, (Decision::Allow(_), CacheUse::Hit)));
+    assert!(hit.0.identity().is_some() && hit.1 == CacheUse::Hit);
     let refused = denial(decide(&gate, "/calls/1", &token, &keys, Some(&mut cache)));
     assert_eq!(refused.reason, DenyReason::WrongIssuer);
     // entra's keys rotate: its cached token is verified again.
     let rotated = [keys[0].clone(), Some(VersionedKeys { version: 2, ..e })];
     let again = decide_counted(&gate, "/ws", &token, &rotated, Some(&mut cache));
-    assert!(matches!(again, (Decision::Allow(_), CacheUse::Miss)));
+    assert!(again.0.identity().is_some() && again.1 == CacheUse::Miss);
 }
 
 /// A prefix that ends in `/` takes whole segments: a sibling path is not under it, so the
@@ -272,7 +302,7 @@ fn a_prefix_rule_is_not_opened_by_dot_segments() {
         let rule = gate
             .rule_for(path)
             .unwrap_or_else(|| panic!("{path:?} unguarded"));
-        assert_eq!(rule.providers, [0], "{path:?}");
+        assert_eq!(rule.providers, [ProviderId::at(0)], "{path:?}");
         let head = RequestHead::new([
             (":method", "GET"),
             (":path", path),

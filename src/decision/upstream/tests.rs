@@ -1,7 +1,9 @@
 //! Unit tests of [`super`].
 
 use super::*;
-use crate::decision::{Denial, DenyReason};
+use crate::decision::{CacheUse, Outcome, Verdict};
+use crate::deny::DenyReason;
+use crate::provider::ProviderId;
 use serde_json::json;
 
 fn policy(forward: bool) -> UpstreamPolicy {
@@ -45,31 +47,35 @@ fn policy(forward: bool) -> UpstreamPolicy {
     }
 }
 
-fn allow() -> Decision {
-    let claims = json!({
-        "sub": "alice", "org": {"tenant": "t-1"}, "level": 3, "admin": false,
-        "https://example.com/role": "ops", "roles": ["a", "b"], "evil": "a\r\nx-injected: 1"
-    });
-    Decision::Allow(Identity {
-        claims: claims.as_object().unwrap().clone().into(),
-        payload: "eyJzdWIiOiJhbGljZSJ9".into(),
-        location: Some(TokenLocation::Header {
-            name: "authorization".into(),
-        }),
-        provider: 0,
+fn allow() -> Outcome {
+    allow_from(TokenLocation::Header {
+        name: "authorization".into(),
     })
+}
+
+/// A refusal for `reason`, its tokens at `locations`.
+fn refusal(reason: DenyReason, locations: Vec<TokenLocation>) -> Outcome {
+    Outcome::refused(reason, locations)
 }
 
 fn head() -> RequestHead {
     RequestHead::new([(":path", "/ws"), ("authorization", "Bearer t")])
 }
 
-fn allow_from(location: TokenLocation) -> Decision {
-    let Decision::Allow(mut identity) = allow() else {
-        panic!("allow() is an Allow")
-    };
-    identity.location = Some(location);
-    Decision::Allow(identity)
+fn allow_from(location: TokenLocation) -> Outcome {
+    let claims = json!({
+        "sub": "alice", "org": {"tenant": "t-1"}, "level": 3, "admin": false,
+        "https://example.com/role": "ops", "roles": ["a", "b"], "evil": "a\r\nx-injected: 1"
+    });
+    Outcome {
+        provider: Some(ProviderId::at(0)),
+        locations: vec![location],
+        verdict: Verdict::Allow(Identity {
+            claims: claims.as_object().unwrap().clone().into(),
+            payload: "eyJzdWIiOiJhbGljZSJ9".into(),
+        }),
+        cache: CacheUse::Off,
+    }
 }
 
 #[test]
@@ -109,7 +115,7 @@ fn forward_keeps_the_token() {
 
 #[test]
 fn a_refused_request_still_loses_client_copies() {
-    let edits = policy(false).edits(&Decision::Deny(Denial::from(DenyReason::Expired)), &head());
+    let edits = policy(false).edits(&refusal(DenyReason::Expired, Vec::new()), &head());
     assert_eq!(edits.remove.len(), 9);
     assert!(edits.remove.contains(&"x-jwt-payload".to_owned()));
     assert!(edits.set.is_empty());
@@ -189,10 +195,7 @@ fn the_token_is_cut_from_wherever_it_came() {
         let edits = plain.edits(&allow_from(location.clone()), &head);
         // A refused token is cut the same way, `forward` or not: nothing goes upstream,
         // but what Envoy logs must not hold it either.
-        let refused = Decision::Deny(Denial {
-            locations: vec![location.clone()],
-            ..Denial::from(DenyReason::BadSignature)
-        });
+        let refused = refusal(DenyReason::BadSignature, vec![location.clone()]);
         assert_eq!(plain.edits(&refused, &head), edits, "{location:?}");
         let forwarding = UpstreamPolicy {
             forward: true,
@@ -239,7 +242,7 @@ fn owned_headers_go_in_every_spelling() {
         ("x-jwt-subject", "kept"),
         ("x_jwt_sub_", "kept"),
     ]);
-    for decision in [allow(), Decision::Deny(Denial::from(DenyReason::Expired))] {
+    for decision in [allow(), refusal(DenyReason::Expired, Vec::new())] {
         let edits = policy(false).edits(&decision, &head);
         for spelling in [
             "x-jwt-sub",
@@ -306,8 +309,9 @@ fn every_token_of_a_refused_request_is_cut() {
         ("authorization", "Bearer c"),
         ("cookie", "session=d; theme=dark"),
     ]);
-    let refused = Decision::Deny(Denial {
-        locations: vec![
+    let refused = refusal(
+        DenyReason::MultipleTokens,
+        vec![
             TokenLocation::Header {
                 name: "authorization".into(),
             },
@@ -321,8 +325,7 @@ fn every_token_of_a_refused_request_is_cut() {
                 name: "session".into(),
             },
         ],
-        ..Denial::from(DenyReason::MultipleTokens)
-    });
+    );
     let edits = plain.edits(&refused, &head);
     assert_eq!(edits.remove, ["authorization"]);
     assert_eq!(
@@ -337,15 +340,15 @@ fn every_token_of_a_refused_request_is_cut() {
         ("/ws?x=1%26access_token%3Da&access_token=b", "/ws"),
         ("/%2Fws%3Faccess_token=a", "/"),
     ] {
-        let revealed = Decision::Deny(Denial {
-            locations: vec![
+        let revealed = refusal(
+            DenyReason::MultipleTokens,
+            vec![
                 TokenLocation::Param {
                     name: "access_token".into(),
                 },
                 TokenLocation::Revealed,
             ],
-            ..Denial::from(DenyReason::MultipleTokens)
-        });
+        );
         let edits = plain.edits(&revealed, &RequestHead::new([(":path", path)]));
         assert_eq!(edits.set, [(":path".to_owned(), cut.to_owned())], "{path}");
     }
@@ -358,12 +361,12 @@ fn every_subprotocol_token_of_a_refusal_is_cut() {
     let offered: Vec<String> = (0..3000).map(|i| format!("access_token.{i}")).collect();
     let value = format!("chat.v1, {}", offered.join(", "));
     let head = RequestHead::new([("sec-websocket-protocol", value.as_str())]);
-    let refused = Decision::Deny(Denial {
-        locations: vec![TokenLocation::Subprotocols {
+    let refused = refusal(
+        DenyReason::MultipleTokens,
+        vec![TokenLocation::Subprotocols {
             prefix: "access_token.".into(),
         }],
-        ..Denial::from(DenyReason::MultipleTokens)
-    });
+    );
     let edits = UpstreamPolicy::default().edits(&refused, &head);
     assert_eq!(
         edits.set,

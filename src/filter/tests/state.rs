@@ -1,7 +1,7 @@
 //! The VM state the contexts share: a decision that cannot reach it fails closed.
 
 use super::*;
-use crate::decision::{Decision, DenyReason};
+use crate::deny::DenyReason;
 use crate::request::RequestHead;
 
 /// A host call that re-entered wsgate while the state is borrowed would leave a request
@@ -26,13 +26,10 @@ fn a_decision_that_cannot_reach_the_vm_state_refuses() {
         ("upgrade", "websocket"),
         ("authorization", bearer.as_str()),
     ]);
-    assert!(matches!(
-        plugin.decide(&head, NOW_MS),
-        Some(Decision::Allow(_))
-    ));
-    let inside = plugin.with_state(|_| plugin.decide(&head, NOW_MS));
-    let Some(Some(Decision::Deny(denial))) = inside else {
-        panic!("refused, not {inside:?}")
-    };
-    assert_eq!(denial.reason, DenyReason::KeysUnavailable);
+    let rule = plugin.settings.gate.rule_for("/ws").expect("guarded");
+    let outside = plugin.decide(&rule, &head, NOW_MS, true);
+    assert!(outside.identity().is_some(), "{outside:?}");
+    let inside = plugin.with_state(|_| plugin.decide(&rule, &head, NOW_MS, true));
+    let reason = inside.as_ref().and_then(|outcome| outcome.deny_reason());
+    assert_eq!(reason, Some(DenyReason::KeysUnavailable), "{inside:?}");
 }

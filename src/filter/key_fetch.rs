@@ -9,19 +9,20 @@ use log::{debug, info, warn};
 use super::plugin::{random_unit, Keys, Plugin, ProviderState, VmState};
 use crate::decision::stats;
 use crate::host::Host;
-use crate::keys::fetch::{self, FetchError};
 use crate::keys::fetcher::{Dispatch, Finished, KeyFetcher, Step};
 use crate::keys::jwks_cache::{JwksCache, SharedState};
+use crate::keys::remote::{self, FetchError};
+use crate::provider::ProviderId;
 
-/// Runs `step` with provider `index`'s fetcher in this VM and its shared key cache (`None`
+/// Runs `step` with provider `id`'s fetcher in this VM and its shared key cache (`None`
 /// with inline keys).
 fn with_fetcher<H: Host, T>(
     plugin: &Plugin<H>,
-    index: usize,
+    id: ProviderId,
     step: impl FnOnce(&mut KeyFetcher, &mut JwksCache<super::plugin::SharedData<H>>) -> T,
 ) -> Option<T> {
     plugin
-        .with_state(|state| match &mut state.providers.get_mut(index)?.keys {
+        .with_state(|state| match &mut state.providers.get_mut(id)?.keys {
             Keys::Remote { cache, fetcher } => Some(step(fetcher, cache)),
             Keys::Inline(_) => None,
         })
@@ -32,25 +33,25 @@ fn with_fetcher<H: Host, T>(
 /// for a due refresh or a forced refetch, and lets go of requests waiting for a refetch
 /// that will not come.
 pub(super) fn on_tick<H: Host>(plugin: &Plugin<H>, now: u64) {
-    let count = plugin
-        .with_state(|state: &mut VmState<H>| state.providers.len())
+    let ids: Vec<ProviderId> = plugin
+        .with_state(|state: &mut VmState<H>| state.providers.iter().map(|(id, _)| id).collect())
         .unwrap_or_default();
-    for index in 0..count {
+    for id in ids {
         let dispatch = plugin
             .with_state(|state| {
-                let ProviderState { keys, waiters } = state.providers.get_mut(index)?;
+                let ProviderState { keys, parked } = state.providers.get_mut(id)?;
                 let Keys::Remote { cache, fetcher } = keys else {
                     return None;
                 };
-                let outcome = fetcher.on_tick(cache, now, waiters.wants_refetch());
+                let outcome = fetcher.on_tick(cache, now, parked.wants_refetch());
                 if outcome.release_unknown_keys {
-                    waiters.release_unknown_keys();
+                    parked.release_unknown_keys();
                 }
                 outcome.dispatch
             })
             .flatten();
         if let Some(dispatch) = dispatch {
-            take_step(plugin, index, Step::Dispatch(dispatch), now);
+            take_step(plugin, id, Step::Dispatch(dispatch), now);
         }
     }
 }
@@ -69,16 +70,15 @@ pub(super) fn on_answer<H: Host>(
             state
                 .providers
                 .iter()
-                .enumerate()
-                .find_map(|(index, provider)| match &provider.keys {
+                .find_map(|(id, provider)| match &provider.keys {
                     Keys::Remote { fetcher, .. } if fetcher.expects(call) => {
-                        Some((index, fetcher.max_document_bytes()))
+                        Some((id, fetcher.max_document_bytes()))
                     }
                     _ => None,
                 })
         })
         .flatten();
-    let Some((index, limit)) = expecting else {
+    let Some((id, limit)) = expecting else {
         return;
     };
     let host = &plugin.host;
@@ -96,29 +96,29 @@ pub(super) fn on_answer<H: Host>(
         } else {
             host.call_response_body(body_size.min(limit.saturating_add(1)))
         };
-        fetch::judge(status.as_deref(), body_size, &body, limit).map(|()| body)
+        remote::judge(status.as_deref(), body_size, &body, limit).map(|()| body)
     };
     let now = host.now_ms();
-    let step = with_fetcher(plugin, index, |fetcher, cache| {
+    let step = with_fetcher(plugin, id, |fetcher, cache| {
         fetcher.on_answer(cache, call, answer, now, random_unit(now))
     })
     .unwrap_or(Step::Ignored);
-    take_step(plugin, index, step, now);
+    take_step(plugin, id, step, now);
 }
 
-/// Does what provider `index`'s fetcher asked: dispatches its next call (a refused
+/// Does what provider `id`'s fetcher asked: dispatches its next call (a refused
 /// dispatch finishes the attempt), or logs and counts how an attempt finished.
-fn take_step<H: Host>(plugin: &Plugin<H>, index: usize, step: Step, now: u64) {
+fn take_step<H: Host>(plugin: &Plugin<H>, id: ProviderId, step: Step, now: u64) {
     let finished = match step {
         Step::Ignored => return,
         Step::Finished(finished) => finished,
         Step::Dispatch(dispatch) => match dispatch_call(&plugin.host, &dispatch) {
             Ok(call) => {
-                with_fetcher(plugin, index, |fetcher, _| fetcher.dispatched(call));
+                with_fetcher(plugin, id, |fetcher, _| fetcher.dispatched(call));
                 return;
             }
             Err(error) => {
-                let finished = with_fetcher(plugin, index, |fetcher, cache| {
+                let finished = with_fetcher(plugin, id, |fetcher, cache| {
                     fetcher.failed_to_dispatch(cache, error, now, random_unit(now))
                 });
                 let Some(Some(finished)) = finished else {
@@ -128,7 +128,7 @@ fn take_step<H: Host>(plugin: &Plugin<H>, index: usize, step: Step, now: u64) {
             }
         },
     };
-    report(plugin, index, finished, now);
+    report(plugin, id, finished, now);
 }
 
 /// Dispatches `dispatch`: the host's call id, or why it was refused.
@@ -149,14 +149,10 @@ fn dispatch_call<H: Host>(host: &H, dispatch: &Dispatch) -> Result<u32, FetchErr
     })
 }
 
-/// Logs and counts how a fetch attempt of provider `index` finished.
-fn report<H: Host>(plugin: &Plugin<H>, index: usize, finished: Finished, now: u64) {
+/// Logs and counts how a fetch attempt of provider `id` finished.
+fn report<H: Host>(plugin: &Plugin<H>, id: ProviderId, finished: Finished, now: u64) {
     let metrics = &plugin.metrics;
-    let provider = plugin
-        .settings
-        .provider_names
-        .get(index)
-        .map(String::as_str);
+    let provider = plugin.settings.gate.provider_name(Some(id));
     // Lines without a URL name the provider, where providers are named.
     let whose = provider.map_or(String::new(), |name| format!(" (provider {name})"));
     match finished {

@@ -1,33 +1,37 @@
-//! Applying a decision to the effective request: upstream headers first, then the log line,
-//! access-log fields and stats, then for a refusal the local reply.
+//! Applying the gate's outcome to the effective request: upstream headers first, then the
+//! log line, access-log fields and stats, then for a refusal the local reply.
 
 use log::{debug, error, info, warn};
 
 use super::plugin::Plugin;
 use crate::decision::record::Record;
 use crate::decision::stats;
-use crate::decision::upstream;
-use crate::decision::{Decision, Denial, DenyReason};
+use crate::decision::{CacheUse, Outcome, Verdict};
+use crate::deny::DenyReason;
 use crate::host::Host;
 use crate::request::RequestHead;
 
-/// Applies `decision` to the request `head` of stream `context_id`, which must be the
-/// effective context. Returns whether it may go on upstream.
-pub(super) fn enforce<H: Host>(
+/// Applies `outcome` to the request `head` of stream `context_id`, which must be the
+/// effective context. Returns whether it may go on upstream. An outcome that would wait for
+/// keys is applied as its denial: the request could not be parked.
+pub(super) fn outcome<H: Host>(
     plugin: &Plugin<H>,
-    decision: Decision,
+    outcome: Outcome,
     head: &RequestHead,
     context_id: u32,
 ) -> bool {
     let host = &plugin.host;
+    let settings = &plugin.settings;
+    let gate = &settings.gate;
+    let outcome = outcome.without_waiting();
+    count_cache(plugin, outcome.cache);
     // Header edits come first: an accepted request whose edits the host refused is
     // refused instead (upstream_edit_failed), and logged and counted as such. On a
     // refused request the local reply goes out whatever the edits did.
-    let settings = &plugin.settings;
-    let edits = upstream::edits(&settings.upstream, &decision, head);
+    let edits = gate.upstream_edits(&outcome, head);
     // For a refusal every edit is tried, whatever one refused: the token cut must not wait
     // on a claim header's removal (nothing goes upstream; what Envoy logs is at stake).
-    let try_every_edit = matches!(decision, Decision::Deny(_));
+    let try_every_edit = !matches!(outcome.verdict, Verdict::Allow(_));
     let applied = edits.apply(|name, value| match host.set_request_header(name, value) {
         Ok(()) => true,
         Err(refusal) => {
@@ -41,18 +45,20 @@ pub(super) fn enforce<H: Host>(
             edits.unset
         );
     }
-    let decision = match (applied, decision) {
-        (Err(_), Decision::Allow(identity)) => Decision::Deny(Denial {
-            provider: Some(identity.provider),
-            ..DenyReason::UpstreamEditFailed.into()
-        }),
-        (_, decision) => decision,
+    let outcome = match (applied, outcome.verdict) {
+        (Err(_), Verdict::Allow(_)) => Outcome {
+            verdict: Verdict::Deny(DenyReason::UpstreamEditFailed.into()),
+            ..outcome
+        },
+        (_, verdict) => Outcome { verdict, ..outcome },
     };
+    let provider = gate.provider_name(outcome.provider);
     let record = Record::of(
-        &decision,
+        &outcome,
         head,
         &settings.correlation,
-        &settings.provider_names,
+        provider,
+        gate.names_providers(),
     );
     if record.allowed() {
         info!("{}", record.log_line());
@@ -71,23 +77,37 @@ pub(super) fn enforce<H: Host>(
             warn!("access-log field {name} not set: {refusal}");
         }
     }
-    for name in stats::moved_by(&decision, &settings.provider_names) {
+    for name in stats::moved_by(&outcome, provider) {
         plugin.metrics.increment(&name);
     }
-    match decision {
-        Decision::Allow(identity) => {
+    match (&outcome.verdict, outcome.provider) {
+        (Verdict::Allow(identity), Some(id)) => {
             if settings.close_on_expiry {
-                let skew = settings.gate.clock_skew_seconds(identity.provider);
-                if let Some(deadline) = identity.expires_at_ms(skew) {
+                if let Some(deadline) = identity.expires_at_ms(gate.clock_skew_seconds(id)) {
                     plugin.with_sockets(|sockets| sockets.open(context_id, deadline));
                 }
             }
             true
         }
-        Decision::Deny(denial) => {
+        (Verdict::Deny(denial) | Verdict::AwaitKeys(_, denial), _) => {
             reply(host, denial.reason);
             false
         }
+        // Never built: an accepted token always has its provider.
+        (Verdict::Allow(_), None) => {
+            reply(host, DenyReason::UpstreamEditFailed);
+            false
+        }
+    }
+}
+
+/// Counts a decision's use of the token cache: each decision once, a parked request's
+/// first one included.
+pub(super) fn count_cache<H: Host>(plugin: &Plugin<H>, cache: CacheUse) {
+    match cache {
+        CacheUse::Hit => plugin.metrics.increment(stats::JWT_CACHE_HIT),
+        CacheUse::Miss => plugin.metrics.increment(stats::JWT_CACHE_MISS),
+        CacheUse::Off => {}
     }
 }
 

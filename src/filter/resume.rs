@@ -4,8 +4,8 @@
 
 use log::{debug, error};
 
-use super::plugin::{Keys, Plugin};
-use super::verdict;
+use super::apply;
+use super::plugin::{Keys, ParkedRequest, Plugin};
 use crate::host::Host;
 
 /// Decides up to `budget` parked requests whose provider's fetch attempt has finished (in
@@ -22,7 +22,7 @@ pub(super) fn resolve<H: Host>(
         .with_state(|state| {
             let mut ready = Vec::new();
             let mut more = false;
-            for provider in &mut state.providers {
+            for (_, provider) in state.providers.iter_mut() {
                 let completed = match &provider.keys {
                     Keys::Remote { cache, .. } => cache.state().completed,
                     Keys::Inline(_) => continue,
@@ -30,7 +30,7 @@ pub(super) fn resolve<H: Host>(
                 let have_keys = provider.current_keys(now).is_some();
                 let limit = budget.saturating_sub(ready.len());
                 let (taken, left) = provider
-                    .waiters
+                    .parked
                     .take_ready_at_most(completed, have_keys, now, limit);
                 ready.extend(taken);
                 more |= left;
@@ -43,18 +43,14 @@ pub(super) fn resolve<H: Host>(
         return (0, more);
     }
     let host = &plugin.host;
-    for (context_id, head) in ready {
+    for (context_id, ParkedRequest { head, rule }) in ready {
         if host.set_effective_context(context_id).is_err() {
             debug!("a parked request ended before its keys came");
             continue;
         }
-        // Only guarded requests are parked, so there is a decision; without one the request
-        // would be unguarded, and goes on as such.
-        let allowed = match plugin.decide(&head, now) {
-            Some(decision) => verdict::enforce(plugin, decision, &head, context_id),
-            None => true,
-        };
-        if allowed {
+        // Decided again by the rule it was parked with, and this time without waiting.
+        let outcome = plugin.decide(&rule, &head, now, false);
+        if apply::outcome(plugin, outcome, &head, context_id) {
             if let Err(refusal) = host.resume_request() {
                 debug!("an accepted request could not be resumed (it ended?): {refusal}");
             }
