@@ -5,26 +5,28 @@
 //! header); an accepted one goes upstream with a verified identity and without the token.
 //! Everything else passes untouched.
 //!
-//! The crate is split in two:
+//! The crate is split in two, and its folders are layered (lowest first; each uses only
+//! lower ones, as `tests/layering.rs` checks):
 //!
-//! - a pure core that knows nothing of the host and is tested natively with `cargo test`,
-//!   one folder per concept:
-//!   - [`config`]: the plugin configuration, parsed strictly, each error naming its field;
-//!   - [`request`]: the request as the core sees it, which paths are guarded (normalised to
-//!     fail closed) and whether it is a WebSocket upgrade;
-//!   - [`token`]: where the bearer token is, its JWS form, its claims, the verification
-//!     pipeline and the cache of verified tokens;
-//!   - [`keys`]: key sets and their bounds, the issuer's documents, when to fetch them, the
-//!     key set shared by Envoy's worker VMs and the requests waiting for a fetch;
-//!   - [`signature`]: the one seam to the signature backends, and the RS*/PS* arithmetic;
-//!   - [`decision`]: the per-request gate, the rules that say which providers guard which
-//!     paths, allow/deny and the deny reasons, what the upstream receives, the log line and access-log fields, and the stat names;
-//!   - [`encoding`]: canonical base64url and strict JSON;
-//!   - [`sockets`]: the accepted WebSockets `close_on_expiry` closes, by deadline;
-//! - the host side: `host`, the one seam to proxy-wasm (a trait, the real host behind it,
-//!   and a recording fake for native tests), and `filter`, the thin contexts that read the
-//!   request, ask the [`decision::gate::Gate`], apply its [`decision::Decision`] and fetch
-//!   keys for [`keys::jwks_cache`]. Only `host` calls the host.
+//! - leaves: [`encoding`] (canonical base64url, strict JSON), [`deny`] (every deny reason
+//!   and its reply), [`provider`] (provider ids and the provider table), [`sockets`] (the
+//!   accepted WebSockets `close_on_expiry` closes, by deadline), and `host`;
+//! - [`request`]: the request as the core sees it, which paths are guarded (normalised to
+//!   fail closed) and whether it is a WebSocket upgrade; [`signature`]: the one seam to the
+//!   signature backends, and the RS*/PS* arithmetic;
+//! - [`keys`]: key sets and their bounds, the issuer's documents, when to fetch them, the
+//!   key set shared by Envoy's worker VMs and the requests waiting for a fetch;
+//! - [`token`]: where the bearer token is, its JWS form, its claims, the verification
+//!   pipeline, what it yields and the cache of verified tokens;
+//! - [`decision`]: the per-request [`decision::gate::Gate`] and its one final
+//!   [`decision::Outcome`]; the rules, what the upstream receives, the log line and
+//!   access-log fields, and the stat names;
+//! - [`config`]: the plugin configuration, parsed strictly, each error naming its field,
+//!   and built into the types above;
+//! - the glue: `filter`, the thin contexts that read the request, ask the gate, apply its
+//!   outcome and fetch keys, all through `host`, the one seam to proxy-wasm (a trait, the
+//!   real host behind it, and a recording fake for native tests). Only `host` calls the
+//!   host.
 
 pub mod config;
 pub mod decision;

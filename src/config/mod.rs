@@ -31,13 +31,12 @@
 //!
 //! The document is read in three steps: [`strict_json`] refuses duplicate members; serde
 //! reads it into [`raw::RawConfig`] (`deny_unknown_fields`, every type checked; `blame`
-//! finds the path of a value serde refused); then each section is converted where its rules live:
-//! [`TokenSources`], [`UpstreamPolicy`], [`CorrelationHeader::configured`] and
-//! [`RemoteKeys`] beside their types, the rules beside [`Rule`](crate::decision::rules::Rule),
-//! the scalars, the providers and their key sources here. Each entry of `providers` is read
-//! as a document of the same [`raw::RawConfig`] type, then held to provider fields only.
-
-use std::fmt;
+//! finds the path of a value serde refused); then each section is converted by a file of its
+//! own here (`sources`, `upstream`, `correlation`, `remote`, `rules`) into the type the
+//! core uses, and the scalars, the providers and their key sources in this one. Each entry
+//! of `providers` is read as a document of the same [`raw::RawConfig`] type, then held to
+//! provider fields only. [`ConfigError`] and the raw document live in `raw`, the lowest
+//! file: the core's folders never import `config`; `config` imports them.
 
 use serde_json::Value;
 
@@ -55,7 +54,15 @@ use crate::token::extractor::TokenSources;
 use crate::token::token_cache::DEFAULT_JWT_CACHE_SIZE;
 
 mod blame;
+mod correlation;
 pub(crate) mod raw;
+mod remote;
+mod rules;
+mod sources;
+mod upstream;
+
+pub use raw::ConfigError;
+pub(crate) use raw::{bounded, non_empty_strings};
 
 use raw::{RawConfig, RemoteSection, SourcesSection, UpstreamSection};
 
@@ -71,62 +78,6 @@ const MAX_CLOCK_SKEW_SECONDS: u64 = 3600;
 const MAX_TOKEN_BYTES_RANGE: (u64, u64) = (256, 64 * 1024);
 /// `max_lifetime_seconds`: a second to ten years.
 const MAX_LIFETIME_SECONDS_RANGE: (u64, u64) = (1, 10 * 366 * 86_400);
-
-/// A configuration error, naming the field at fault.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// The path of the field at fault (`from_headers[1].name`), or `configuration` for the
-    /// document as a whole.
-    pub field: String,
-    pub problem: String,
-}
-
-impl ConfigError {
-    pub(crate) fn new(field: &str, problem: impl Into<String>) -> Self {
-        ConfigError {
-            field: field.to_owned(),
-            problem: problem.into(),
-        }
-    }
-
-    /// The same error, its field named under `prefix` (`providers.acs`; the document as a
-    /// whole becomes `prefix` itself); unchanged when `prefix` is empty.
-    fn under(mut self, prefix: &str) -> Self {
-        if !prefix.is_empty() {
-            self.field = if self.field == "configuration" {
-                prefix.to_owned()
-            } else {
-                format!("{prefix}.{}", self.field)
-            };
-        }
-        self
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "field \"{}\": {}", self.field, self.problem)
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-/// `value` of `field` if within `min..=max`, `default` if not given.
-pub(crate) fn bounded(
-    field: &str,
-    value: Option<u64>,
-    (min, max): (u64, u64),
-    default: u64,
-) -> Result<u64, ConfigError> {
-    match value {
-        None => Ok(default),
-        Some(value) if (min..=max).contains(&value) => Ok(value),
-        Some(_) => Err(ConfigError::new(
-            field,
-            format!("must be an integer from {min} to {max}"),
-        )),
-    }
-}
 
 /// `bounded`, as a `usize`.
 fn bounded_usize(
@@ -246,7 +197,7 @@ impl Config {
             from_cookies: raw.from_cookies,
             from_subprotocol: raw.from_subprotocol,
         })?;
-        let correlation = CorrelationHeader::configured(raw.correlation_headers)?;
+        let correlation = correlation::correlation_headers(raw.correlation_headers)?;
         let crypto = match raw.crypto.as_deref() {
             None => Crypto::default(),
             Some(name) => Crypto::from_name(name).ok_or_else(|| {
@@ -281,7 +232,7 @@ fn providers_and_rules(
     let (raw_providers, raw_rules) = match (raw.providers.take(), raw.rules.take()) {
         (None, None) => {
             let provider = Provider::configure(None, raw, key_limits, max_token_bytes, "")?;
-            return Ok((vec![provider], Rule::exact_paths(paths)?));
+            return Ok((vec![provider], rules::exact_paths(paths)?));
         }
         (Some(_), None) => {
             return Err(ConfigError::new(
@@ -354,7 +305,7 @@ fn providers_and_rules(
         .iter()
         .map(|provider| provider.name.as_deref().unwrap_or_default())
         .collect();
-    let rules = Rule::configured(&raw_rules, &names)?;
+    let rules = rules::configured(&raw_rules, &names)?;
     Ok((providers, rules))
 }
 
@@ -538,26 +489,6 @@ fn read_blamed(document: Value) -> Result<RawConfig, ConfigError> {
 /// The document as serde reads it, or serde's message.
 fn read(document: Value) -> Result<RawConfig, String> {
     serde_json::from_value(document).map_err(|error| error.to_string())
-}
-
-/// A non-empty list of non-empty strings.
-pub(crate) fn non_empty_strings(
-    field: &str,
-    items: Vec<String>,
-) -> Result<Vec<String>, ConfigError> {
-    if items.is_empty() {
-        return Err(ConfigError::new(
-            field,
-            "must be a non-empty array of non-empty strings",
-        ));
-    }
-    if let Some(index) = items.iter().position(String::is_empty) {
-        return Err(ConfigError::new(
-            &format!("{field}[{index}]"),
-            "must be a non-empty string",
-        ));
-    }
-    Ok(items)
 }
 
 fn inline_jwks(value: &Value, limits: KeyLimits) -> Result<(KeySet, KeyReport), ConfigError> {

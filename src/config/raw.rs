@@ -3,9 +3,87 @@
 //! too, rather than taken as absent. Ranges and cross-field rules are checked where each
 //! section is converted, beside the type that owns them.
 
+use std::fmt;
+
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use serde_json::Value;
+
+/// A configuration error, naming the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The path of the field at fault (`from_headers[1].name`), or `configuration` for the
+    /// document as a whole.
+    pub field: String,
+    pub problem: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(field: &str, problem: impl Into<String>) -> Self {
+        ConfigError {
+            field: field.to_owned(),
+            problem: problem.into(),
+        }
+    }
+
+    /// The same error, its field named under `prefix` (`providers.acs`; the document as a
+    /// whole becomes `prefix` itself); unchanged when `prefix` is empty.
+    pub(crate) fn under(mut self, prefix: &str) -> Self {
+        if !prefix.is_empty() {
+            self.field = if self.field == "configuration" {
+                prefix.to_owned()
+            } else {
+                format!("{prefix}.{}", self.field)
+            };
+        }
+        self
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "field \"{}\": {}", self.field, self.problem)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// `value` of `field` if within `min..=max`, `default` if not given.
+pub(crate) fn bounded(
+    field: &str,
+    value: Option<u64>,
+    (min, max): (u64, u64),
+    default: u64,
+) -> Result<u64, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(value) if (min..=max).contains(&value) => Ok(value),
+        Some(_) => Err(ConfigError::new(
+            field,
+            format!("must be an integer from {min} to {max}"),
+        )),
+    }
+}
+
+/// A non-empty list of non-empty strings.
+pub(crate) fn non_empty_strings(
+    field: &str,
+    items: Vec<String>,
+) -> Result<Vec<String>, ConfigError> {
+    if items.is_empty() {
+        return Err(ConfigError::new(
+            field,
+            "must be a non-empty array of non-empty strings",
+        ));
+    }
+    if let Some(index) = items.iter().position(String::is_empty) {
+        return Err(ConfigError::new(
+            &format!("{field}[{index}]"),
+            "must be a non-empty string",
+        ));
+    }
+    Ok(items)
+}
 
 /// Every field of the plugin configuration. Its field list, from [`field_names`], is the
 /// one list the README's table is checked against.

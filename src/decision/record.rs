@@ -6,9 +6,7 @@
 //! of control characters and cut to [`MAX_VALUE_CHARS`] before it is written anywhere. The
 //! token and its signature never are.
 
-use crate::config::ConfigError;
 use crate::decision::{Outcome, Verdict};
-use crate::request::header_name;
 use crate::request::path;
 use crate::request::RequestHead;
 
@@ -40,7 +38,7 @@ pub fn default_correlation_headers() -> Vec<CorrelationHeader> {
 }
 
 /// Names the log line and access log already use.
-const RECORD_FIELDS: [&str; 9] = [
+pub const RECORD_FIELDS: [&str; 9] = [
     "decision",
     "provider",
     "reason",
@@ -51,50 +49,6 @@ const RECORD_FIELDS: [&str; 9] = [
     "claimed_iss",
     "claimed_sub",
 ];
-
-impl CorrelationHeader {
-    /// The configured `correlation_headers` (`{"field_name": "header-name"}`), or the
-    /// defaults when not given. Field names are lower-case letters, digits and `_` and
-    /// not one the record already uses; header names are ones wsgate may read as plain
-    /// values ([`header_name::owned`]).
-    pub fn configured(
-        raw: Option<serde_json::Map<String, serde_json::Value>>,
-    ) -> Result<Vec<CorrelationHeader>, ConfigError> {
-        let Some(entries) = raw else {
-            return Ok(default_correlation_headers());
-        };
-        entries
-            .into_iter()
-            .map(|(field, header)| {
-                let path = format!("correlation_headers.{field}");
-                let valid = !field.is_empty()
-                    && field
-                        .bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-                    && !RECORD_FIELDS.contains(&field.as_str());
-                if !valid {
-                    return Err(ConfigError::new(
-                        &path,
-                        format!(
-                            "the field name must be lower-case letters, digits and '_', and \
-                             not one of {}",
-                            RECORD_FIELDS.join(", ")
-                        ),
-                    ));
-                }
-                let Some(header) = header.as_str() else {
-                    return Err(ConfigError::new(
-                        &path,
-                        "must be a header name, as a string",
-                    ));
-                };
-                let header = header_name::owned(header)
-                    .map_err(|problem| ConfigError::new(&path, problem))?;
-                Ok(CorrelationHeader { field, header })
-            })
-            .collect()
-    }
-}
 
 /// The operator's view of one guarded decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
