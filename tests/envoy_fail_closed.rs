@@ -1,4 +1,4 @@
-//! #25 through a real Envoy, with the README's providers example (`/ws` takes `acs` or
+//! #25 through a real Envoy, with docs/configuration.md's providers example (`/ws` takes `acs` or
 //! `entra`, the prefix `/calls/` takes `acs` only, both by OpenID Connect discovery from a
 //! testbed issuer) and the query and cookie sources on: every spelling that failed open
 //! before is refused and nothing of it reaches the upstream, and the legitimate neighbours
@@ -28,7 +28,7 @@ struct Stack {
     envoy: Envoy,
 }
 
-/// The README's providers example, its issuers and clusters on loopback.
+/// docs/configuration.md's providers example, its issuers and clusters on loopback.
 fn start() -> Stack {
     let echo = Echo::start();
     let acs = Issuer::start(&[(&RSA_2048, "k")]);

@@ -365,7 +365,7 @@ fn oversized_and_surplus_keys_are_skipped_with_a_warning() {
 
 /// Traffic on a route where the Wasm filter is disabled per route
 /// (`envoy.config.route.v3.FilterConfig { disabled: true }`) never enters the module: no
-/// decision, no log line, no stat. The README's example disables it only for requests
+/// decision, no log line, no stat. docs/deploying.md's example disables it only for requests
 /// without an `upgrade` header, so no WebSocket can take the disabled route: an upgrade to
 /// `/static/..;/ws` (Tomcat and Jetty serve it as `/ws`) still meets the gate.
 #[test]

@@ -179,7 +179,7 @@ fn fresh(path: PathBuf, dirs: &[PathBuf], hint: &str) -> PathBuf {
 }
 
 /// The HTTP filter entry that loads wsgate with `plugin_config` (any JSON value; it is
-/// passed to the plugin as a JSON string, as the README shows).
+/// passed to the plugin as a JSON string, as docs/deploying.md shows).
 pub fn wasm_filter(plugin_config: &Value, module: &Path) -> Value {
     let configuration = match plugin_config {
         Value::String(text) => text.clone(),
