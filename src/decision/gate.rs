@@ -221,22 +221,22 @@ impl Gate {
         verifier: &dyn Verifier,
     ) -> Outcome {
         // A refused request's tokens are still found, every one, so that each is cut
-        // before Envoy logs the request.
-        let refused = |reason: DenyReason| Outcome::refused(reason, self.sources.locations(head));
+        // before Envoy logs the request; one pass finds them and how to cut them.
+        let mut scan = self.sources.scan(head);
         if !upgrade::is_websocket_upgrade(head) {
-            return refused(DenyReason::NotWebSocket);
+            return Outcome::refused(DenyReason::NotWebSocket, scan.cut);
         }
-        let found = match self.sources.extract(head) {
+        let found = match scan.one() {
             Ok(Some(found)) => found,
-            Ok(None) => return refused(DenyReason::MissingToken),
-            Err(reason) => return refused(reason),
+            Ok(None) => return Outcome::refused(DenyReason::MissingToken, scan.cut),
+            Err(reason) => return Outcome::refused(reason, scan.cut),
         };
         let ((provider, verdict), cache) = self.verify(rule, &found, keys, now_ms, cache, verifier);
         // A refused token is cut from the request too: nothing goes upstream, but Envoy's
         // access log may write `:path`.
         Outcome {
             provider,
-            locations: vec![found.location],
+            tokens: scan.cut,
             verdict,
             cache,
         }

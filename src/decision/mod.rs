@@ -12,7 +12,7 @@ pub mod upstream;
 use crate::deny::DenyReason;
 use crate::keys::parked::Wait;
 use crate::provider::ProviderId;
-use crate::token::extractor::TokenLocation;
+use crate::token::cut::TokenCut;
 use crate::token::identity::{Denial, Identity};
 
 /// The gate's one answer for a guarded request.
@@ -21,9 +21,9 @@ pub struct Outcome {
     /// The provider whose policy decided, once the gate chose one (`None`: refused before,
     /// or no accepted provider's issuer is the token's `iss`).
     pub provider: Option<ProviderId>,
-    /// Where each token of the request was: the one token, or every copy for
-    /// `multiple_tokens`. The glue cuts each before the request goes on or Envoy logs it.
-    pub locations: Vec<TokenLocation>,
+    /// How to cut every token the request carried (the one token, or every copy for
+    /// `multiple_tokens`): the glue cuts them before the request goes on or Envoy logs it.
+    pub tokens: TokenCut,
     pub verdict: Verdict,
     /// Whether the token cache answered.
     pub cache: CacheUse,
@@ -42,11 +42,11 @@ pub enum Verdict {
 }
 
 impl Outcome {
-    /// A refusal for `reason` before any provider was chosen, its tokens at `locations`.
-    pub fn refused(reason: DenyReason, locations: Vec<TokenLocation>) -> Outcome {
+    /// A refusal for `reason` before any provider was chosen, its tokens cut by `tokens`.
+    pub fn refused(reason: DenyReason, tokens: TokenCut) -> Outcome {
         Outcome {
             provider: None,
-            locations,
+            tokens,
             verdict: Verdict::Deny(reason.into()),
             cache: CacheUse::Off,
         }

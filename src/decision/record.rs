@@ -189,7 +189,7 @@ mod tests {
         let claims = json!({"iss": "https://issuer.example", "sub": "alice"});
         Outcome {
             provider: Some(ProviderId::at(0)),
-            locations: Vec::new(),
+            tokens: Default::default(),
             verdict: Verdict::Allow(Identity {
                 claims: claims.as_object().unwrap().clone().into(),
                 payload: "".into(),
@@ -201,7 +201,7 @@ mod tests {
     fn refusal(denial: Denial) -> Outcome {
         Outcome {
             verdict: Verdict::Deny(denial),
-            ..Outcome::refused(DenyReason::Malformed, Vec::new())
+            ..Outcome::refused(DenyReason::Malformed, Default::default())
         }
     }
 

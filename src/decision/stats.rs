@@ -106,7 +106,7 @@ mod tests {
         let names = counters();
         assert_eq!(names.len(), 2 + DenyReason::ALL.len() + 6);
         assert!(names.contains(&"wsgate.denied.keys_unavailable".to_owned()));
-        let denial = Outcome::refused(DenyReason::WrongAudience, Vec::new());
+        let denial = Outcome::refused(DenyReason::WrongAudience, Default::default());
         assert_eq!(
             moved_by(&denial, None),
             ["wsgate.denied", "wsgate.denied.wrong_audience"]
@@ -115,7 +115,7 @@ mod tests {
 
     #[test]
     fn a_named_provider_counts_its_own_decisions() {
-        let denial = Outcome::refused(DenyReason::Expired, Vec::new());
+        let denial = Outcome::refused(DenyReason::Expired, Default::default());
         assert_eq!(
             moved_by(&denial, Some("entra")),
             [
@@ -124,7 +124,7 @@ mod tests {
                 "wsgate.provider.entra.denied"
             ]
         );
-        let unattributed = Outcome::refused(DenyReason::WrongIssuer, Vec::new());
+        let unattributed = Outcome::refused(DenyReason::WrongIssuer, Default::default());
         assert_eq!(moved_by(&unattributed, None).len(), 2);
         assert_eq!(
             provider_counters("acs"),

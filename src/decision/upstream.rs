@@ -17,13 +17,9 @@ use serde_json::Value;
 
 use crate::decision::{Outcome, Verdict};
 use crate::request::header_name;
-use crate::request::path;
-use crate::request::path_only;
 use crate::request::RequestHead;
-use crate::token::extractor::{
-    is_cookie, is_param, pair, pieces, query_of, TokenLocation, COOKIE_SEPARATORS,
-    QUERY_SEPARATORS, SUBPROTOCOL_HEADER,
-};
+use crate::token::cut::TokenCut;
+use crate::token::extractor::SUBPROTOCOL_HEADER;
 use crate::token::identity::Identity;
 
 /// One claim copied into one request header (`jwt_authn`'s `claim_to_headers` entry).
@@ -147,13 +143,13 @@ pub fn edits(
     let Verdict::Allow(identity) = &outcome.verdict else {
         // Nothing goes upstream, but Envoy's access log may write `:path` (or any header):
         // a refused token, perhaps valid elsewhere, is cut whatever `forward` says.
-        remove_tokens(&outcome.locations, head, &mut edits);
+        remove_tokens(&outcome.tokens, head, &mut edits);
         return edits;
     };
     // The provider that verified it is always configured; were it not, nothing is set and
     // the token is cut.
     if !policy.is_some_and(|policy| policy.forward) {
-        remove_tokens(&outcome.locations, head, &mut edits);
+        remove_tokens(&outcome.tokens, head, &mut edits);
     }
     let Some(policy) = policy else {
         return edits;
@@ -172,94 +168,27 @@ pub fn edits(
     edits
 }
 
-/// Cuts the tokens at `locations` out of what goes upstream (and what Envoy logs): every
-/// copy the extractor counted, split as the extractor splits ([`pieces`]). Parameters and
-/// cookies are cut in one pass each, so that cutting one never puts another back.
-fn remove_tokens(locations: &[TokenLocation], head: &RequestHead, edits: &mut HeaderEdits) {
-    let (mut params, mut cookies, mut entries) = (Vec::new(), Vec::new(), Vec::new());
-    let mut prefixes: Vec<&str> = Vec::new();
-    let mut revealed = false;
-    for location in locations {
-        match location {
-            TokenLocation::Header { name } => edits.remove_spellings(head, name),
-            TokenLocation::Param { name } => params.push(name.as_str()),
-            TokenLocation::Cookie { name } => cookies.push(name.as_str()),
-            TokenLocation::Subprotocol { entry } => entries.push(entry.as_str()),
-            TokenLocation::Subprotocols { prefix } => prefixes.push(prefix.as_str()),
-            TokenLocation::Revealed => revealed = true,
-        }
+/// Cuts the tokens `cut` names out of what goes upstream (and what Envoy logs): every copy
+/// the extractor counted, worked out when it found them ([`TokenCut`]).
+fn remove_tokens(cut: &TokenCut, head: &RequestHead, edits: &mut HeaderEdits) {
+    for name in cut.headers() {
+        edits.remove_spellings(head, name);
     }
-    let path = head.first(":path").unwrap_or_default();
-    if revealed {
-        // A copy hidden in the path or behind an encoded separator cannot be cut alone:
-        // the path goes on without its query, and without what decoding would reveal.
-        let kept = path::without_revealed_query(path_only(path));
-        edits.set.push((":path".to_owned(), kept.to_owned()));
-    } else if !params.is_empty() {
-        let kept = cut_pieces(query_of(path), QUERY_SEPARATORS, &|name| {
-            params.iter().any(|param| is_param(name, param))
-        });
-        let base = path_only(path);
-        let path = if kept.is_empty() {
-            base.to_owned()
-        } else {
-            format!("{base}?{kept}")
-        };
-        edits.set.push((":path".to_owned(), path));
+    if let Some(path) = cut.path() {
+        edits.set.push((":path".to_owned(), path.to_owned()));
     }
-    if !cookies.is_empty() {
-        let kept: Vec<String> = head
-            .values("cookie")
-            .map(|value| {
-                cut_pieces(value, COOKIE_SEPARATORS, &|name| {
-                    cookies.iter().any(|cookie| is_cookie(name, cookie))
-                })
-            })
-            .filter(|kept| !kept.is_empty())
-            .collect();
-        edits.set_or_remove("cookie", &kept, "; ");
+    if let Some(kept) = cut.cookies() {
+        edits.set_or_remove("cookie", kept, "; ");
     }
-    if !entries.is_empty() || !prefixes.is_empty() {
+    if let Some(kept) = cut.subprotocols() {
         // Another spelling of the header is never the handshake's: it goes whole.
         for sent in head.names_where(|sent| {
             sent != SUBPROTOCOL_HEADER && header_name::same_spelling(sent, SUBPROTOCOL_HEADER)
         }) {
             edits.remove_once(sent);
         }
-        let kept: Vec<String> = head
-            .values(SUBPROTOCOL_HEADER)
-            .flat_map(|value| value.split(','))
-            .map(str::trim)
-            .filter(|offered| {
-                !offered.is_empty()
-                    && !entries.contains(offered)
-                    && !prefixes.iter().any(|prefix| offered.starts_with(prefix))
-            })
-            .map(str::to_owned)
-            .collect();
-        edits.set_or_remove(SUBPROTOCOL_HEADER, &kept, ", ");
+        edits.set_or_remove(SUBPROTOCOL_HEADER, kept, ", ");
     }
-}
-
-/// `text` without the pieces between `separators` ([`pieces`]) whose name `cut` picks;
-/// the others kept as they were sent, each after the separators that preceded it since the
-/// piece before it (the first kept one without any).
-fn cut_pieces(text: &str, separators: &[char], cut: &dyn Fn(&str) -> bool) -> String {
-    let mut kept = String::with_capacity(text.len());
-    let mut run = String::new();
-    for (piece, after) in pieces(text, separators) {
-        if !piece.is_empty() {
-            if !cut(pair(piece).0) {
-                if !kept.is_empty() {
-                    kept.push_str(&run);
-                }
-                kept.push_str(piece);
-            }
-            run.clear();
-        }
-        run.extend(after);
-    }
-    kept
 }
 
 /// A claim by name, or by dotted path through nested objects, rendered as a header value:

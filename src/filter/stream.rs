@@ -112,7 +112,7 @@ impl<H: Host> HttpContext for GateStream<H> {
 /// `request_unreadable`.
 fn unreadable<H: Host>(plugin: &Plugin<H>, context_id: u32, refusal: &HostError) -> Action {
     error!("request headers unreadable: {refusal}");
-    let refused = Outcome::refused(DenyReason::RequestUnreadable, Vec::new());
+    let refused = Outcome::refused(DenyReason::RequestUnreadable, Default::default());
     apply::outcome(plugin, refused, &RequestHead::default(), context_id);
     Action::Pause
 }

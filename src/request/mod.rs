@@ -50,6 +50,18 @@ impl RequestHead {
             .map(|(_, value)| value.as_str())
     }
 
+    /// Every `(name, value)` of each header whose (lower-case) name passes `wanted`, in
+    /// order.
+    pub fn pairs_where<'a>(
+        &'a self,
+        wanted: impl Fn(&str) -> bool + 'a,
+    ) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(have, _)| wanted(have))
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+    }
+
     /// The name (lower-case) of every header that passes `wanted`, in order of arrival,
     /// once per header (a repeated name comes again).
     pub fn names_where<'a>(

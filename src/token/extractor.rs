@@ -29,8 +29,8 @@
 
 use crate::deny::DenyReason;
 use crate::request::header_name::{is_token_char, same_spelling};
-use crate::request::spelling;
-use crate::request::RequestHead;
+use crate::request::{path, path_only, spelling, RequestHead};
+use crate::token::cut::{Kept, TokenCut};
 
 /// A header that may carry the token after a prefix (`jwt_authn`'s `JwtHeader`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,8 +67,8 @@ impl Default for TokenSources {
     }
 }
 
-/// Where a token was found, so it can be removed from what goes upstream. Parameter and
-/// cookie names are the configured ones: the client may have spelled them otherwise.
+/// Where a token was found. Parameter and cookie names are the configured ones: the client
+/// may have spelled them otherwise. (How to cut it is the scan's [`TokenCut`].)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenLocation {
     Header {
@@ -84,15 +84,6 @@ pub enum TokenLocation {
     Subprotocol {
         entry: String,
     },
-    /// Every `Sec-WebSocket-Protocol` entry that starts with `prefix`: where a refused
-    /// request's subprotocol tokens were, however many (one location, so that a request
-    /// offering thousands costs linear work to cut).
-    Subprotocols {
-        prefix: String,
-    },
-    /// A query parameter only a decoding proxy would see (`/ws%3Faccess_token=…`): never
-    /// the place of an accepted token, only cut from a refused request, with the whole query.
-    Revealed,
 }
 
 /// A token and where it was.
@@ -102,50 +93,45 @@ pub struct FoundToken {
     pub location: TokenLocation,
 }
 
+/// Every token of a request, found in one pass, and how to cut them all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scan {
+    /// Each token, in source order.
+    pub found: Vec<FoundToken>,
+    /// Copies only a decoding proxy would reveal.
+    pub hidden: usize,
+    pub cut: TokenCut,
+}
+
+impl Scan {
+    /// The one token: `Ok(None)` when there is none, [`DenyReason::MultipleTokens`] when
+    /// there is more than one (revealed copies included).
+    pub fn one(&mut self) -> Result<Option<FoundToken>, DenyReason> {
+        match (self.found.len(), self.hidden) {
+            (0, _) => Ok(None),
+            (1, 0) => Ok(self.found.pop()),
+            _ => Err(DenyReason::MultipleTokens),
+        }
+    }
+}
+
 impl TokenSources {
     /// The one token of `head`: `Ok(None)` when there is none,
     /// [`DenyReason::MultipleTokens`] when there is more than one.
     pub fn extract(&self, head: &RequestHead) -> Result<Option<FoundToken>, DenyReason> {
-        let (mut found, hidden) = self.find(head);
-        match (found.len(), hidden) {
-            (0, _) => Ok(None),
-            (1, 0) => Ok(found.pop()),
-            _ => Err(DenyReason::MultipleTokens),
-        }
+        self.scan(head).one()
     }
 
-    /// Where every token of `head` is, each place once ([`TokenLocation::Revealed`] for
-    /// copies only a decoding proxy would see), so that a refused request can have them all
-    /// cut before Envoy logs it.
-    pub fn locations(&self, head: &RequestHead) -> Vec<TokenLocation> {
-        let (found, hidden) = self.find(head);
-        let mut locations: Vec<TokenLocation> = Vec::new();
-        for found in found {
-            // Named by configured names and prefixes only, so there are at most as many
-            // locations as sources, and `contains` stays cheap.
-            let location = match (found.location, &self.from_subprotocol) {
-                (TokenLocation::Subprotocol { .. }, Some(prefix)) => TokenLocation::Subprotocols {
-                    prefix: prefix.clone(),
-                },
-                (location, _) => location,
-            };
-            if !locations.contains(&location) {
-                locations.push(location);
-            }
-        }
-        if hidden > 0 {
-            locations.push(TokenLocation::Revealed);
-        }
-        locations
-    }
-
-    /// Every token found in `head`, and how many more copies only a decoding proxy reveals.
-    fn find(&self, head: &RequestHead) -> (Vec<FoundToken>, usize) {
+    /// Every token of `head`, how many more copies only a decoding proxy reveals, and how
+    /// to cut them all: one pass over its headers, query, cookies and subprotocols.
+    pub fn scan(&self, head: &RequestHead) -> Scan {
         let mut found = Vec::new();
+        let mut cut = TokenCut::default();
         for source in &self.from_headers {
             let values = head.values_where(|name| same_spelling(name, &source.name));
             for item in values.flat_map(|value| value.split(',')) {
                 if let Some(token) = after_prefix(item, &source.value_prefix) {
+                    cut.header(&source.name);
                     found.push(FoundToken {
                         token: token.to_owned(),
                         location: TokenLocation::Header {
@@ -159,49 +145,113 @@ impl TokenSources {
         // Only a configured query source reads the query: the default costs nothing here.
         if !self.from_params.is_empty() {
             let path = head.first(":path").unwrap_or_default();
+            let mut kept = Kept::default();
             let mut in_query = 0;
-            for (name, value) in query_pairs(path) {
-                if let Some(param) = self.from_params.iter().find(|param| is_param(name, param)) {
-                    in_query += 1;
-                    found.push(FoundToken {
-                        token: value.to_owned(),
-                        location: TokenLocation::Param {
-                            name: param.clone(),
-                        },
-                    });
+            for (piece, after) in pieces(query_of(path), QUERY_SEPARATORS) {
+                if !piece.is_empty() {
+                    let (name, value) = pair(piece);
+                    match self.from_params.iter().find(|param| is_param(name, param)) {
+                        Some(param) => {
+                            in_query += 1;
+                            kept.cut();
+                            found.push(FoundToken {
+                                token: value.to_owned(),
+                                location: TokenLocation::Param {
+                                    name: param.clone(),
+                                },
+                            });
+                        }
+                        None => kept.keep(piece),
+                    }
                 }
+                kept.separator(after);
             }
             hidden = self.revealed_params(path).saturating_sub(in_query);
-        }
-        for (name, value) in head.values("cookie").flat_map(cookie_pairs) {
-            if let Some(cookie) = self
-                .from_cookies
-                .iter()
-                .find(|cookie| is_cookie(name, cookie))
-            {
-                found.push(FoundToken {
-                    token: value.to_owned(),
-                    location: TokenLocation::Cookie {
-                        name: cookie.clone(),
-                    },
+            if hidden > 0 {
+                // A copy hidden in the path or behind an encoded separator cannot be cut
+                // alone: the path goes on without its query, and without what decoding
+                // would reveal.
+                cut.set_path(path::without_revealed_query(path_only(path)).to_owned());
+            } else if kept.cut_any {
+                let base = path_only(path);
+                let kept = kept.into_text();
+                cut.set_path(if kept.is_empty() {
+                    base.to_owned()
+                } else {
+                    format!("{base}?{kept}")
                 });
             }
         }
+        if !self.from_cookies.is_empty() {
+            self.scan_cookies(head, &mut found, &mut cut);
+        }
         if let Some(prefix) = &self.from_subprotocol {
-            let offered = head.values_where(|name| same_spelling(name, SUBPROTOCOL_HEADER));
-            for entry in offered.flat_map(|value| value.split(',')) {
-                let entry = entry.trim();
-                if let Some(token) = entry.strip_prefix(prefix.as_str()) {
-                    found.push(FoundToken {
-                        token: token.to_owned(),
-                        location: TokenLocation::Subprotocol {
-                            entry: entry.to_owned(),
-                        },
-                    });
+            let mut kept = Vec::new();
+            let mut cut_any = false;
+            let offered = head.pairs_where(|name| same_spelling(name, SUBPROTOCOL_HEADER));
+            for (name, value) in offered {
+                for entry in value.split(',') {
+                    let entry = entry.trim();
+                    if let Some(token) = entry.strip_prefix(prefix.as_str()) {
+                        cut_any = true;
+                        found.push(FoundToken {
+                            token: token.to_owned(),
+                            location: TokenLocation::Subprotocol {
+                                entry: entry.to_owned(),
+                            },
+                        });
+                    } else if name == SUBPROTOCOL_HEADER && !entry.is_empty() {
+                        // Another spelling of the header is never the handshake's: it
+                        // goes whole.
+                        kept.push(entry.to_owned());
+                    }
                 }
             }
+            if cut_any {
+                cut.set_subprotocols(kept);
+            }
         }
-        (found, hidden)
+        Scan { found, hidden, cut }
+    }
+
+    /// The token cookies of `head`, and each `Cookie` value without them.
+    fn scan_cookies(&self, head: &RequestHead, found: &mut Vec<FoundToken>, cut: &mut TokenCut) {
+        let mut values = Vec::new();
+        let mut cut_any = false;
+        for value in head.values("cookie") {
+            let mut kept = Kept::default();
+            for (piece, after) in pieces(value, COOKIE_SEPARATORS) {
+                if !piece.is_empty() {
+                    let (name, value) = pair(piece);
+                    let cookie = Some(name)
+                        .filter(|_| !piece.trim_matches(spelling::is_blank).is_empty())
+                        .and_then(|name| {
+                            self.from_cookies
+                                .iter()
+                                .find(|cookie| is_cookie(name, cookie))
+                        });
+                    match cookie {
+                        Some(cookie) => {
+                            kept.cut();
+                            found.push(FoundToken {
+                                token: value.to_owned(),
+                                location: TokenLocation::Cookie {
+                                    name: cookie.clone(),
+                                },
+                            });
+                        }
+                        None => kept.keep(piece),
+                    }
+                }
+                kept.separator(after);
+            }
+            cut_any |= kept.cut_any;
+            values.push(kept.into_text());
+        }
+        if cut_any {
+            values.retain(|kept| !kept.is_empty());
+            cut.set_cookies(values);
+        }
     }
 
     /// How many token parameters the query of `path` holds once the whole `:path` is

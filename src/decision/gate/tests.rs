@@ -2,7 +2,6 @@
 
 use super::*;
 use crate::config::{Config, KeySource};
-use crate::token::extractor::TokenLocation;
 use serde_json::json;
 use testbed::keys::{jwks, RSA_2048};
 
@@ -116,12 +115,7 @@ fn not_an_upgrade_comes_before_the_token() {
     let decision = gate.decide(&head, Some(&keys), NOW_MS).unwrap();
     assert_eq!(decision.deny_reason(), Some(DenyReason::NotWebSocket));
     // The token is still located, so that it is cut before Envoy logs the request.
-    assert_eq!(
-        decision.locations,
-        [TokenLocation::Header {
-            name: "authorization".into()
-        }]
-    );
+    assert_eq!(decision.tokens.headers(), ["authorization"]);
 }
 
 #[test]
@@ -137,26 +131,21 @@ fn a_refusal_says_where_its_one_token_was() {
     let refused = |extra: &[(&str, &str)]| {
         let head = RequestHead::new(upgrade.iter().chain(extra).copied());
         let outcome = gate.decide(&head, Some(&keys), NOW_MS).unwrap();
-        (outcome.deny_reason().expect("refused"), outcome.locations)
+        (outcome.deny_reason().expect("refused"), outcome.tokens)
     };
-    let (bad, locations) = refused(&[("authorization", &bearer)]);
+    let (bad, tokens) = refused(&[("authorization", &bearer)]);
     assert!(matches!(
         bad,
         DenyReason::BadSignature | DenyReason::Malformed
     ));
-    assert_eq!(locations.len(), 1);
+    assert_eq!(tokens.headers(), ["authorization"]);
     // Two tokens: every place one was, so each is cut.
-    let (two, locations) = refused(&[("authorization", &bearer), ("authorization", &bearer)]);
+    let (two, tokens) = refused(&[("authorization", &bearer), ("authorization", &bearer)]);
     assert_eq!(two, DenyReason::MultipleTokens);
-    assert_eq!(
-        locations,
-        [TokenLocation::Header {
-            name: "authorization".into()
-        }]
-    );
-    let (none, locations) = refused(&[]);
+    assert_eq!(tokens.headers(), ["authorization"]);
+    let (none, tokens) = refused(&[]);
     assert_eq!(none, DenyReason::MissingToken);
-    assert!(locations.is_empty());
+    assert!(tokens.is_empty());
 }
 
 #[test]

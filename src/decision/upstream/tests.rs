@@ -4,6 +4,7 @@ use super::*;
 use crate::decision::{CacheUse, Outcome, Verdict};
 use crate::deny::DenyReason;
 use crate::provider::ProviderId;
+use crate::token::extractor::{HeaderSource, TokenSources};
 use serde_json::json;
 
 fn policy(forward: bool) -> UpstreamPolicy {
@@ -48,28 +49,50 @@ fn policy(forward: bool) -> UpstreamPolicy {
 }
 
 fn allow() -> Outcome {
-    allow_from(TokenLocation::Header {
-        name: "authorization".into(),
-    })
+    allow_cutting(cut_of(&head()))
 }
 
-/// A refusal for `reason`, its tokens at `locations`.
-fn refusal(reason: DenyReason, locations: Vec<TokenLocation>) -> Outcome {
-    Outcome::refused(reason, locations)
+/// Every source a token may come from, as the extractor finds them.
+fn sources() -> TokenSources {
+    TokenSources {
+        from_headers: vec![
+            HeaderSource {
+                name: "authorization".into(),
+                value_prefix: "Bearer ".into(),
+            },
+            HeaderSource {
+                name: "x-token".into(),
+                value_prefix: String::new(),
+            },
+        ],
+        from_params: vec!["access_token".into(), "token".into()],
+        from_cookies: vec!["session".into()],
+        from_subprotocol: Some("access_token.".into()),
+    }
+}
+
+/// How the extractor would cut the tokens of `head`.
+fn cut_of(head: &RequestHead) -> TokenCut {
+    sources().scan(head).cut
+}
+
+/// A refusal for `reason`, its tokens cut by `tokens`.
+fn refusal(reason: DenyReason, tokens: TokenCut) -> Outcome {
+    Outcome::refused(reason, tokens)
 }
 
 fn head() -> RequestHead {
     RequestHead::new([(":path", "/ws"), ("authorization", "Bearer t")])
 }
 
-fn allow_from(location: TokenLocation) -> Outcome {
+fn allow_cutting(tokens: TokenCut) -> Outcome {
     let claims = json!({
         "sub": "alice", "org": {"tenant": "t-1"}, "level": 3, "admin": false,
         "https://example.com/role": "ops", "roles": ["a", "b"], "evil": "a\r\nx-injected: 1"
     });
     Outcome {
         provider: Some(ProviderId::at(0)),
-        locations: vec![location],
+        tokens,
         verdict: Verdict::Allow(Identity {
             claims: claims.as_object().unwrap().clone().into(),
             payload: "eyJzdWIiOiJhbGljZSJ9".into(),
@@ -115,7 +138,7 @@ fn forward_keeps_the_token() {
 
 #[test]
 fn a_refused_request_still_loses_client_copies() {
-    let edits = policy(false).edits(&refusal(DenyReason::Expired, Vec::new()), &head());
+    let edits = policy(false).edits(&refusal(DenyReason::Expired, TokenCut::default()), &head());
     assert_eq!(edits.remove.len(), 9);
     assert!(edits.remove.contains(&"x-jwt-payload".to_owned()));
     assert!(edits.set.is_empty());
@@ -124,109 +147,72 @@ fn a_refused_request_still_loses_client_copies() {
 #[test]
 fn the_token_is_cut_from_wherever_it_came() {
     let plain = UpstreamPolicy::default();
-    // (where the token was, request headers, headers removed, headers set)
+    // (request headers with one token, headers removed, headers set)
     type Case<'a> = (
-        TokenLocation,
         &'a [(&'a str, &'a str)],
         &'a [&'a str],
         &'a [(&'a str, &'a str)],
     );
     let cases: [Case; 7] = [
+        (&[("x-token", "t")], &["x-token"], &[]),
         (
-            TokenLocation::Header {
-                name: "x-token".into(),
-            },
-            &[("x-token", "t")],
-            &["x-token"],
-            &[],
-        ),
-        (
-            TokenLocation::Param {
-                name: "access_token".into(),
-            },
             &[(":path", "/ws?room=1&access_token=t&flag&x=2")],
             &[],
             &[(":path", "/ws?room=1&flag&x=2")],
         ),
-        (
-            TokenLocation::Param {
-                name: "access_token".into(),
-            },
-            &[(":path", "/ws?access_token=t")],
-            &[],
-            &[(":path", "/ws")],
-        ),
+        (&[(":path", "/ws?access_token=t")], &[], &[(":path", "/ws")]),
         (
             // Another spelling of the name; the path as the client sent it.
-            TokenLocation::Param {
-                name: "access_token".into(),
-            },
             &[(":path", "/WS;v=1/?a=%41&Access%5Ftoken=t")],
             &[],
             &[(":path", "/WS;v=1/?a=%41")],
         ),
         (
-            TokenLocation::Cookie {
-                name: "session".into(),
-            },
             &[("cookie", "SESSION=t; theme=dark")],
             &[],
             &[("cookie", "theme=dark")],
         ),
         (
-            TokenLocation::Cookie {
-                name: "session".into(),
-            },
             &[("cookie", "theme=dark; session=t"), ("cookie", "lang=en")],
             &[],
             &[("cookie", "theme=dark; lang=en")],
         ),
         (
-            TokenLocation::Subprotocol {
-                entry: "access_token.t".into(),
-            },
             &[("sec-websocket-protocol", "access_token.t, chat.v1, chat.v2")],
             &[],
             &[("sec-websocket-protocol", "chat.v1, chat.v2")],
         ),
     ];
-    for (location, pairs, removed, set) in cases {
+    for (pairs, removed, set) in cases {
         let head = RequestHead::new(pairs.iter().copied());
-        let edits = plain.edits(&allow_from(location.clone()), &head);
+        assert_eq!(sources().scan(&head).found.len(), 1, "{pairs:?}");
+        let edits = plain.edits(&allow_cutting(cut_of(&head)), &head);
         // A refused token is cut the same way, `forward` or not: nothing goes upstream,
         // but what Envoy logs must not hold it either.
-        let refused = refusal(DenyReason::BadSignature, vec![location.clone()]);
-        assert_eq!(plain.edits(&refused, &head), edits, "{location:?}");
+        let refused = refusal(DenyReason::BadSignature, cut_of(&head));
+        assert_eq!(plain.edits(&refused, &head), edits, "{pairs:?}");
         let forwarding = UpstreamPolicy {
             forward: true,
             ..UpstreamPolicy::default()
         };
-        assert_eq!(forwarding.edits(&refused, &head), edits, "{location:?}");
-        assert_eq!(edits.remove, removed, "{location:?}");
+        assert_eq!(forwarding.edits(&refused, &head), edits, "{pairs:?}");
+        assert_eq!(edits.remove, removed, "{pairs:?}");
         let set_pairs: Vec<(&str, &str)> = edits
             .set
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_str()))
             .collect();
-        assert_eq!(set_pairs, set, "{location:?}");
+        assert_eq!(set_pairs, set, "{pairs:?}");
     }
-    let only_token = plain.edits(
-        &allow_from(TokenLocation::Subprotocol {
-            entry: "access_token.t".into(),
-        }),
-        &RequestHead::new([("sec-websocket-protocol", "access_token.t")]),
-    );
+    let only = RequestHead::new([("sec-websocket-protocol", "access_token.t")]);
+    let only_token = plain.edits(&allow_cutting(cut_of(&only)), &only);
     assert_eq!(only_token.remove, ["sec-websocket-protocol"]);
     let forwarded = UpstreamPolicy {
         forward: true,
         ..UpstreamPolicy::default()
     };
-    let kept = forwarded.edits(
-        &allow_from(TokenLocation::Param {
-            name: "access_token".into(),
-        }),
-        &RequestHead::new([(":path", "/ws?access_token=t")]),
-    );
+    let query = RequestHead::new([(":path", "/ws?access_token=t")]);
+    let kept = forwarded.edits(&allow_cutting(cut_of(&query)), &query);
     assert_eq!(kept, HeaderEdits::default());
 }
 
@@ -242,7 +228,7 @@ fn owned_headers_go_in_every_spelling() {
         ("x-jwt-subject", "kept"),
         ("x_jwt_sub_", "kept"),
     ]);
-    for decision in [allow(), refusal(DenyReason::Expired, Vec::new())] {
+    for decision in [allow(), refusal(DenyReason::Expired, TokenCut::default())] {
         let edits = policy(false).edits(&decision, &head);
         for spelling in [
             "x-jwt-sub",
@@ -268,33 +254,22 @@ fn owned_headers_go_in_every_spelling() {
 #[test]
 fn the_token_is_cut_behind_every_separator() {
     let plain = UpstreamPolicy::default();
-    let cut = |location: TokenLocation, pairs: &[(&str, &str)]| {
-        plain.edits(
-            &allow_from(location),
-            &RequestHead::new(pairs.iter().copied()),
-        )
+    let cut = |pairs: &[(&str, &str)]| {
+        let head = RequestHead::new(pairs.iter().copied());
+        plain.edits(&allow_cutting(cut_of(&head)), &head)
     };
-    let param = || TokenLocation::Param {
-        name: "access_token".into(),
-    };
-    let edits = cut(param(), &[(":path", "/ws?room=1;access_token=t&x=2;y")]);
+    let edits = cut(&[(":path", "/ws?room=1;access_token=t&x=2;y")]);
     assert_eq!(
         edits.set,
         [(":path".to_owned(), "/ws?room=1&x=2;y".to_owned())]
     );
-    let edits = cut(param(), &[(":path", "/ws?access_token=t;x=2")]);
+    let edits = cut(&[(":path", "/ws?access_token=t;x=2")]);
     assert_eq!(edits.set, [(":path".to_owned(), "/ws?x=2".to_owned())]);
-    let cookie = TokenLocation::Cookie {
-        name: "session".into(),
-    };
-    let edits = cut(cookie.clone(), &[("cookie", "a=1, session=t; b=2")]);
+    let edits = cut(&[("cookie", "a=1, session=t; b=2")]);
     assert_eq!(edits.set, [("cookie".to_owned(), "a=1; b=2".to_owned())]);
-    let edits = cut(cookie, &[("cookie", "session=t"), ("cookie", "a=1")]);
+    let edits = cut(&[("cookie", "session=t"), ("cookie", "a=1")]);
     assert_eq!(edits.set, [("cookie".to_owned(), "a=1".to_owned())]);
-    let header = TokenLocation::Header {
-        name: "x-token".into(),
-    };
-    let edits = cut(header, &[("x_token", "t")]);
+    let edits = cut(&[("x_token", "t")]);
     assert_eq!(edits.remove.last().map(String::as_str), Some("x_token"));
 }
 
@@ -309,23 +284,7 @@ fn every_token_of_a_refused_request_is_cut() {
         ("authorization", "Bearer c"),
         ("cookie", "session=d; theme=dark"),
     ]);
-    let refused = refusal(
-        DenyReason::MultipleTokens,
-        vec![
-            TokenLocation::Header {
-                name: "authorization".into(),
-            },
-            TokenLocation::Param {
-                name: "access_token".into(),
-            },
-            TokenLocation::Param {
-                name: "token".into(),
-            },
-            TokenLocation::Cookie {
-                name: "session".into(),
-            },
-        ],
-    );
+    let refused = refusal(DenyReason::MultipleTokens, cut_of(&head));
     let edits = plain.edits(&refused, &head);
     assert_eq!(edits.remove, ["authorization"]);
     assert_eq!(
@@ -340,33 +299,21 @@ fn every_token_of_a_refused_request_is_cut() {
         ("/ws?x=1%26access_token%3Da&access_token=b", "/ws"),
         ("/%2Fws%3Faccess_token=a", "/"),
     ] {
-        let revealed = refusal(
-            DenyReason::MultipleTokens,
-            vec![
-                TokenLocation::Param {
-                    name: "access_token".into(),
-                },
-                TokenLocation::Revealed,
-            ],
-        );
-        let edits = plain.edits(&revealed, &RequestHead::new([(":path", path)]));
+        let head = RequestHead::new([(":path", path)]);
+        let revealed = refusal(DenyReason::MultipleTokens, cut_of(&head));
+        let edits = plain.edits(&revealed, &head);
         assert_eq!(edits.set, [(":path".to_owned(), cut.to_owned())], "{path}");
     }
 }
 
-/// A refusal's subprotocol tokens are one location however many were offered, and every
-/// entry with the prefix is cut (in linear work: thousands of entries were quadratic).
+/// Every subprotocol entry with the prefix is cut, however many were offered (in linear
+/// work: thousands of entries were quadratic).
 #[test]
 fn every_subprotocol_token_of_a_refusal_is_cut() {
     let offered: Vec<String> = (0..3000).map(|i| format!("access_token.{i}")).collect();
     let value = format!("chat.v1, {}", offered.join(", "));
     let head = RequestHead::new([("sec-websocket-protocol", value.as_str())]);
-    let refused = refusal(
-        DenyReason::MultipleTokens,
-        vec![TokenLocation::Subprotocols {
-            prefix: "access_token.".into(),
-        }],
-    );
+    let refused = refusal(DenyReason::MultipleTokens, cut_of(&head));
     let edits = UpstreamPolicy::default().edits(&refused, &head);
     assert_eq!(
         edits.set,

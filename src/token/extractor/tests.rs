@@ -317,7 +317,7 @@ fn query_and_cookie_pairs() {
 }
 
 #[test]
-fn locations_name_every_place_a_token_was() {
+fn one_scan_finds_every_token_and_how_to_cut_it() {
     let sources = all_sources();
     let head = RequestHead::new([
         (
@@ -327,23 +327,22 @@ fn locations_name_every_place_a_token_was() {
         ("authorization", "Bearer c"),
         ("cookie", "session=d, session=e"),
     ]);
-    assert_eq!(
-        sources.locations(&head),
-        [
-            TokenLocation::Header {
-                name: "authorization".into()
-            },
-            TokenLocation::Param {
-                name: "access_token".into()
-            },
-            TokenLocation::Cookie {
-                name: "session".into()
-            },
-            TokenLocation::Revealed,
-        ]
-    );
+    let scan = sources.scan(&head);
+    let tokens: Vec<&str> = scan
+        .found
+        .iter()
+        .map(|found| found.token.as_str())
+        .collect();
+    assert_eq!(tokens, ["c", "a", "b", "d", "e"]);
+    assert_eq!(scan.hidden, 1, "the revealed copy");
+    assert_eq!(scan.cut.headers(), ["authorization"]);
+    // A revealed copy cannot be cut alone: the query goes, and what decoding reveals.
+    assert_eq!(scan.cut.path(), Some("/ws"));
+    assert_eq!(scan.cut.cookies(), Some(&[][..]));
+    assert_eq!(scan.cut.subprotocols(), None);
     assert!(sources
-        .locations(&RequestHead::new([(":path", "/ws")]))
+        .scan(&RequestHead::new([(":path", "/ws")]))
+        .cut
         .is_empty());
 }
 
