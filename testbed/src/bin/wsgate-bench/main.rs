@@ -21,10 +21,11 @@
 //! ratio within one run. `--per-request-only` runs part two alone and writes
 //! `DATE-per-request.md`; `--warm-only` keeps only its warm rows (no auth, the floor,
 //! `jwt_authn` cached, wsgate cached, the baseline); `--ab-only` (implies
-//! `--per-request-only`, needs `--baseline-module`) only wsgate cached against the baseline,
-//! for as many rounds as this machine's noise needs (`WSGATE_WASM` picks "this module").
-//! `--together` (with `--ab-only`) runs both modules' Envoys at once on the same CPU, each
-//! round's ratio then taken under the same machine conditions: an A/A run read 0.99x to
+//! `--per-request-only`, needs `--baseline-module`) only wsgate against the baseline, warm
+//! (cache on) and cold (cache off, Envoy's crypto: every request verifies), for as many
+//! rounds as this machine's noise needs (`WSGATE_WASM` picks "this module").
+//! `--together` (with `--ab-only`) runs each module's Envoy beside its baseline's at once on
+//! the same CPU, each round's ratio then taken under the same machine conditions: an A/A run read 0.99x to
 //! 1.02x round by round, where one after the other an A/A run had read 0.87x to 1.33x, and
 //! an A/B of two builds about 3% apart 0.52x to 1.72x.
 //! `--sockets` sets part four's open sockets (8000: what one Envoy fits in this machine's
@@ -69,6 +70,8 @@ enum Auth {
     WsgateCached,
     /// `WsgateCached` with the `--baseline-module` (part two only).
     WsgateCachedBaseline,
+    /// `WsgateHost` with the `--baseline-module` (part two only): the cold path's A/B.
+    WsgateHostBaseline,
 }
 
 impl Auth {
@@ -92,6 +95,7 @@ impl Auth {
             Auth::WsgateHost => "wsgate, cache off, Envoy's crypto",
             Auth::WsgateCached => "wsgate, cache on",
             Auth::WsgateCachedBaseline => "wsgate, cache on, baseline module",
+            Auth::WsgateHostBaseline => "wsgate, cache off, Envoy's crypto, baseline module",
         }
     }
 
@@ -537,6 +541,7 @@ fn bootstrap(auth: Auth, upstream: SocketAddr, module: &std::path::Path, jwks_te
             &json!({"paths": ["/ws"], "issuer": ISSUER, "audiences": [AUDIENCE], "jwks": jwks_text, "jwt_cache_size": 1024}),
             module,
         )],
+        Auth::WsgateHostBaseline => vec![wsgate(&["/ws"], 0, "host")],
     };
     envoy::bootstrap(upstream, filters)
 }

@@ -44,7 +44,7 @@ impl Measure<'_> {
                 continue;
             };
             let module = match (auth, self.baseline) {
-                (Auth::WsgateCachedBaseline, Some(baseline)) => baseline,
+                (Auth::WsgateCachedBaseline | Auth::WsgateHostBaseline, Some(baseline)) => baseline,
                 _ => self.module,
             };
             // The upstream address is never used: every route answers directly.

@@ -95,7 +95,7 @@ pub fn run(
 ) -> (String, usize, Vec<Bar>) {
     let mut cases = CASES.to_vec();
     if settings.ab_only {
-        cases.retain(|(auth, _)| *auth == Auth::WsgateCached);
+        cases.retain(|case| matches!(case, (Auth::WsgateCached | Auth::WsgateHost, Alg::Rs256)));
     } else if settings.warm_only {
         cases.retain(|(auth, _)| {
             matches!(
@@ -106,6 +106,9 @@ pub fn run(
     }
     if baseline.is_some() {
         cases.push((Auth::WsgateCachedBaseline, Alg::Rs256));
+        if !settings.warm_only {
+            cases.push((Auth::WsgateHostBaseline, Alg::Rs256));
+        }
     }
     let keys: Vec<(&TestKey, &str)> = [Alg::Rs256, Alg::Es256, Alg::EdDsa]
         .iter()
@@ -131,9 +134,16 @@ pub fn run(
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut pinned = cpus >= 2 && pin(std::process::id(), "0");
 
-    // `--together` (with `--ab-only`): both modules in one group.
+    // `--together` (with `--ab-only`): each row beside its baseline module's.
     let groups: Vec<Vec<(Auth, Alg)>> = if settings.together {
-        vec![cases.clone()]
+        [
+            (Auth::WsgateCached, Auth::WsgateCachedBaseline),
+            (Auth::WsgateHost, Auth::WsgateHostBaseline),
+        ]
+        .into_iter()
+        .map(|(this, base)| vec![(this, Alg::Rs256), (base, Alg::Rs256)])
+        .filter(|pair| pair.iter().all(|case| cases.contains(case)))
+        .collect()
     } else {
         cases.iter().map(|&case| vec![case]).collect()
     };
@@ -297,7 +307,9 @@ fn report(
         // Uncached verifiers against uncached jwt_authn for the same algorithm; the rest
         // against jwt_authn with its cache.
         let baseline = match auth {
-            Auth::JwtAuthn | Auth::Wsgate | Auth::WsgateHost => rate(Auth::JwtAuthn, alg),
+            Auth::JwtAuthn | Auth::Wsgate | Auth::WsgateHost | Auth::WsgateHostBaseline => {
+                rate(Auth::JwtAuthn, alg)
+            }
             _ => rate(Auth::JwtAuthnCached, Alg::Rs256),
         };
         let ratio = baseline.map_or("-".to_owned(), |b| format!("{:.2}x", r / b));
@@ -395,32 +407,38 @@ fn report(
         ratios.sort_by(f64::total_cmp);
         ratios
     };
-    if let (Some(warm), Some(baseline)) = (
-        cpu(Auth::WsgateCached, Alg::Rs256),
-        cpu(Auth::WsgateCachedBaseline, Alg::Rs256),
-    ) {
+    for (this, base, path) in [
+        (
+            Auth::WsgateCached,
+            Auth::WsgateCachedBaseline,
+            "Warm path (cache on)",
+        ),
+        (
+            Auth::WsgateHost,
+            Auth::WsgateHostBaseline,
+            "Cold path (cache off, Envoy's crypto: every request verifies)",
+        ),
+    ] {
+        let (Some(now), Some(before)) = (cpu(this, Alg::Rs256), cpu(base, Alg::Rs256)) else {
+            continue;
+        };
         let over_none = cpu(Auth::None, Alg::Rs256).map_or(String::new(), |none| {
             format!(
                 " ({:+.1} and {:+.1} µs over no auth)",
-                warm - none,
-                baseline - none
+                now - none,
+                before - none
             )
         });
-        let paired = by_round(
-            Auth::WsgateCached,
-            Auth::WsgateCachedBaseline,
-            Alg::Rs256,
-            |run| run.cpu_us,
-        );
+        let paired = by_round(this, base, Alg::Rs256, |run| run.cpu_us);
         let paired_text = match (median_of(paired.clone()), paired.first(), paired.last()) {
             (Some(median), Some(low), Some(high)) => {
                 format!("; round by round {median:.2}x (median), {low:.2}x to {high:.2}x")
             }
             _ => String::new(),
         };
-        let _ = writeln!(out, "\nWarm path against the baseline module, same rounds: Envoy CPU per request {warm:.1} µs with this module, {baseline:.1} µs with the baseline{over_none}: {:.2}x the baseline's{paired_text}; requests/s {:.2}x the baseline's.",
-            warm / baseline,
-            rate(Auth::WsgateCached, Alg::Rs256).zip(rate(Auth::WsgateCachedBaseline, Alg::Rs256)).map_or(f64::NAN, |(a, b)| a / b));
+        let _ = writeln!(out, "\n{path} against the baseline module, same rounds: Envoy CPU per request {now:.1} µs with this module, {before:.1} µs with the baseline{over_none}: {:.2}x the baseline's{paired_text}; requests/s {:.2}x the baseline's.",
+            now / before,
+            rate(this, Alg::Rs256).zip(rate(base, Alg::Rs256)).map_or(f64::NAN, |(a, b)| a / b));
     }
     let ratio = |auth: Auth, baseline: Auth, alg: Alg| {
         rate(auth, alg)
