@@ -66,14 +66,14 @@ fuzz:
 bench: build envoy-setup
 	scripts/bench-setup.sh
 	ulimit -n "$$(ulimit -Hn)"; \
-	  cargo run --quiet --release -p testbed --bin wsgate-bench -- $(BENCH_ARGS)
+	  cargo run --quiet --release -p wsgate-bench --bin wsgate-bench -- $(BENCH_ARGS)
 	cargo run --quiet --release --example verify_bench
 
 ## soak: SOAK_SECONDS (default 600) of mixed handshakes through Envoy with 2 workers, key
 ## rotation and issuer outages; fails on any false accept, refused valid token, VM panic or
 ## memory growth after warm-up (writes bench/results/soak-DATE.md)
 soak: build envoy-setup
-	cargo run --quiet --release -p testbed --bin wsgate-soak -- $(SOAK_ARGS)
+	cargo run --quiet --release -p wsgate-bench --bin wsgate-soak -- $(SOAK_ARGS)
 
 ## clean: build outputs and the virtualenv
 clean:

@@ -21,38 +21,16 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::json;
-use testbed::keys::{jwks, TestKey, ED25519, P256, RSA_2048};
+use testbed::keys::{jwks, TestKey};
 
+use crate::cases::{Alg, Auth, Settings, AUDIENCE, ISSUER};
 use crate::chart::{Bar, Kind};
+use crate::measure::Run;
 use crate::measure::{pin, Measure};
-use crate::profile::{self, Split};
-use crate::{upgrade_request, verify_cost, Auth, Settings, AUDIENCE, ISSUER};
-
-/// The signature algorithms measured.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Alg {
-    Rs256,
-    Es256,
-    EdDsa,
-}
-
-impl Alg {
-    pub fn name(self) -> &'static str {
-        match self {
-            Alg::Rs256 => "RS256",
-            Alg::Es256 => "ES256",
-            Alg::EdDsa => "EdDSA",
-        }
-    }
-
-    fn key(self) -> (&'static TestKey, &'static str) {
-        match self {
-            Alg::Rs256 => (&RSA_2048, "rs"),
-            Alg::Es256 => (&P256, "es"),
-            Alg::EdDsa => (&ED25519, "ed"),
-        }
-    }
-}
+use crate::numbers::{median_of, outcome};
+use crate::profile;
+use crate::traffic::upgrade_request;
+use crate::verify_cost;
 
 /// Configurations, in table order: baselines, then each verifier uncached per algorithm, then
 /// cached.
@@ -70,18 +48,6 @@ const CASES: [(Auth, Alg); 12] = [
     (Auth::WsgateHost, Alg::Es256),
     (Auth::WsgateCached, Alg::Rs256),
 ];
-
-/// One configuration measured in one round.
-pub struct Run {
-    pub round: usize,
-    pub auth: Auth,
-    pub alg: Alg,
-    /// Requests per second.
-    pub rate: f64,
-    pub cpu_us: f64,
-    pub failures: usize,
-    pub split: Option<Split>,
-}
 
 /// Runs every configuration `settings.rounds` times in alternating order (and, each
 /// round, the warm request beside the floor when both are measured, and the verification
@@ -479,30 +445,6 @@ fn report(
         },
     );
     (out, bars)
-}
-
-/// A target's verdict from its per-round ratios: met or missed only when every round agrees
-/// (one run's median can land on either side of a target within this machine's noise).
-pub fn outcome(rounds: &[f64], target: f64) -> String {
-    match rounds.iter().filter(|&&round| round >= target).count() {
-        0 => "missed".to_owned(),
-        all if all == rounds.len() => "met".to_owned(),
-        some => format!("unsettled: {some} of {} rounds reach it", rounds.len()),
-    }
-}
-
-/// The median of `values`; `None` when there are none.
-pub fn median_of(mut values: Vec<f64>) -> Option<f64> {
-    values.sort_by(f64::total_cmp);
-    let middle = values.len() / 2;
-    if values.len() % 2 == 1 {
-        values.get(middle).copied()
-    } else {
-        values
-            .get(middle.wrapping_sub(1))
-            .zip(values.get(middle))
-            .map(|(a, b)| (a + b) / 2.0)
-    }
 }
 
 #[cfg(test)]

@@ -28,9 +28,9 @@ use testbed::crowd::{self, Crowd};
 use testbed::envoy::Envoy;
 use testbed::keys::{jwks, RSA_2048};
 
+use crate::cases::{bootstrap, Auth, Settings, AUDIENCE, ISSUER};
 use crate::chart;
 use crate::measure::{load, pin};
-use crate::{bootstrap, Auth, Settings, AUDIENCE, ISSUER};
 
 /// The configurations of this part, in table order.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -487,7 +487,7 @@ fn expiry(crowd: &Crowd, exp: u64) -> (f64, usize) {
 
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
-    crate::per_request::median_of(values).unwrap_or(f64::NAN)
+    crate::numbers::median_of(values).unwrap_or(f64::NAN)
 }
 
 fn report(runs: &[Run], sockets: usize, settings: &Settings) -> (String, Vec<chart::Bar>) {

@@ -13,9 +13,20 @@ use testbed::envoy::Envoy;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use crate::per_request::{Alg, Run};
-use crate::profile;
-use crate::{bootstrap, Auth, Settings};
+use crate::cases::{bootstrap, Alg, Auth, Settings};
+use crate::profile::{self, Split};
+
+/// One configuration measured in one round.
+pub struct Run {
+    pub round: usize,
+    pub auth: Auth,
+    pub alg: Alg,
+    /// Requests per second.
+    pub rate: f64,
+    pub cpu_us: f64,
+    pub failures: usize,
+    pub split: Option<Split>,
+}
 
 /// What every measurement of part two shares.
 pub struct Measure<'a> {

@@ -17,9 +17,11 @@
 
 use std::fmt::Write as _;
 
+use crate::cases::Alg;
+use crate::cases::Auth;
 use crate::measure::Measure;
-use crate::per_request::{median_of, Alg, Run};
-use crate::Auth;
+use crate::measure::Run;
+use crate::numbers::median_of;
 
 /// Uncached, then the same filter cached, on the same algorithm's token.
 const PAIRS: [(Auth, Auth, Alg); 4] = [
@@ -152,8 +154,9 @@ fn spread(mut values: Vec<f64>, unit: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::{report, Paired};
-    use crate::per_request::{Alg, Run};
-    use crate::Auth;
+    use crate::cases::Alg;
+    use crate::cases::Auth;
+    use crate::measure::Run;
 
     fn pair(round: usize, auth: Auth, uncached: f64, cached: f64) -> Paired {
         let run = |auth, cpu_us| Run {

@@ -344,9 +344,7 @@ fn main() {
 
 /// A fresh 2048-bit RSA key that lives as long as the process (the issuer holds it).
 fn fresh_key() -> &'static TestKey {
-    Box::leak(Box::new(TestKey::rsa(
-        jwt_compact::alg::ModulusBits::TwoKibibytes,
-    )))
+    Box::leak(Box::new(TestKey::rsa_of_bits(2048)))
 }
 
 /// Envoy's resident memory, sampled every second while the soak waits.

@@ -19,7 +19,8 @@ use testbed::envoy::Envoy;
 use testbed::keys::{jwks, RSA_2048};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::{bootstrap, upgrade, Auth, Settings, AUDIENCE, ISSUER};
+use crate::cases::{bootstrap, Auth, Settings, AUDIENCE, ISSUER};
+use crate::traffic::upgrade;
 
 /// Payload bytes per frame: 20 ms of 8 kHz 16-bit mono audio.
 const PAYLOAD: usize = 320;
