@@ -16,21 +16,12 @@
 
 use serde_json::{json, Value};
 use testbed::client::{self, Response};
-use testbed::echo::Echo;
-use testbed::envoy::{self, Envoy};
 use testbed::issuer::Issuer;
 use testbed::keys::{TestKey, RSA_2048, RSA_2048_OTHER};
-
-struct Stack {
-    echo: Echo,
-    acs: Issuer,
-    entra: Issuer,
-    envoy: Envoy,
-}
+use testbed::stack::Stack;
 
 /// docs/configuration.md's providers example, its issuers and clusters on loopback.
 fn start() -> Stack {
-    let echo = Echo::start();
     let acs = Issuer::start(&[(&RSA_2048, "k")]);
     let entra = Issuer::start(&[(&RSA_2048_OTHER, "k")]);
     let plugin = json!({
@@ -50,16 +41,11 @@ fn start() -> Stack {
         "from_params": ["access_token"],
         "from_cookies": ["session"]
     });
-    let mut bootstrap = envoy::gate_bootstrap(echo.addr(), &plugin);
-    envoy::add_cluster(&mut bootstrap, "acs_issuer", acs.addr());
-    envoy::add_cluster(&mut bootstrap, "entra_issuer", entra.addr());
-    let envoy = Envoy::start_with(&bootstrap, 2);
-    Stack {
-        echo,
-        acs,
-        entra,
-        envoy,
-    }
+    Stack::gate(
+        &plugin,
+        vec![("acs_issuer", acs), ("entra_issuer", entra)],
+        2,
+    )
 }
 
 fn sign(key: &TestKey, claims: Value) -> String {
@@ -68,7 +54,7 @@ fn sign(key: &TestKey, claims: Value) -> String {
 
 fn acs_claims(stack: &Stack) -> Value {
     let now = testbed::now();
-    json!({"iss": stack.acs.issuer(), "aud": "acs-resource", "sub": "acs-caller",
+    json!({"iss": stack.issuer("acs_issuer").issuer(), "aud": "acs-resource", "sub": "acs-caller",
            "iat": now, "exp": now + 600})
 }
 
@@ -80,7 +66,7 @@ fn entra(stack: &Stack) -> String {
     let now = testbed::now();
     sign(
         &RSA_2048_OTHER,
-        json!({"iss": stack.entra.issuer(), "aud": "api://media", "sub": "alice",
+        json!({"iss": stack.issuer("entra_issuer").issuer(), "aud": "api://media", "sub": "alice",
                "oid": "oid-alice", "exp": now + 600}),
     )
 }

@@ -20,25 +20,18 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use testbed::client;
-use testbed::echo::Echo;
-use testbed::envoy::{self, Envoy};
+use testbed::envoy;
 use testbed::issuer::Issuer;
 use testbed::keys::{RSA_2048, RSA_2048_OTHER};
+use testbed::stack::Stack;
 
 const AUDIENCE: &str = "failure-policy";
 const TRAP: (&str, &str) = ("x-wsgate-trap", "1");
-
-struct Stack {
-    issuer: Issuer,
-    echo: Echo,
-    envoy: Envoy,
-}
 
 /// Envoy (one worker) with the canary build, keys from `issuer`, and `policy` set on the
 /// Wasm filter's plugin config (`failure_policy`, `reload_config`).
 fn start(policy: &Value) -> Stack {
     let issuer = Issuer::start(&[(&RSA_2048, "k")]);
-    let echo = Echo::start();
     let plugin = json!({
         "issuer": issuer.issuer(),
         "audiences": [AUDIENCE],
@@ -49,20 +42,15 @@ fn start(policy: &Value) -> Stack {
     for (key, value) in policy.as_object().unwrap() {
         filter["typed_config"]["config"][key] = value.clone();
     }
-    let mut bootstrap = envoy::bootstrap(echo.addr(), vec![filter]);
-    envoy::add_cluster(&mut bootstrap, "issuer", issuer.addr());
-    let envoy = Envoy::start_with(&bootstrap, 1);
-    Stack {
-        issuer,
-        echo,
-        envoy,
-    }
+    Stack::start(vec![("issuer", issuer)], 1, |upstream| {
+        envoy::bootstrap(upstream, vec![filter])
+    })
 }
 
 fn token(stack: &Stack, key: &testbed::keys::TestKey) -> String {
     key.sign(
         json!({ "kid": "k" }),
-        &json!({"iss": stack.issuer.issuer(), "aud": AUDIENCE, "sub": "caller",
+        &json!({"iss": stack.issuer("issuer").issuer(), "aud": AUDIENCE, "sub": "caller",
                 "exp": testbed::now() + 600}),
     )
 }

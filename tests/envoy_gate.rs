@@ -16,14 +16,10 @@ use testbed::client::{self, Response};
 use testbed::echo::Echo;
 use testbed::envoy::{self, Envoy};
 use testbed::keys::{jwks, TestKey, ED25519, P256, RSA_2048, RSA_2048_OTHER};
+use testbed::stack::Stack;
 
 const ISSUER: &str = "https://issuer.example";
 const AUDIENCE: &str = "my-resource-id";
-
-struct Stack {
-    echo: Echo,
-    envoy: Envoy,
-}
 
 fn plugin_config() -> Value {
     json!({
@@ -36,10 +32,7 @@ fn plugin_config() -> Value {
 }
 
 fn start(config: &Value) -> Stack {
-    let echo = Echo::start();
-    let bootstrap = envoy::gate_bootstrap(echo.addr(), config);
-    let envoy = Envoy::start(&bootstrap);
-    Stack { echo, envoy }
+    Stack::gate(config, Vec::new(), 1)
 }
 
 fn claims() -> Value {

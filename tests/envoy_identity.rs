@@ -15,20 +15,15 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::{json, Value};
 use testbed::client::{self, Response};
-use testbed::echo::Echo;
-use testbed::envoy::{self, Envoy};
+use testbed::envoy;
 use testbed::issuer::{Behaviour, Issuer};
 use testbed::keys::{TestKey, P256, RSA_2048, RSA_2048_OTHER};
+use testbed::stack::Stack;
 
+/// The issuer of the inline keys.
+const ISSUER: &str = "https://issuer.example";
 const AUDIENCE: &str = "my-resource-id";
 const ACCESS_LOG_FORMAT: &str = "decision=%FILTER_STATE(wasm.wsgate.decision:PLAIN)% reason=%FILTER_STATE(wasm.wsgate.reason:PLAIN)% correlation_id=%FILTER_STATE(wasm.wsgate.correlation_id:PLAIN)% connection_id=%FILTER_STATE(wasm.wsgate.connection_id:PLAIN)% sub=%FILTER_STATE(wasm.wsgate.sub:PLAIN)% status=%RESPONSE_CODE%\n";
-
-struct Stack {
-    echo: Echo,
-    envoy: Envoy,
-    issuer: String,
-    access_log: std::path::PathBuf,
-}
 
 fn identity_settings() -> Value {
     json!({
@@ -42,8 +37,7 @@ fn identity_settings() -> Value {
 
 /// Envoy with wsgate: inline keys unless `issuer` is given (then `jwks_uri` on it).
 fn start(settings: Value, issuer: Option<&Issuer>) -> Stack {
-    let echo = Echo::start();
-    let issuer_name = issuer.map_or("https://issuer.example".to_owned(), Issuer::issuer);
+    let issuer_name = issuer.map_or(ISSUER.to_owned(), Issuer::issuer);
     let mut plugin = json!({ "issuer": issuer_name, "audiences": [AUDIENCE] });
     match issuer {
         Some(issuer) => {
@@ -53,28 +47,26 @@ fn start(settings: Value, issuer: Option<&Issuer>) -> Stack {
         None => plugin["jwks"] = testbed::keys::jwks(&[(&RSA_2048, "rsa"), (&P256, "ec")]),
     }
     let plugin = envoy::with_settings(plugin, &settings);
-    let mut bootstrap = envoy::gate_bootstrap(echo.addr(), &plugin);
-    if let Some(issuer) = issuer {
-        envoy::add_cluster(&mut bootstrap, "issuer", issuer.addr());
-    }
-    let access_log = std::env::temp_dir().join(format!(
-        "wsgate-access-{}-{}.log",
-        std::process::id(),
-        testbed::now_nanos()
-    ));
-    envoy::add_access_log(&mut bootstrap, &access_log, ACCESS_LOG_FORMAT);
-    let envoy = Envoy::start(&bootstrap);
-    Stack {
-        echo,
-        envoy,
-        issuer: issuer_name,
-        access_log,
-    }
+    let issuers = issuer
+        .map(|issuer| ("issuer", issuer.clone()))
+        .into_iter()
+        .collect();
+    Stack::logged(issuers, 1, ACCESS_LOG_FORMAT, |upstream| {
+        envoy::gate_bootstrap(upstream, &plugin)
+    })
+}
+
+/// The issuer the stack's tokens name: its issuer's, or the inline keys' [`ISSUER`].
+fn issuer_of(stack: &Stack) -> String {
+    stack
+        .issuers()
+        .next()
+        .map_or(ISSUER.to_owned(), Issuer::issuer)
 }
 
 fn claims(stack: &Stack) -> Value {
     let now = testbed::now();
-    json!({"iss": stack.issuer, "aud": AUDIENCE, "sub": "caller-7", "org": {"tenant": "t-42"}, "exp": now + 600})
+    json!({"iss": issuer_of(stack), "aud": AUDIENCE, "sub": "caller-7", "org": {"tenant": "t-42"}, "exp": now + 600})
 }
 
 fn sign(key: &TestKey, kid: &str, claims: &Value) -> String {
@@ -92,7 +84,7 @@ fn open(stack: &Stack, headers: &[(&str, &str)]) -> Result<Response, Response> {
 fn access_log_lines(stack: &Stack, count: usize) -> Vec<String> {
     let started = Instant::now();
     loop {
-        let text = std::fs::read_to_string(&stack.access_log).unwrap_or_default();
+        let text = std::fs::read_to_string(stack.access_log()).unwrap_or_default();
         let lines: Vec<String> = text.lines().map(str::to_owned).collect();
         if lines.len() >= count || started.elapsed() > Duration::from_secs(15) {
             return lines;

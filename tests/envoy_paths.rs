@@ -18,14 +18,10 @@ use testbed::client;
 use testbed::echo::Echo;
 use testbed::envoy::{self, Envoy};
 use testbed::keys::{jwks, RSA_2048};
+use testbed::stack::Stack;
 
 const ISSUER: &str = "https://issuer.example";
 const AUDIENCE: &str = "my-resource-id";
-
-struct Stack {
-    echo: Echo,
-    envoy: Envoy,
-}
 
 fn start() -> Stack {
     let config = json!({
@@ -37,9 +33,7 @@ fn start() -> Stack {
         "from_cookies": ["session"],
         "claim_to_headers": [{"header_name": "x-jwt-sub", "claim_name": "sub"}],
     });
-    let echo = Echo::start();
-    let envoy = Envoy::start(&envoy::gate_bootstrap(echo.addr(), &config));
-    Stack { echo, envoy }
+    Stack::gate(&config, Vec::new(), 1)
 }
 
 fn token() -> String {

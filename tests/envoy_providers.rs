@@ -17,19 +17,11 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use testbed::client::{self, Response};
-use testbed::echo::Echo;
-use testbed::envoy::{self, Envoy};
 use testbed::issuer::{Issuer, DISCOVERY_PATH, JWKS_PATH};
 use testbed::keys::{jwks, TestKey, P256, RSA_2048, RSA_2048_OTHER};
+use testbed::stack::Stack;
 
 const ACS: &str = "https://acscallautomation.communication.azure.com";
-
-struct Stack {
-    echo: Echo,
-    entra: Issuer,
-    tools: Issuer,
-    envoy: Envoy,
-}
 
 /// The three providers and their rules, on Envoy with two workers.
 fn start() -> Stack {
@@ -38,7 +30,6 @@ fn start() -> Stack {
 
 /// [`start`], the remote providers refreshing every `refresh_seconds`.
 fn start_refreshing(refresh_seconds: u64) -> Stack {
-    let echo = Echo::start();
     let entra = Issuer::start(&[(&RSA_2048_OTHER, "k")]);
     let tools = Issuer::start(&[(&P256, "k")]);
     let plugin = json!({
@@ -72,16 +63,7 @@ fn start_refreshing(refresh_seconds: u64) -> Stack {
             {"match": {"path": "/tools"}, "requires": {"provider_name": "tools"}}
         ]
     });
-    let mut bootstrap = envoy::gate_bootstrap(echo.addr(), &plugin);
-    envoy::add_cluster(&mut bootstrap, "entra", entra.addr());
-    envoy::add_cluster(&mut bootstrap, "tools", tools.addr());
-    let envoy = Envoy::start_with(&bootstrap, 2);
-    Stack {
-        echo,
-        entra,
-        tools,
-        envoy,
-    }
+    Stack::gate(&plugin, vec![("entra", entra), ("tools", tools)], 2)
 }
 
 fn sign(key: &TestKey, iss: &str, aud: &str, sub: &str) -> String {
@@ -99,14 +81,14 @@ fn acs() -> String {
 fn entra(stack: &Stack) -> String {
     sign(
         &RSA_2048_OTHER,
-        &stack.entra.issuer(),
+        &stack.issuer("entra").issuer(),
         "api://media",
         "entra-user",
     )
 }
 
 fn tools(stack: &Stack) -> String {
-    sign(&P256, &stack.tools.issuer(), "tools", "tool")
+    sign(&P256, &stack.issuer("tools").issuer(), "tools", "tool")
 }
 
 /// Opens a WebSocket on `path` with `token` (and `extra` headers): the 101, or the refusal.
@@ -223,14 +205,24 @@ fn each_providers_tokens_are_accepted_where_its_rules_allow_them() {
 #[test]
 fn one_providers_key_never_verifies_a_token_of_anothers_issuer() {
     let stack = start();
-    let claims_entra = sign(&RSA_2048, &stack.entra.issuer(), "api://media", "mallory");
+    let claims_entra = sign(
+        &RSA_2048,
+        &stack.issuer("entra").issuer(),
+        "api://media",
+        "mallory",
+    );
     let refused = refusal(open(&stack, "/ws", &claims_entra, &[]));
     assert!(refused.contains("signature is invalid"), "{refused}");
     let claims_acs = sign(&RSA_2048_OTHER, ACS, "acs-resource", "mallory");
     let refused = refusal(open(&stack, "/ws", &claims_acs, &[]));
     assert!(refused.contains("signature is invalid"), "{refused}");
     // Nor does one provider's audience pass for another's.
-    let crossed = sign(&RSA_2048_OTHER, &stack.entra.issuer(), "acs-resource", "x");
+    let crossed = sign(
+        &RSA_2048_OTHER,
+        &stack.issuer("entra").issuer(),
+        "acs-resource",
+        "x",
+    );
     let refused = refusal(open(&stack, "/ws", &crossed, &[]));
     assert!(refused.contains("audience is not accepted"), "{refused}");
     let stats = stats(&stack);
@@ -262,22 +254,23 @@ fn one_fetch_per_provider_for_two_workers_and_stats_per_provider() {
     // and two scheduled refreshes, 1.8-2 s apart). Both VMs tick ten times a second all
     // along, so a second VM fetching too would show as two requests close together.
     let started = std::time::Instant::now();
-    while stack.entra.hits(JWKS_PATH) < 3 || stack.tools.hits(JWKS_PATH) < 3 {
+    while stack.issuer("entra").hits(JWKS_PATH) < 3 || stack.issuer("tools").hits(JWKS_PATH) < 3 {
         assert!(
             started.elapsed() < Duration::from_secs(20),
             "no third refresh"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    for (name, issuer) in [("entra", &stack.entra), ("tools", &stack.tools)] {
+    for name in ["entra", "tools"] {
+        let issuer = stack.issuer(name);
         let gap = issuer.shortest_gap(JWKS_PATH).expect("three fetches");
         assert!(
             gap >= Duration::from_millis(1500),
             "{name}: two JWKS fetches {gap:?} apart"
         );
     }
-    let entra_fetches = stack.entra.hits(JWKS_PATH) as u64;
-    let tools_fetches = stack.tools.hits(JWKS_PATH) as u64;
+    let entra_fetches = stack.issuer("entra").hits(JWKS_PATH) as u64;
+    let tools_fetches = stack.issuer("tools").hits(JWKS_PATH) as u64;
     // The counters move once each answer is handled, a moment after the issuer saw the
     // request: wait for them to catch up (the next refresh is over a second away).
     let fetched = |provider: &str| {
@@ -293,11 +286,15 @@ fn one_fetch_per_provider_for_two_workers_and_stats_per_provider() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(
-        stack.entra.hits(DISCOVERY_PATH) as u64,
+        stack.issuer("entra").hits(DISCOVERY_PATH) as u64,
         entra_fetches,
         "entra: discovery each time"
     );
-    assert_eq!(stack.tools.hits(DISCOVERY_PATH), 0, "tools: no discovery");
+    assert_eq!(
+        stack.issuer("tools").hits(DISCOVERY_PATH),
+        0,
+        "tools: no discovery"
+    );
 
     let stats = stats(&stack);
     let expected: Value = json!({

@@ -16,32 +16,20 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use testbed::client::{self, Response};
-use testbed::echo::Echo;
-use testbed::envoy::{self, Envoy};
+use testbed::envoy;
 use testbed::issuer::{Behaviour, Issuer, DISCOVERY_PATH, JWKS_PATH};
 use testbed::keys::{TestKey, P256, RSA_2048, RSA_2048_OTHER};
+use testbed::stack::Stack;
 
 const AUDIENCE: &str = "my-resource-id";
 
-struct Stack {
-    issuer: Issuer,
-    envoy: Envoy,
-}
-
 /// Envoy with `concurrency` workers, wsgate configured for `issuer` plus `settings`.
 fn start(issuer: &Issuer, settings: Value, concurrency: usize) -> Stack {
-    let echo = Echo::start();
     let plugin = envoy::with_settings(
         json!({ "issuer": issuer.issuer(), "audiences": [AUDIENCE], "cluster": "issuer" }),
         &settings,
     );
-    let mut bootstrap = envoy::gate_bootstrap(echo.addr(), &plugin);
-    envoy::add_cluster(&mut bootstrap, "issuer", issuer.addr());
-    let envoy = Envoy::start_with(&bootstrap, concurrency);
-    Stack {
-        issuer: issuer.clone(),
-        envoy,
-    }
+    Stack::gate(&plugin, vec![("issuer", issuer.clone())], concurrency)
 }
 
 fn discovery(issuer: &Issuer) -> Value {
@@ -52,7 +40,7 @@ fn token(stack: &Stack, key: &TestKey, kid: &str) -> String {
     let now = testbed::now();
     key.sign(
         json!({ "kid": kid }),
-        &json!({"iss": stack.issuer.issuer(), "aud": AUDIENCE, "sub": "caller", "exp": now + 600}),
+        &json!({"iss": stack.issuer("issuer").issuer(), "aud": AUDIENCE, "sub": "caller", "exp": now + 600}),
     )
 }
 

@@ -18,25 +18,21 @@ use testbed::echo::{Echo, Seen};
 use testbed::envoy::{self, Envoy};
 use testbed::h2ws;
 use testbed::keys::{jwks, RSA_2048};
+use testbed::stack::Stack;
 
 const ISSUER: &str = "https://issuer.example";
 const AUDIENCE: &str = "my-resource-id";
 
-struct Stack {
-    echo: Echo,
-    envoy: Envoy,
-}
-
 fn start(settings: Value) -> Stack {
-    let echo = Echo::start();
     let plugin = envoy::with_settings(
         json!({ "issuer": ISSUER, "audiences": [AUDIENCE], "jwks": jwks(&[(&RSA_2048, "k")]) }),
         &settings,
     );
-    let mut bootstrap = envoy::gate_bootstrap(echo.addr(), &plugin);
-    envoy::enable_http2_websockets(&mut bootstrap);
-    let envoy = Envoy::start(&bootstrap);
-    Stack { echo, envoy }
+    Stack::start(Vec::new(), 1, |upstream| {
+        let mut bootstrap = envoy::gate_bootstrap(upstream, &plugin);
+        envoy::enable_http2_websockets(&mut bootstrap);
+        bootstrap
+    })
 }
 
 fn token_expiring_in(seconds: u64) -> String {

@@ -20,14 +20,9 @@ use testbed::h2ws;
 use testbed::issuer::Issuer;
 use testbed::keys::RSA_2048;
 use testbed::shipped;
+use testbed::stack::Stack;
 
 const AUDIENCE: &str = "my-resource-id";
-
-struct Stack {
-    issuer: Issuer,
-    echo: Echo,
-    envoy: Envoy,
-}
 
 const FILE: &str = "envoy-upgrades-only.yaml";
 
@@ -66,11 +61,7 @@ fn start(layers: Layers) -> Stack {
     }
     let config = shipped::config(FILE, &moves).unwrap_or_else(|drift| panic!("{drift}"));
     let envoy = Envoy::start_yaml(&config);
-    Stack {
-        issuer,
-        echo,
-        envoy,
-    }
+    Stack::around(envoy, echo, vec![("issuer", issuer)])
 }
 
 /// An HTTP/1.1 request to `path` with `lines` (each `name: value`), sent as written.
@@ -108,7 +99,10 @@ fn every_upgrade_meets_the_gate_and_only_plain_requests_skip_it() {
 
 fn every_upgrade_meets_the_gate(layers: Layers) {
     let stack = start(layers);
-    let token = stack.issuer.mint("caller", AUDIENCE, 600).unwrap();
+    let token = stack
+        .issuer("issuer")
+        .mint("caller", AUDIENCE, 600)
+        .unwrap();
 
     // Upgrade attempts spelled every way, on guarded paths (one reached through `..;`, which
     // Envoy's normalize_path keeps). Each is refused by wsgate, refused by Envoy (an upgrade

@@ -32,6 +32,7 @@ pub mod issuer;
 pub mod keys;
 pub mod leaks;
 pub mod shipped;
+pub mod stack;
 pub mod vectors;
 
 /// Nanoseconds since the Unix epoch, now (for unique names).
