@@ -67,6 +67,30 @@ impl Default for TokenSources {
     }
 }
 
+impl TokenSources {
+    /// Every kind of source: `Authorization: Bearer`, a bare `x-token` header, the
+    /// `access_token` parameter, the `session` cookie and the `access_token.` subprotocol
+    /// (for tests).
+    #[cfg(test)]
+    pub(crate) fn every_source() -> TokenSources {
+        TokenSources {
+            from_headers: vec![
+                HeaderSource {
+                    name: "authorization".into(),
+                    value_prefix: "Bearer ".into(),
+                },
+                HeaderSource {
+                    name: "x-token".into(),
+                    value_prefix: String::new(),
+                },
+            ],
+            from_params: vec!["access_token".into()],
+            from_cookies: vec!["session".into()],
+            from_subprotocol: Some("access_token.".into()),
+        }
+    }
+}
+
 /// Where a token was found. Parameter and cookie names are the configured ones: the client
 /// may have spelled them otherwise. (How to cut it is the scan's [`TokenCut`].)
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,7 +4,7 @@ use super::*;
 use crate::decision::{CacheUse, Outcome, Verdict};
 use crate::deny::DenyReason;
 use crate::provider::ProviderId;
-use crate::token::extractor::{HeaderSource, TokenSources};
+use crate::token::extractor::TokenSources;
 use serde_json::json;
 
 fn policy(forward: bool) -> UpstreamPolicy {
@@ -52,22 +52,12 @@ fn allow() -> Outcome {
     allow_cutting(cut_of(&head()))
 }
 
-/// Every source a token may come from, as the extractor finds them.
+/// Every source a token may come from, as the extractor finds them, with a second
+/// parameter (`token`).
 fn sources() -> TokenSources {
     TokenSources {
-        from_headers: vec![
-            HeaderSource {
-                name: "authorization".into(),
-                value_prefix: "Bearer ".into(),
-            },
-            HeaderSource {
-                name: "x-token".into(),
-                value_prefix: String::new(),
-            },
-        ],
         from_params: vec!["access_token".into(), "token".into()],
-        from_cookies: vec!["session".into()],
-        from_subprotocol: Some("access_token.".into()),
+        ..TokenSources::every_source()
     }
 }
 

@@ -2,24 +2,6 @@
 
 use super::*;
 
-fn all_sources() -> TokenSources {
-    TokenSources {
-        from_headers: vec![
-            HeaderSource {
-                name: "authorization".into(),
-                value_prefix: "Bearer ".into(),
-            },
-            HeaderSource {
-                name: "x-token".into(),
-                value_prefix: String::new(),
-            },
-        ],
-        from_params: vec!["access_token".into()],
-        from_cookies: vec!["session".into()],
-        from_subprotocol: Some("access_token.".into()),
-    }
-}
-
 fn extract(
     sources: &TokenSources,
     pairs: &[(&str, &str)],
@@ -84,7 +66,7 @@ fn two_bearer_tokens_are_refused() {
 
 #[test]
 fn each_source_alone() {
-    let sources = all_sources();
+    let sources = TokenSources::every_source();
     let cases: [(&[(&str, &str)], TokenLocation); 5] = [
         (
             &[("authorization", "Bearer t")],
@@ -132,7 +114,7 @@ fn each_source_alone() {
 
 #[test]
 fn two_sources_at_once_are_refused() {
-    let sources = all_sources();
+    let sources = TokenSources::every_source();
     for pairs in [
         vec![
             ("authorization", "Bearer a"),
@@ -158,7 +140,7 @@ fn two_sources_at_once_are_refused() {
 /// A name a backend reads as the token's is the token's, however it is spelled.
 #[test]
 fn a_second_token_in_any_spelling_is_refused() {
-    let sources = all_sources();
+    let sources = TokenSources::every_source();
     for pairs in [
         vec![(":path", "/ws?access_token=a&access%5Ftoken=b")],
         vec![(":path", "/ws?access_token=a&access%5ftoken=b")],
@@ -184,7 +166,7 @@ fn a_second_token_in_any_spelling_is_refused() {
 /// #25: a second token behind any separator some backend splits on is a second token.
 #[test]
 fn a_second_token_behind_any_separator_is_refused() {
-    let sources = all_sources();
+    let sources = TokenSources::every_source();
     for pairs in [
         // ASP.NET Core splits cookies on `,` too, quoted or not.
         vec![("cookie", "session=a; x=1, session=b")],
@@ -234,7 +216,7 @@ fn a_second_token_behind_any_separator_is_refused() {
 /// The neighbours of those: one token, with the same separators in harmless places.
 #[test]
 fn one_token_among_separators_is_the_token() {
-    let sources = all_sources();
+    let sources = TokenSources::every_source();
     let found = |pairs: &[(&str, &str)]| extract(&sources, pairs).map(|f| f.map(|f| f.token));
     for pairs in [
         vec![(":path", "/ws?room=1;lang=en&access_token=t")],
@@ -254,7 +236,7 @@ fn one_token_among_separators_is_the_token() {
 
 #[test]
 fn a_lone_token_in_another_spelling_is_the_token() {
-    let sources = all_sources();
+    let sources = TokenSources::every_source();
     for (pairs, location) in [
         (
             vec![(":path", "/ws?access%5Ftoken=t")],
@@ -318,7 +300,7 @@ fn query_and_cookie_pairs() {
 
 #[test]
 fn one_scan_finds_every_token_and_how_to_cut_it() {
-    let sources = all_sources();
+    let sources = TokenSources::every_source();
     let head = RequestHead::new([
         (
             ":path",
@@ -349,7 +331,7 @@ fn one_scan_finds_every_token_and_how_to_cut_it() {
 /// #25 review: a second token in the places the first round missed.
 #[test]
 fn a_second_token_the_review_found_is_refused() {
-    let sources = all_sources();
+    let sources = TokenSources::every_source();
     let deep = format!("/ws%3Faccess_token=b?x=%{}41", "25".repeat(9));
     for pairs in [
         // A path that cannot be decoded may hide one: fail closed.
