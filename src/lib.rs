@@ -2,7 +2,9 @@
 //!
 //! On a guarded path a request must be a WebSocket upgrade (else a local **400**) and carry
 //! exactly one valid bearer JWT (else a local **401** with an RFC 6750 `WWW-Authenticate`
-//! header); an accepted one goes upstream with a verified identity and without the token.
+//! header), and pass the rule's policies (`origins` and `claims`: a **403**; a per-identity
+//! socket quota: a **429**); an accepted one goes upstream with a verified identity and
+//! without the token.
 //! Everything else passes untouched.
 //!
 //! The crate is split in two, and its folders are layered (lowest first; each uses only
@@ -10,10 +12,12 @@
 //!
 //! - leaves: [`encoding`] (canonical base64url, strict JSON), [`deny`] (every deny reason
 //!   and its reply), [`provider`] (provider ids and the provider table), [`sockets`] (the
-//!   accepted WebSockets `close_on_expiry` closes, by deadline), and `host`;
+//!   accepted WebSockets `close_on_expiry` closes, by deadline), [`shared`] (the shared data
+//!   the worker VMs coordinate through, as a trait), and `host`;
 //! - [`request`]: the request as the core sees it, which paths are guarded (normalised to
 //!   fail closed) and whether it is a WebSocket upgrade; [`signature`]: the one seam to the
-//!   signature backends, and the RS*/PS* arithmetic;
+//!   signature backends, and the RS*/PS* arithmetic; [`quota`]: open sockets per identity,
+//!   counted across the VMs;
 //! - [`keys`]: key sets and their bounds, the issuer's documents, when to fetch them, the
 //!   key set shared by Envoy's worker VMs and the requests waiting for a fetch;
 //! - [`token`]: where the bearer token is, its JWS form, its claims, the verification
@@ -34,7 +38,9 @@ pub mod deny;
 pub mod encoding;
 pub mod keys;
 pub mod provider;
+pub mod quota;
 pub mod request;
+pub mod shared;
 pub mod signature;
 pub mod sockets;
 pub mod token;

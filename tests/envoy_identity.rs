@@ -337,15 +337,13 @@ fn counters_move_by_exactly_what_was_decided() {
     let stack = start(json!({}), Some(&issuer));
     let listener = stack.envoy.listener();
 
-    // keys_unavailable: the issuer is down from the start.
+    // keys_unavailable: the issuer is down from the start. A 503 with Retry-After: the
+    // client's credentials may be fine, so it should retry (#28).
     let good = sign(&RSA_2048, "rsa", &claims(&stack));
     let bearer = |token: &str| format!("Bearer {token}");
-    assert_eq!(
-        open(&stack, &[("authorization", &bearer(&good))])
-            .unwrap_err()
-            .status,
-        401
-    );
+    let unavailable = open(&stack, &[("authorization", &bearer(&good))]).unwrap_err();
+    assert_eq!(unavailable.status, 503, "{unavailable:?}");
+    assert_eq!(unavailable.header("retry-after"), Some("5"));
     issuer.set_behaviour(Behaviour::Normal);
     let started = Instant::now();
     while stack

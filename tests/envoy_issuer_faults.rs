@@ -139,8 +139,8 @@ fn no_issuer_fault_leads_to_a_false_accept_or_a_lost_key_set() {
 
 /// #25: keys are not trusted forever while refreshes fail. With `max_stale_keys_seconds` 2,
 /// an issuer that stays down has its keys dropped in every worker: the drop is logged and
-/// counted once, tokens are refused as `keys_unavailable`, and the first successful fetch
-/// brings them back.
+/// counted once, tokens are refused as `keys_unavailable` (503 with `Retry-After`, #28), and
+/// the first successful fetch brings them back (101).
 #[test]
 fn keys_are_dropped_past_max_stale_keys_seconds_and_come_back_with_a_fetch() {
     let issuer = Issuer::start(&[(&RSA_2048, "good")]);
@@ -159,12 +159,9 @@ fn keys_are_dropped_past_max_stale_keys_seconds_and_come_back_with_a_fetch() {
     // Every worker refuses (several sockets, so both workers decide some).
     for _ in 0..4 {
         let refused = open().map(|_| ()).expect_err("keys dropped");
-        assert_eq!(refused.status, 401, "{refused:?}");
-        let challenge = refused.header("www-authenticate").unwrap_or_default();
-        assert!(
-            challenge.contains("signing keys are unavailable"),
-            "{challenge}"
-        );
+        assert_eq!(refused.status, 503, "{refused:?}");
+        assert_eq!(refused.header("retry-after"), Some("5"), "{refused:?}");
+        assert_eq!(refused.header("www-authenticate"), None, "{refused:?}");
     }
     assert!(
         envoy.log().contains("reason=keys_unavailable"),

@@ -276,10 +276,13 @@ fn issuer_down_from_the_start_then_recovery_within_one_backoff_step() {
     issuer.set_behaviour(Behaviour::Down);
     let stack = start(&issuer, discovery(&issuer), 1);
     let good = token(&stack, &RSA_2048, "k1");
-    let challenge = refused_with(&stack, &good);
-    assert!(
-        challenge.contains("signing keys are unavailable"),
-        "{challenge}"
+    // 503 with Retry-After while the issuer is unreachable, then 101 once it answers (#28).
+    let unavailable = connect(&stack, &good).expect_err("no keys yet");
+    assert_eq!(unavailable.status, 503, "{unavailable:?}");
+    assert_eq!(unavailable.header("retry-after"), Some("5"));
+    assert_eq!(
+        unavailable.body,
+        "WebSocket service temporarily unavailable."
     );
     std::thread::sleep(Duration::from_secs(2));
     issuer.set_behaviour(Behaviour::Normal);

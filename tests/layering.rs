@@ -18,9 +18,9 @@ use testbed::envoy::workspace_root;
 /// Lowest first. A folder (or top-level file) may use those of lower layers only.
 const LAYERS: &[&[&str]] = &[
     // Leaves: they use nothing of the crate.
-    &["encoding", "deny", "provider", "host", "sockets"],
-    // The request as the core sees it; the signature backends.
-    &["request", "signature"],
+    &["encoding", "deny", "provider", "host", "sockets", "shared"],
+    // The request as the core sees it; the signature backends; the shared socket counts.
+    &["request", "signature", "quota"],
     // Key sets, their fetching and sharing.
     &["keys"],
     // The token: where it is, its form, its claims, its verification, the cache.

@@ -41,9 +41,11 @@
 use serde_json::Value;
 
 use crate::decision::gate::{Gate, ProviderPolicy};
+use crate::decision::policy::SocketLimit;
 use crate::decision::record::CorrelationHeader;
 use crate::decision::rules::Rule;
 use crate::decision::upstream::UpstreamPolicy;
+use crate::deny::Replies;
 use crate::encoding::strict_json;
 use crate::keys::jwks::{KeyLimits, KeyReport, KeySet, MAX_RSA_KEY_BITS_LIMIT};
 use crate::keys::remote::RemoteKeys;
@@ -55,6 +57,7 @@ use crate::token::token_cache::DEFAULT_JWT_CACHE_SIZE;
 
 mod blame;
 mod correlation;
+mod policies;
 pub(crate) mod raw;
 mod remote;
 mod rules;
@@ -113,6 +116,8 @@ pub struct Provider {
     pub keys: KeySource,
     /// What the upstream receives with a token it verified.
     pub upstream: UpstreamPolicy,
+    /// `max_sockets_per_identity`, when its identities' sockets are counted.
+    pub socket_limit: Option<SocketLimit>,
     /// What its inline set left out, and why: one line each, for the start-up log.
     pub skipped_keys: Vec<String>,
 }
@@ -138,6 +143,8 @@ pub struct Config {
     pub correlation: Vec<CorrelationHeader>,
     /// Which code verifies signatures.
     pub crypto: Crypto,
+    /// How refusals are answered (`keys_unavailable_status`).
+    pub replies: Replies,
 }
 
 impl Config {
@@ -150,9 +157,15 @@ impl Config {
                 name: provider.name.clone(),
                 authenticator: provider.authenticator.clone(),
                 upstream: provider.upstream.clone(),
+                socket_limit: provider.socket_limit.clone(),
             })
             .collect();
-        Gate::new(providers, self.rules.clone(), self.sources.clone())
+        Gate::new(
+            providers,
+            self.rules.clone(),
+            self.sources.clone(),
+            self.replies,
+        )
     }
 
     /// Parses and validates the plugin configuration.
@@ -198,6 +211,9 @@ impl Config {
             from_subprotocol: raw.from_subprotocol,
         })?;
         let correlation = correlation::correlation_headers(raw.correlation_headers)?;
+        let replies = Replies {
+            keys_unavailable: policies::keys_unavailable_status(raw.keys_unavailable_status)?,
+        };
         let crypto = match raw.crypto.as_deref() {
             None => Crypto::default(),
             Some(name) => Crypto::from_name(name).ok_or_else(|| {
@@ -217,6 +233,7 @@ impl Config {
             jwt_cache_size,
             correlation,
             crypto,
+            replies,
         })
     }
 }
@@ -229,10 +246,19 @@ fn providers_and_rules(
     max_token_bytes: usize,
 ) -> Result<(Vec<Provider>, Vec<Rule>), ConfigError> {
     let paths = raw.paths.take();
+    let claims = match raw.claims.take() {
+        Some(raw_claims) => Some(policies::claims("claims", &raw_claims)?),
+        None => None,
+    };
+    let origins = match raw.origins.take() {
+        Some(raw_origins) => Some(policies::origins("origins", raw_origins)?),
+        None => None,
+    };
     let (raw_providers, raw_rules) = match (raw.providers.take(), raw.rules.take()) {
         (None, None) => {
             let provider = Provider::configure(None, raw, key_limits, max_token_bytes, "")?;
-            return Ok((vec![provider], rules::exact_paths(paths)?));
+            let rules = rules::exact_paths(paths, claims.unwrap_or_default(), origins)?;
+            return Ok((vec![provider], rules));
         }
         (Some(_), None) => {
             return Err(ConfigError::new(
@@ -251,13 +277,15 @@ fn providers_and_rules(
     let mixed = raw
         .provider_fields_given()
         .chain(paths.is_some().then_some("paths"))
+        .chain(claims.is_some().then_some("claims"))
+        .chain(origins.is_some().then_some("origins"))
         .next();
     if let Some(field) = mixed {
         return Err(ConfigError::new(
             "providers",
             format!(
                 "cannot be combined with the single-issuer field \"{field}\": give it inside \
-                 a provider (or \"paths\" as rules)"
+                 a provider (\"paths\", \"claims\" and \"origins\": in rules)"
             ),
         ));
     }
@@ -399,6 +427,10 @@ impl Provider {
                 )
             })
             .transpose()?;
+        let socket_limit = policies::socket_limit(
+            raw.max_sockets_per_identity.take(),
+            raw.identity_claim.take(),
+        )?;
         let upstream = UpstreamPolicy::try_from(UpstreamSection {
             claim_to_headers: raw.claim_to_headers.take(),
             forward_payload_header: raw.forward_payload_header.take(),
@@ -471,6 +503,7 @@ impl Provider {
             },
             keys,
             upstream,
+            socket_limit,
             skipped_keys,
         })
     }

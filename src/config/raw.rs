@@ -144,6 +144,16 @@ pub(crate) struct RawConfig {
     #[serde(default, deserialize_with = "present")]
     pub from_subprotocol: Option<RawSubprotocol>,
     #[serde(default, deserialize_with = "present")]
+    pub claims: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    pub origins: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub max_sockets_per_identity: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    pub identity_claim: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub keys_unavailable_status: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
     pub close_on_expiry: Option<bool>,
     #[serde(default, deserialize_with = "present")]
     pub access_log_fields: Option<bool>,
@@ -196,6 +206,11 @@ impl RawConfig {
                 self.forward_payload_header.is_some(),
             ),
             ("forward", self.forward.is_some()),
+            (
+                "max_sockets_per_identity",
+                self.max_sockets_per_identity.is_some(),
+            ),
+            ("identity_claim", self.identity_claim.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, given)| given.then_some(name))
@@ -213,6 +228,12 @@ impl RawConfig {
             ("from_params", self.from_params.is_some()),
             ("from_cookies", self.from_cookies.is_some()),
             ("from_subprotocol", self.from_subprotocol.is_some()),
+            ("claims", self.claims.is_some()),
+            ("origins", self.origins.is_some()),
+            (
+                "keys_unavailable_status",
+                self.keys_unavailable_status.is_some(),
+            ),
             ("close_on_expiry", self.close_on_expiry.is_some()),
             ("access_log_fields", self.access_log_fields.is_some()),
             ("jwt_cache_size", self.jwt_cache_size.is_some()),

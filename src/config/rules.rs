@@ -2,15 +2,20 @@
 
 use serde_json::{Map, Value};
 
-use crate::config::{non_empty_strings, ConfigError};
+use crate::config::{non_empty_strings, policies, ConfigError};
+use crate::decision::policy::ClaimRequirement;
 use crate::decision::rules::{PathMatch, Rule, DEFAULT_PATH};
 use crate::provider::ProviderId;
 use crate::request::path::NormalPath;
 use crate::request::spelling;
 
 /// The single-issuer form's rules: each of `paths` (default [`DEFAULT_PATH`]) exactly,
-/// with the one provider.
-pub(crate) fn exact_paths(paths: Option<Vec<String>>) -> Result<Vec<Rule>, ConfigError> {
+/// with the one provider and the top-level `claims` and `origins`.
+pub(crate) fn exact_paths(
+    paths: Option<Vec<String>>,
+    claims: Vec<ClaimRequirement>,
+    origins: Option<Vec<String>>,
+) -> Result<Vec<Rule>, ConfigError> {
     let paths = match paths {
         None => vec![DEFAULT_PATH.to_owned()],
         Some(paths) => non_empty_strings("paths", paths)?,
@@ -24,6 +29,8 @@ pub(crate) fn exact_paths(paths: Option<Vec<String>>) -> Result<Vec<Rule>, Confi
                 matcher: PathMatch::Exact(normal),
                 providers: vec![ProviderId::at(0)],
                 shown: path,
+                claims: claims.clone(),
+                origins: origins.clone(),
             })
         })
         .collect()
@@ -46,20 +53,44 @@ pub(crate) fn configured(raw: &Value, names: &[&str]) -> Result<Vec<Rule>, Confi
         .enumerate()
         .map(|(index, rule)| {
             let field = format!("rules[{index}]");
-            let rule = object(&field, rule, &["match", "requires"])?;
+            let rule = object(&field, rule, &["match", "requires", "claims", "origins"])?;
             let (matcher, shown) = path_match(&format!("{field}.match"), rule.get("match"))?;
             let providers = required(&format!("{field}.requires"), rule.get("requires"), names)?;
+            let claims = match rule.get("claims") {
+                Some(raw) => policies::claims(&format!("{field}.claims"), raw)?,
+                None => Vec::new(),
+            };
+            let origins = match rule.get("origins") {
+                Some(raw) => {
+                    let origins_field = format!("{field}.origins");
+                    let listed = raw
+                        .as_array()
+                        .ok_or_else(|| {
+                            ConfigError::new(&origins_field, "must be an array of origins")
+                        })?
+                        .iter()
+                        .enumerate()
+                        .map(|(at, origin)| {
+                            string(&format!("{origins_field}[{at}]"), origin).map(str::to_owned)
+                        })
+                        .collect::<Result<Vec<String>, ConfigError>>()?;
+                    Some(policies::origins(&origins_field, listed)?)
+                }
+                None => None,
+            };
             Ok(Rule {
                 matcher,
                 providers,
                 shown,
+                claims,
+                origins,
             })
         })
         .collect()
 }
 
 /// The members of `value`, which must be an object of no member but `known`.
-fn object<'a>(
+pub(crate) fn object<'a>(
     field: &str,
     value: &'a Value,
     known: &[&str],
@@ -80,7 +111,7 @@ fn object<'a>(
 }
 
 /// `value`, which must be a string.
-fn string<'a>(field: &str, value: &'a Value) -> Result<&'a str, ConfigError> {
+pub(crate) fn string<'a>(field: &str, value: &'a Value) -> Result<&'a str, ConfigError> {
     value
         .as_str()
         .ok_or_else(|| ConfigError::new(field, "must be a string"))

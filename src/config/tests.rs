@@ -557,4 +557,5 @@ fn error_messages_read_well() {
 
 mod bounds;
 mod paths;
+mod policies;
 mod providers;

@@ -2,8 +2,11 @@
 //! does it carry exactly one token that a provider the rule accepts verifies.
 //!
 //! The gate is pure: the glue hands it the request, its rule ([`Gate::rule_for`]), a
-//! [`KeyView`] of each provider's keys and the host's time, and applies the one
+//! [`SharedView`] of each provider's keys and the host's time, and applies the one
 //! [`Outcome`] it returns.
+//!
+//! Beyond a valid token, the rule's `origins` are checked before any token is looked at,
+//! and its `claims`, then the provider's `max_sockets_per_identity`, once one verified.
 //!
 //! A token is matched to a provider by its unverified `iss`, among the providers the rule
 //! accepts, and verified with that provider's keys and policy only: a key of one provider
@@ -15,20 +18,22 @@ use std::rc::Rc;
 
 use serde_json::{Map, Value};
 
+use crate::decision::policy::{self, SocketLimit};
 use crate::decision::rules::Rule;
 use crate::decision::upstream::{self, HeaderEdits, UpstreamPolicy};
 use crate::decision::{CacheUse, Outcome, Verdict};
-use crate::deny::DenyReason;
+use crate::deny::{DenyReason, Replies};
 use crate::keys::jwks::{KeySet, VersionedKeys};
 use crate::keys::parked::Wait;
 use crate::provider::{ProviderId, ProviderTable};
+use crate::quota::Slot;
 use crate::request::path::NormalPath;
 use crate::request::upgrade;
 use crate::request::RequestHead;
 use crate::signature::{InModule, Verifier};
 use crate::token::authenticator::Authenticator;
 use crate::token::extractor::{FoundToken, TokenSources};
-use crate::token::identity::{Claimed, Denial};
+use crate::token::identity::{Claimed, Denial, Identity};
 use crate::token::jws::CompactJws;
 use crate::token::token_cache::TokenCache;
 
@@ -42,6 +47,8 @@ pub struct ProviderPolicy {
     pub authenticator: Authenticator,
     /// What the upstream receives with a token it verified.
     pub upstream: UpstreamPolicy,
+    /// `max_sockets_per_identity`, when its identities' sockets are counted.
+    pub socket_limit: Option<SocketLimit>,
 }
 
 /// A provider's keys, as the gate asks for them.
@@ -55,26 +62,40 @@ pub enum KeysNow {
     Unavailable,
 }
 
-/// Each provider's keys, read only for the provider a token is matched to.
-pub trait KeyView {
+/// What the gate asks of state beyond the request: each provider's keys (read only for
+/// the provider a token is matched to), and the open-socket counts.
+pub trait SharedView {
     /// Provider `id`'s keys now.
     fn keys(&mut self, id: ProviderId) -> KeysNow;
     /// What a token naming a `kid` provider `id`'s set lacks may wait for: a refetch, when
     /// one may run.
     fn refetch(&mut self, id: ProviderId) -> Option<Wait>;
+    /// Counts one more open socket of `identity` for provider `id` unless it holds `limit`
+    /// already: the slot to give back when it ends, or why not (`too_many_sockets`,
+    /// `quota_unavailable`).
+    fn take_slot(
+        &mut self,
+        id: ProviderId,
+        identity: &str,
+        limit: u32,
+    ) -> Result<Option<Slot>, DenyReason>;
 }
 
 /// The same key set (or none) for every provider, and never a wait: for native callers and
-/// tests.
+/// tests. It counts no sockets (there is no VM to share counts with): every slot is free.
 pub struct FixedKeys(pub Option<VersionedKeys>);
 
-impl KeyView for FixedKeys {
+impl SharedView for FixedKeys {
     fn keys(&mut self, _: ProviderId) -> KeysNow {
         self.0.clone().map_or(KeysNow::Unavailable, KeysNow::Ready)
     }
 
     fn refetch(&mut self, _: ProviderId) -> Option<Wait> {
         None
+    }
+
+    fn take_slot(&mut self, _: ProviderId, _: &str, _: u32) -> Result<Option<Slot>, DenyReason> {
+        Ok(None)
     }
 }
 
@@ -91,6 +112,8 @@ pub struct Gate {
     max_token_bytes: usize,
     /// Every header any provider writes upstream: removed from every guarded request.
     owned_headers: Vec<String>,
+    /// How refusals are answered.
+    replies: Replies,
 }
 
 /// The token's verification: the provider that decided (if one was chosen), and its
@@ -98,11 +121,13 @@ pub struct Gate {
 type Verified = (Option<ProviderId>, Verdict);
 
 impl Gate {
-    /// A gate for `providers`, `rules` naming them, and tokens looked for in `sources`.
+    /// A gate for `providers`, `rules` naming them, tokens looked for in `sources`, and
+    /// refusals answered by `replies`.
     pub fn new(
         providers: ProviderTable<ProviderPolicy>,
         rules: Vec<Rule>,
         sources: TokenSources,
+        replies: Replies,
     ) -> Gate {
         let mut owned_headers: Vec<String> = Vec::new();
         for provider in providers.values() {
@@ -122,7 +147,13 @@ impl Gate {
             rules,
             sources,
             owned_headers,
+            replies,
         }
+    }
+
+    /// How refusals are answered.
+    pub fn replies(&self) -> &Replies {
+        &self.replies
     }
 
     /// The providers, by id.
@@ -215,7 +246,7 @@ impl Gate {
         &self,
         rule: &Rule,
         head: &RequestHead,
-        keys: &mut dyn KeyView,
+        keys: &mut dyn SharedView,
         now_ms: u64,
         cache: Option<&mut TokenCache>,
         verifier: &dyn Verifier,
@@ -226,12 +257,20 @@ impl Gate {
         if !upgrade::is_websocket_upgrade(head) {
             return Outcome::refused(DenyReason::NotWebSocket, scan.cut);
         }
+        // A browser's cross-site upgrade carries its cookies: refused before its token is.
+        if !policy::origin_allowed(rule.origins.as_deref(), head) {
+            return Outcome::refused(DenyReason::OriginNotAllowed, scan.cut);
+        }
         let found = match scan.one() {
             Ok(Some(found)) => found,
             Ok(None) => return Outcome::refused(DenyReason::MissingToken, scan.cut),
             Err(reason) => return Outcome::refused(reason, scan.cut),
         };
         let ((provider, verdict), cache) = self.verify(rule, &found, keys, now_ms, cache, verifier);
+        let (verdict, slot) = match (verdict, provider) {
+            (Verdict::Allow(identity), Some(id)) => self.admit(rule, id, identity, keys),
+            (verdict, _) => (verdict, None),
+        };
         // A refused token is cut from the request too: nothing goes upstream, but Envoy's
         // access log may write `:path`.
         Outcome {
@@ -239,6 +278,46 @@ impl Gate {
             tokens: scan.cut,
             verdict,
             cache,
+            slot,
+        }
+    }
+
+    /// The policies a verified `identity` of provider `id` must still pass: the rule's
+    /// `claims`, then the provider's `max_sockets_per_identity` (a token without its
+    /// `identity_claim` as a string cannot be counted, so it fails the claims).
+    fn admit(
+        &self,
+        rule: &Rule,
+        id: ProviderId,
+        identity: Identity,
+        keys: &mut dyn SharedView,
+    ) -> (Verdict, Option<Slot>) {
+        let refuse = |reason: DenyReason, identity: &Identity| {
+            let denial = Denial {
+                claimed: Claimed::from_claims(&identity.claims),
+                ..reason.into()
+            };
+            (Verdict::Deny(denial), None)
+        };
+        if !policy::claims_hold(&rule.claims, &identity) {
+            return refuse(DenyReason::ClaimsNotSatisfied, &identity);
+        }
+        let Some(limit) = self
+            .providers
+            .get(id)
+            .and_then(|provider| provider.socket_limit.as_ref())
+        else {
+            return (Verdict::Allow(identity), None);
+        };
+        let Some(who) = identity
+            .claim(&limit.identity_claim)
+            .and_then(Value::as_str)
+        else {
+            return refuse(DenyReason::ClaimsNotSatisfied, &identity);
+        };
+        match keys.take_slot(id, who, limit.max) {
+            Ok(slot) => (Verdict::Allow(identity), slot),
+            Err(reason) => refuse(reason, &identity),
         }
     }
 
@@ -247,7 +326,7 @@ impl Gate {
         &self,
         rule: &Rule,
         found: &FoundToken,
-        keys: &mut dyn KeyView,
+        keys: &mut dyn SharedView,
         now_ms: u64,
         cache: Option<&mut TokenCache>,
         verifier: &dyn Verifier,
@@ -301,7 +380,7 @@ impl Gate {
         &self,
         rule: &Rule,
         token: &str,
-        keys: &mut dyn KeyView,
+        keys: &mut dyn SharedView,
         now_ms: u64,
         verifier: &dyn Verifier,
     ) -> (Verified, Option<u64>) {

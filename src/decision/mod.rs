@@ -4,6 +4,7 @@
 //! decide.
 
 pub mod gate;
+pub mod policy;
 pub mod record;
 pub mod rules;
 pub mod stats;
@@ -12,6 +13,7 @@ pub mod upstream;
 use crate::deny::DenyReason;
 use crate::keys::parked::Wait;
 use crate::provider::ProviderId;
+use crate::quota::Slot;
 use crate::token::cut::TokenCut;
 use crate::token::identity::{Denial, Identity};
 
@@ -27,6 +29,9 @@ pub struct Outcome {
     pub verdict: Verdict,
     /// Whether the token cache answered.
     pub cache: CacheUse,
+    /// The socket counted against the identity (`max_sockets_per_identity`): the glue gives
+    /// it back when the stream ends, whatever became of the request.
+    pub slot: Option<Slot>,
 }
 
 /// What to do with the request.
@@ -49,6 +54,7 @@ impl Outcome {
             tokens,
             verdict: Verdict::Deny(reason.into()),
             cache: CacheUse::Off,
+            slot: None,
         }
     }
 

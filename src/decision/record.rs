@@ -7,6 +7,7 @@
 //! token and its signature never are.
 
 use crate::decision::{Outcome, Verdict};
+use crate::deny::Replies;
 use crate::request::path;
 use crate::request::RequestHead;
 
@@ -59,15 +60,16 @@ pub struct Record {
 }
 
 impl Record {
-    /// The record of `outcome` on `head`. Where providers are `named` (not the
-    /// single-issuer form), it names the one that accepted or refused the token, `provider`,
-    /// or `-` when none was chosen.
+    /// The record of `outcome` on `head`, a refusal's status as `replies` answers it. Where
+    /// providers are `named` (not the single-issuer form), it names the one that accepted
+    /// or refused the token, `provider`, or `-` when none was chosen.
     pub fn of(
         outcome: &Outcome,
         head: &RequestHead,
         correlation: &[CorrelationHeader],
         provider: Option<&str>,
         named: bool,
+        replies: &Replies,
     ) -> Record {
         let mut fields: Vec<(String, String)> = Vec::new();
         let mut add = |name: &str, value: &str| fields.push((name.to_owned(), sanitize(value)));
@@ -86,7 +88,7 @@ impl Record {
                 let reason = denial.reason;
                 add("decision", "deny");
                 add("reason", reason.name());
-                add("status", &reason.reply().status.to_string());
+                add("status", &replies.reply(reason).status.to_string());
                 match provider {
                     Some(name) => add("provider", name),
                     // Refused before a provider was chosen: so that the field is always
@@ -195,6 +197,7 @@ mod tests {
                 payload: "".into(),
             }),
             cache: CacheUse::Off,
+            slot: None,
         }
     }
 
@@ -216,6 +219,7 @@ mod tests {
             &default_correlation_headers(),
             None,
             false,
+            &Replies::default(),
         );
         assert!(record.allowed());
         assert_eq!(
@@ -250,6 +254,7 @@ mod tests {
             &default_correlation_headers(),
             None,
             false,
+            &Replies::default(),
         );
         assert!(!record.allowed());
         assert_eq!(
@@ -270,6 +275,7 @@ mod tests {
             &default_correlation_headers(),
             None,
             false,
+            &Replies::default(),
         );
         let line = record.log_line();
         assert!(!line.chars().any(char::is_control), "{line:?}");
@@ -286,20 +292,42 @@ mod tests {
     /// `-` when the request was refused before one was chosen.
     #[test]
     fn named_providers_are_named() {
-        let record = Record::of(&allow(), &head(&[]), &[], Some("entra"), true);
+        let record = Record::of(
+            &allow(),
+            &head(&[]),
+            &[],
+            Some("entra"),
+            true,
+            &Replies::default(),
+        );
         assert_eq!(
             record.log_line(),
             "decision=allow provider=entra path=/ws iss=https://issuer.example sub=alice"
         );
         assert!(record.access_log_fields().contains(&("provider", "entra")));
         let wrong_issuer = refusal(DenyReason::WrongIssuer.into());
-        let record = Record::of(&wrong_issuer, &head(&[]), &[], None, true);
+        let record = Record::of(
+            &wrong_issuer,
+            &head(&[]),
+            &[],
+            None,
+            true,
+            &Replies::default(),
+        );
         assert_eq!(
             record.log_line(),
             "decision=deny reason=wrong_issuer status=401 provider=- path=/ws"
         );
         let expired = refusal(DenyReason::Expired.into());
-        let line = Record::of(&expired, &head(&[]), &[], Some("acs"), true).log_line();
+        let line = Record::of(
+            &expired,
+            &head(&[]),
+            &[],
+            Some("acs"),
+            true,
+            &Replies::default(),
+        )
+        .log_line();
         assert!(line.contains(" provider=acs "), "{line}");
     }
 }

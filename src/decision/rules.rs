@@ -9,6 +9,7 @@
 //! the first matching rule of each reading, and when those differ only the providers all of
 //! them accept may pass ([`Rule::common`]).
 
+use crate::decision::policy::{self, ClaimRequirement};
 use crate::provider::ProviderId;
 use crate::request::path::NormalPath;
 
@@ -28,7 +29,7 @@ pub enum PathMatch {
     Directory(NormalPath),
 }
 
-/// One rule: a path match and the providers it accepts.
+/// One rule: a path match, the providers it accepts and what else it asks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
     pub matcher: PathMatch,
@@ -36,6 +37,10 @@ pub struct Rule {
     pub providers: Vec<ProviderId>,
     /// The match as configured (`/ws`, `/calls/*`), for the start-up log.
     pub shown: String,
+    /// `claims`: every entry must hold for the verified token.
+    pub claims: Vec<ClaimRequirement>,
+    /// `origins`: the `Origin` values admitted (`None`: any).
+    pub origins: Option<Vec<String>>,
 }
 
 impl Rule {
@@ -58,17 +63,30 @@ impl Rule {
 
     /// The rule for a path whose readings match several `rules`: a backend may serve it as
     /// any of their paths, so it accepts only the providers all of them accept (none, when
-    /// they have none in common). `shown` names it in logs.
+    /// they have none in common), asks every claim any of them asks, and admits only the
+    /// origins all of them admit. `shown` names it in logs.
     pub fn common(rules: &[&Rule], shown: String) -> Rule {
         let mut providers = rules
             .first()
             .map(|rule| rule.providers.clone())
             .unwrap_or_default();
         providers.retain(|id| rules.iter().all(|rule| rule.accepts(*id)));
+        let mut claims: Vec<ClaimRequirement> = Vec::new();
+        let mut origins: Option<Vec<String>> = None;
+        for rule in rules {
+            for claim in &rule.claims {
+                if !claims.contains(claim) {
+                    claims.push(claim.clone());
+                }
+            }
+            origins = policy::common_origins(origins.as_deref(), rule.origins.as_deref());
+        }
         Rule {
             matcher: PathMatch::Exact(NormalPath::Undecidable),
             providers,
             shown,
+            claims,
+            origins,
         }
     }
 
@@ -87,7 +105,37 @@ mod tests {
             matcher,
             providers: vec![ProviderId::at(0)],
             shown: String::new(),
+            claims: Vec::new(),
+            origins: None,
         }
+    }
+
+    /// Several rules at once ask every claim any of them asks and admit only the origins
+    /// all of them admit: the strictest reading of an ambiguous path wins.
+    #[test]
+    fn common_takes_every_claim_and_the_shared_origins() {
+        let claim = |name: &str| ClaimRequirement {
+            name: name.to_owned(),
+            values: vec!["v".to_owned()],
+        };
+        let a = Rule {
+            claims: vec![claim("roles")],
+            origins: Some(vec!["https://a".to_owned(), "https://b".to_owned()]),
+            ..rule(PathMatch::Exact(NormalPath::of("/a")))
+        };
+        let b = Rule {
+            claims: vec![claim("roles"), claim("scp")],
+            origins: None,
+            ..rule(PathMatch::Exact(NormalPath::of("/b")))
+        };
+        let c = Rule {
+            origins: Some(vec!["https://b".to_owned()]),
+            ..rule(PathMatch::Exact(NormalPath::of("/c")))
+        };
+        let common = Rule::common(&[&a, &b, &c], String::new());
+        assert_eq!(common.claims, vec![claim("roles"), claim("scp")]);
+        assert_eq!(common.origins, Some(vec!["https://b".to_owned()]));
+        assert_eq!(Rule::common(&[&b], String::new()).origins, None);
     }
 
     #[test]

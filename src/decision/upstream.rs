@@ -194,12 +194,7 @@ fn remove_tokens(cut: &TokenCut, head: &RequestHead, edits: &mut HeaderEdits) {
 /// A claim by name, or by dotted path through nested objects, rendered as a header value:
 /// strings as they are, numbers and booleans as JSON writes them.
 fn claim_value(identity: &Identity, name: &str) -> Option<String> {
-    let found = identity.claims.get(name).or_else(|| {
-        let mut parts = name.split('.');
-        let first = identity.claims.get(parts.next()?)?;
-        parts.try_fold(first, |value, part| value.get(part))
-    })?;
-    match found {
+    match identity.claim(name)? {
         Value::String(text) => Some(text.clone()),
         Value::Number(number) => Some(number.to_string()),
         Value::Bool(flag) => Some(flag.to_string()),

@@ -4,10 +4,11 @@
 use log::{debug, error, info, warn};
 
 use super::plugin::Plugin;
+use super::slots;
 use crate::decision::record::Record;
 use crate::decision::stats;
 use crate::decision::{CacheUse, Outcome, Verdict};
-use crate::deny::DenyReason;
+use crate::deny::{DenyReason, Replies};
 use crate::host::Host;
 use crate::request::RequestHead;
 
@@ -23,8 +24,12 @@ pub(super) fn outcome<H: Host>(
     let host = &plugin.host;
     let settings = &plugin.settings;
     let gate = &settings.gate;
-    let outcome = outcome.without_waiting();
+    let mut outcome = outcome.without_waiting();
     count_cache(plugin, outcome.cache);
+    // Held until the stream ends, whatever happens to the request from here on.
+    if let Some(slot) = outcome.slot.take() {
+        slots::hold(plugin, context_id, slot);
+    }
     // Header edits come first: an accepted request whose edits the host refused is
     // refused instead (upstream_edit_failed), and logged and counted as such. On a
     // refused request the local reply goes out whatever the edits did.
@@ -59,6 +64,7 @@ pub(super) fn outcome<H: Host>(
         &settings.correlation,
         provider,
         gate.names_providers(),
+        gate.replies(),
     );
     if record.allowed() {
         info!("{}", record.log_line());
@@ -90,12 +96,12 @@ pub(super) fn outcome<H: Host>(
             true
         }
         (Verdict::Deny(denial) | Verdict::AwaitKeys(_, denial), _) => {
-            reply(host, denial.reason);
+            reply(host, gate.replies(), denial.reason);
             false
         }
         // Never built: an accepted token always has its provider.
         (Verdict::Allow(_), None) => {
-            reply(host, DenyReason::UpstreamEditFailed);
+            reply(host, gate.replies(), DenyReason::UpstreamEditFailed);
             false
         }
     }
@@ -111,13 +117,17 @@ pub(super) fn count_cache<H: Host>(plugin: &Plugin<H>, cache: CacheUse) {
     }
 }
 
-/// Sends the local reply for `reason`. If the host refuses it, the stream is reset: a
-/// refused request must not stay paused, nor go on.
-pub(super) fn reply<H: Host>(host: &H, reason: DenyReason) {
-    let reply = reason.reply();
+/// Sends the local reply `replies` gives `reason`. If the host refuses it, the stream is
+/// reset: a refused request must not stay paused, nor go on.
+pub(super) fn reply<H: Host>(host: &H, replies: &Replies, reason: DenyReason) {
+    let reply = replies.reply(reason);
+    let retry_after = reply.retry_after.map(|seconds| seconds.to_string());
     let mut headers = vec![("content-type", "text/plain; charset=utf-8")];
     if let Some(challenge) = reply.www_authenticate.as_deref() {
         headers.push(("www-authenticate", challenge));
+    }
+    if let Some(seconds) = retry_after.as_deref() {
+        headers.push(("retry-after", seconds));
     }
     if let Err(refusal) = host.send_response(reply.status, &headers, reply.body.as_bytes()) {
         error!("local reply not sent ({refusal}); resetting the stream");

@@ -12,6 +12,8 @@
 //!   asks, handing it the answers, reporting how attempts finished.
 //! - [`resume`]: deciding and resuming requests parked for keys.
 //! - [`expiry`]: closing WebSockets whose token expired (`close_on_expiry`).
+//! - [`slots`]: holding each accepted socket's count (`max_sockets_per_identity`) until
+//!   it ends, and stamping the VM alive for the other VMs' counts.
 //! - [`metrics`]: the stats as host metrics.
 //! - [`log_level`]: the module's log level, following the host's.
 //! - [`host_verifier`]: signatures verified by the host where its self-test passed.
@@ -28,6 +30,7 @@ mod metrics;
 mod plugin;
 mod resume;
 mod root;
+mod slots;
 mod stream;
 #[cfg(test)]
 mod tests;

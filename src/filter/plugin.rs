@@ -7,6 +7,7 @@
 //! shared-data calls, which never call back, run under the borrow (the key cache's).
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::rc::Rc;
 use std::time::Duration;
@@ -16,11 +17,12 @@ use log::{error, info, warn};
 use super::host_verifier::HostVerifier;
 use super::metrics::Metrics;
 use crate::config::{Config, KeySource, Provider};
-use crate::decision::gate::{Gate, KeyView, KeysNow};
+use crate::decision::gate::{Gate, KeysNow, SharedView};
 use crate::decision::record::CorrelationHeader;
 use crate::decision::rules::Rule;
 use crate::decision::stats;
 use crate::decision::Outcome;
+use crate::deny::DenyReason;
 use crate::host::{Host, HostStatus};
 use crate::keys::fetcher::KeyFetcher;
 use crate::keys::jwks::VersionedKeys;
@@ -28,6 +30,7 @@ use crate::keys::jwks_cache::{JwksCache, SharedStore, Timing, Trigger};
 use crate::keys::parked::{Parked, Wait};
 use crate::keys::remote::RemoteKeys;
 use crate::provider::{ProviderId, ProviderTable};
+use crate::quota::{Refusal, Slot, SocketQuota};
 use crate::request::RequestHead;
 use crate::sockets::OpenSockets;
 use crate::token::token_cache::{TokenCache, MAX_CACHE_BYTES};
@@ -54,6 +57,12 @@ pub(super) struct VmState<H: Host> {
     pub open_sockets: OpenSockets,
     /// Verified tokens, unless `jwt_cache_size` is 0.
     pub token_cache: Option<TokenCache>,
+    /// The open-socket counts shared with the other VMs, when a provider limits them.
+    pub quota: Option<SocketQuota<SharedData<H>>>,
+    /// The slot each accepted stream holds, by context id, until it ends.
+    pub slots: HashMap<u32, Slot>,
+    /// Slots whose give-back lost to other VMs too often: retried on each tick.
+    pub unreleased: Vec<Slot>,
 }
 
 /// One provider's share of the VM state: each provider's keys are fetched, shared,
@@ -164,10 +173,23 @@ impl<H: Host + Clone> Plugin<H> {
         let remote = providers
             .values()
             .any(|provider| matches!(provider.keys, Keys::Remote { .. }));
+        let quota = config
+            .providers
+            .iter()
+            .any(|provider| provider.socket_limit.is_some())
+            .then(|| {
+                let now = host.now_ms();
+                let vm = u32::try_from(random_u64(now) >> 32).unwrap_or_default();
+                let scope = format!("wsgate/{}/quota", host.plugin_name());
+                let quota = SocketQuota::new(SharedData(host.clone()), &scope, vm);
+                quota.start(now);
+                info!("configured: open sockets counted per identity across VMs (vm {vm})");
+                quota
+            });
         if let Err(error) = host.set_tick_period(TICK) {
-            if remote || config.close_on_expiry {
+            if remote || config.close_on_expiry || quota.is_some() {
                 return Err(format!(
-                    "cannot fetch keys or close expired sockets: {error}"
+                    "cannot fetch keys, close expired sockets or count sockets: {error}"
                 ));
             }
             // Only the log level is read on ticks here: it stays as read at configuration.
@@ -185,6 +207,9 @@ impl<H: Host + Clone> Plugin<H> {
                 open_sockets: OpenSockets::default(),
                 token_cache: (config.jwt_cache_size > 0)
                     .then(|| TokenCache::new(config.jwt_cache_size, MAX_CACHE_BYTES)),
+                quota,
+                slots: HashMap::new(),
+                unreleased: Vec::new(),
             }),
             verifier,
             metrics,
@@ -283,10 +308,12 @@ impl<H: Host> Plugin<H> {
             let VmState {
                 providers,
                 token_cache,
+                quota,
                 ..
             } = state;
             let mut keys = StateKeys {
                 providers,
+                quota: quota.as_ref(),
                 now_ms,
                 waiting,
             };
@@ -334,10 +361,11 @@ impl<H: Host> Plugin<H> {
     }
 }
 
-/// The VM's keys as the gate sees them at `now_ms`: a request may wait for a fetch only
-/// when `waiting`.
+/// The VM's keys and socket counts as the gate sees them at `now_ms`: a request may wait
+/// for a fetch only when `waiting`.
 struct StateKeys<'a, H: Host> {
     providers: &'a mut ProviderTable<ProviderState<H>>,
+    quota: Option<&'a SocketQuota<SharedData<H>>>,
     now_ms: u64,
     waiting: bool,
 }
@@ -361,7 +389,7 @@ impl<H: Host> StateKeys<'_, H> {
     }
 }
 
-impl<H: Host> KeyView for StateKeys<'_, H> {
+impl<H: Host> SharedView for StateKeys<'_, H> {
     fn keys(&mut self, id: ProviderId) -> KeysNow {
         let now_ms = self.now_ms;
         if let Some(keys) = self
@@ -379,6 +407,24 @@ impl<H: Host> KeyView for StateKeys<'_, H> {
 
     fn refetch(&mut self, id: ProviderId) -> Option<Wait> {
         self.wait(id, Trigger::UnknownKey)
+    }
+
+    fn take_slot(
+        &mut self,
+        id: ProviderId,
+        identity: &str,
+        limit: u32,
+    ) -> Result<Option<Slot>, DenyReason> {
+        // Only configured when a provider has a limit, so never absent when asked.
+        let Some(quota) = self.quota else {
+            return Err(DenyReason::QuotaUnavailable);
+        };
+        let provider = u32::try_from(id.index()).unwrap_or(u32::MAX);
+        match quota.acquire(provider, identity, limit, self.now_ms) {
+            Ok(slot) => Ok(Some(slot)),
+            Err(Refusal::AtLimit) => Err(DenyReason::TooManySockets),
+            Err(Refusal::Unavailable) => Err(DenyReason::QuotaUnavailable),
+        }
     }
 }
 

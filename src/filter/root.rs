@@ -11,7 +11,7 @@ use proxy_wasm::types::ContextType;
 use super::log_level::LogLevel;
 use super::plugin::{Plugin, TICK};
 use super::stream::GateStream;
-use super::{expiry, key_fetch, resume};
+use super::{expiry, key_fetch, resume, slots};
 use crate::host::Host;
 
 /// At most this many streams are answered, resumed or reset in one call into the root
@@ -114,6 +114,7 @@ impl<H: Host + Clone + 'static> RootContext for GateRoot<H> {
         let Some(plugin) = &self.plugin else { return };
         let now = self.host.now_ms();
         key_fetch::on_tick(plugin, now);
+        slots::on_tick(plugin, now);
         let (decided, parked) = resume::resolve(plugin, self.context_id, now, CALL_BUDGET);
         let budget = CALL_BUDGET.saturating_sub(decided);
         let expired = expiry::close_expired(plugin, self.context_id, now, budget);

@@ -7,10 +7,10 @@ use log::error;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
-use super::apply;
 use super::plugin::{ParkedRequest, Plugin};
+use super::{apply, slots};
 use crate::decision::{Outcome, Verdict};
-use crate::deny::DenyReason;
+use crate::deny::{DenyReason, Replies};
 use crate::host::{Host, HostError};
 use crate::request::RequestHead;
 
@@ -42,6 +42,7 @@ impl<H: Host> Context for GateStream<H> {
     fn on_done(&mut self) -> bool {
         if let Some(plugin) = self.plugin.as_ref().filter(|_| self.guarded) {
             plugin.forget(self.context_id);
+            slots::release(plugin, self.context_id, self.host.now_ms());
         }
         true
     }
@@ -53,7 +54,7 @@ impl<H: Host> HttpContext for GateStream<H> {
             // The host does not route traffic to a plugin whose configuration failed; if it
             // ever does, fail closed.
             error!("request before a valid configuration; refusing");
-            apply::reply(&self.host, DenyReason::KeysUnavailable);
+            apply::reply(&self.host, &Replies::default(), DenyReason::KeysUnavailable);
             return Action::Pause;
         };
         let context_id = self.context_id;

@@ -346,7 +346,11 @@ fn a_refused_dispatch_fails_the_attempt_and_decides_the_waiters() {
     assert_eq!(host.metric("wsgate.jwks_fetch_failed"), 1);
     assert_eq!(
         replies(&host.take_effects()),
-        [(100, 401, "Unauthorized WebSocket connection.".to_owned())]
+        [(
+            100,
+            503,
+            "WebSocket service temporarily unavailable.".to_owned()
+        )]
     );
     assert_eq!(host.metric("wsgate.denied.keys_unavailable"), 1);
 }
@@ -547,5 +551,6 @@ fn mismatched_algorithms_and_pss_or_eddsa_never_reach_the_host() {
 
 mod expiry;
 mod outputs;
+mod policies;
 mod providers;
 mod state;

@@ -283,8 +283,8 @@ fn finish<S: SharedStore>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::jwks_cache::memory::Memory;
     use crate::keys::jwks_cache::Timing;
+    use crate::shared::memory::Memory;
     use testbed::keys::{jwks, P256, RSA_2048};
 
     const ISSUER: &str = "https://issuer.example";

@@ -23,6 +23,17 @@ impl Identity {
         self.claims.get(name).and_then(Value::as_str)
     }
 
+    /// A claim by name, or by dotted path through nested objects (`realm_access.roles`), as
+    /// `jwt_authn`'s `claim_to_headers` reaches them: a claim whose own name holds the dots
+    /// (`https://example.com/roles`) is found first.
+    pub fn claim(&self, name: &str) -> Option<&Value> {
+        self.claims.get(name).or_else(|| {
+            let mut parts = name.split('.');
+            let first = self.claims.get(parts.next()?)?;
+            parts.try_fold(first, |value, part| value.get(part))
+        })
+    }
+
     /// When the token stops being valid, in milliseconds since the epoch: `exp` plus
     /// `skew_seconds` (a verified token always has a numeric `exp`).
     pub fn expires_at_ms(&self, skew_seconds: u64) -> Option<u64> {

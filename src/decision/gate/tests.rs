@@ -254,4 +254,5 @@ fn a_valid_upgrade_is_allowed_with_its_identity() {
     assert_eq!(identity.claim_str("sub"), Some("s"));
 }
 
+mod policies;
 mod providers;

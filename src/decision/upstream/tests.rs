@@ -88,6 +88,7 @@ fn allow_cutting(tokens: TokenCut) -> Outcome {
             payload: "eyJzdWIiOiJhbGljZSJ9".into(),
         }),
         cache: CacheUse::Off,
+        slot: None,
     }
 }
 

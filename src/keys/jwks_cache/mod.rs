@@ -34,14 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::keys::jwks::{KeyLimits, KeySet, VersionedKeys};
 
-/// Process-wide storage shared by the VMs: proxy-wasm shared data, or a map in tests.
-pub trait SharedStore {
-    /// The value under `key` and its CAS token; `(None, None)` when absent.
-    fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>);
-    /// Stores `value` if `cas` still matches (any value when `cas` is `None`);
-    /// `false` on a CAS mismatch.
-    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> bool;
-}
+pub use crate::shared::SharedStore;
 
 /// What every VM knows about the shared key set and its fetching.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -587,7 +580,5 @@ impl Lease {
     }
 }
 
-#[cfg(test)]
-pub(crate) mod memory;
 #[cfg(test)]
 mod tests;

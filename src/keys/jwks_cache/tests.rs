@@ -1,7 +1,7 @@
 //! The shared key cache against an in-memory store: leases, publication, backoff, races.
 
-use super::memory::Memory;
 use super::*;
+use crate::shared::memory::Memory;
 use std::cell::RefCell;
 use testbed::keys::{jwks, P256, RSA_2048};
 

@@ -71,7 +71,7 @@ fn upgrade(path: &str, token: &str) -> RequestHead {
 /// Each provider's keys: `None` for one without keys yet.
 struct PerProvider<'a>(&'a [Option<VersionedKeys>; 2]);
 
-impl KeyView for PerProvider<'_> {
+impl SharedView for PerProvider<'_> {
     fn keys(&mut self, id: ProviderId) -> KeysNow {
         match self.0.get(id.index()).cloned().flatten() {
             Some(keys) => KeysNow::Ready(keys),
@@ -81,6 +81,10 @@ impl KeyView for PerProvider<'_> {
 
     fn refetch(&mut self, _: ProviderId) -> Option<Wait> {
         None
+    }
+
+    fn take_slot(&mut self, _: ProviderId, _: &str, _: u32) -> Result<Option<Slot>, DenyReason> {
+        Ok(None)
     }
 }
 

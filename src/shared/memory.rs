@@ -1,5 +1,5 @@
-//! A test double of [`SharedStore`]: shared data as Envoy keeps it, in memory, for the key
-//! cache's tests and the fetcher's.
+//! A test double of [`SharedStore`]: shared data as Envoy keeps it, in memory, for the tests
+//! of the key cache, the fetcher and the socket quota.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
