@@ -51,6 +51,8 @@ From a shell:
   curl -i "\${WS[@]}" -H "Authorization: Bearer \$TOKEN.x" http://127.0.0.1:10000/ws    # 401 with its reason
   curl -i --max-time 2 "\${WS[@]}" -H "Authorization: Bearer \$TOKEN" http://127.0.0.1:10000/ws   # 101
   curl -i --max-time 2 "\${WS[@]}" "http://127.0.0.1:10000/ws?access_token=\$TOKEN"               # 101, token from the query
+  READER=\$(curl -s 'http://127.0.0.1:8081/token?sub=bob&roles=reader')
+  curl -i --max-time 2 "\${WS[@]}" -H "Authorization: Bearer \$READER" http://127.0.0.1:10000/ws  # 403: roles lack media.stream
   curl -s -X POST http://127.0.0.1:8081/rotate                       # new signing key; new tokens work at once
   curl -s 'http://127.0.0.1:9901/stats?filter=wsgate'                # wsgate's counters
   cat $state/echo.log                                                # what the upstream saw

@@ -2,8 +2,8 @@
 //! `chromium-driver`, which `make setup` installs where `apt-get` is available), driven
 //! through WebDriver, opens the page the demo issuer serves (`make demo-up` prints it) and
 //! clicks each row: a token in a `Sec-WebSocket-Protocol` entry beside an application
-//! subprotocol, in the query, in a cookie the page sets, and no token, a forged one and an
-//! expired one.
+//! subprotocol, in the query, in a cookie the page sets, and no token, a forged one, one
+//! refused by a policy (its roles) and an expired one.
 //!
 //! What a browser does that the hand-made clients of the other tests do not: it refuses a
 //! handshake whose answer names no offered subprotocol, it cannot set `Authorization`, it
@@ -270,10 +270,11 @@ fn a_browser_connects_with_each_token_source_and_is_refused_without_a_valid_toke
         // Refused: the browser sees only a failed connection (1006), and nothing reaches the
         // upstream; Envoy's access log says why.
         let upgrades_before = stack.echo.seen().len();
-        for (case, reason) in [
-            ("none", "missing_token"),
-            ("forged", "bad_signature"),
-            ("expired", "expired"),
+        for (case, reason, status) in [
+            ("none", "missing_token", 401),
+            ("forged", "bad_signature", 401),
+            ("role", "claims_not_satisfied", 403),
+            ("expired", "expired", 401),
         ] {
             let row = click_through(&page, case).await;
             assert_eq!(row.state, "refused", "{case}: {row:?}");
@@ -284,8 +285,8 @@ fn a_browser_connects_with_each_token_source_and_is_refused_without_a_valid_toke
                 .envoy
                 .stdout_with(&format!("reason={reason} "), Duration::from_secs(10));
             assert!(
-                log.contains(&format!("401 decision=deny reason={reason} ")),
-                "{case}: no 401 with reason={reason} in the access log:\n{log}"
+                log.contains(&format!("{status} decision=deny reason={reason} ")),
+                "{case}: no {status} with reason={reason} in the access log:\n{log}"
             );
         }
         assert_eq!(
@@ -322,6 +323,7 @@ fn a_browser_connects_with_each_token_source_and_is_refused_without_a_valid_toke
                 "open 1000",
                 "open 1000",
                 "open 1000",
+                "refused 1006",
                 "refused 1006",
                 "refused 1006",
                 "refused 1006"

@@ -3,7 +3,7 @@
 //! error statuses, broken bodies, a discovery document naming another issuer, a JWKS with no
 //! usable key).
 //!
-//! For the demo it also mints tokens (`GET /token?sub=..&aud=..&ttl=..`, signed with the
+//! For the demo it also mints tokens (`GET /token?sub=..&aud=..&ttl=..&roles=..`, signed with the
 //! newest key; a negative `ttl` mints one that expired that long ago), rotates keys
 //! (`POST /rotate`: a fresh RSA key becomes the signing key; the set keeps the previous one
 //! and drops any older), and serves the page for trying the gate from a browser at `/`
@@ -25,6 +25,9 @@ use crate::keys::{jwks, TestKey};
 
 /// The audience minted tokens carry unless the request names one.
 pub const DEMO_AUDIENCE: &str = "my-resource-id";
+/// The role minted tokens carry unless `/token?roles=` says otherwise: the one
+/// `envoy/envoy.yaml`'s `claims` require.
+pub const DEMO_ROLE: &str = "media.stream";
 
 /// The page for trying the gate from a browser, served at `/`: it mints tokens here and
 /// opens WebSockets through the gate with each token source (`?gate=ws://HOST:PORT/ws`,
@@ -131,13 +134,25 @@ impl Issuer {
     }
 
     /// A token from the newest key for `sub` and `aud`, valid for `ttl` seconds (expired
-    /// `-ttl` seconds ago when negative).
+    /// `-ttl` seconds ago when negative), with the demo's role ([`DEMO_ROLE`]).
     pub fn mint(&self, sub: &str, aud: &str, ttl: i64) -> Option<String> {
+        self.mint_with_roles(sub, aud, ttl, &[DEMO_ROLE])
+    }
+
+    /// [`Issuer::mint`] with `roles` as the `roles` claim.
+    pub fn mint_with_roles(
+        &self,
+        sub: &str,
+        aud: &str,
+        ttl: i64,
+        roles: &[&str],
+    ) -> Option<String> {
         let (key, kid) = self.with(|state| state.keys.first().cloned())?;
         let now = crate::now();
         let exp = now.saturating_add_signed(ttl);
         let iat = now.min(exp);
-        let claims = json!({"iss": self.issuer(), "aud": aud, "sub": sub, "iat": iat, "exp": exp});
+        let claims = json!({"iss": self.issuer(), "aud": aud, "sub": sub, "iat": iat, "exp": exp,
+                            "roles": roles});
         Some(key.sign(json!({ "kid": kid, "typ": "JWT" }), &claims))
     }
 
@@ -385,7 +400,11 @@ impl Issuer {
             .get("ttl")
             .and_then(|ttl| ttl.parse().ok())
             .unwrap_or(300);
-        match self.mint(sub, aud, ttl) {
+        let roles: Vec<&str> = match query.get("roles") {
+            None => vec![DEMO_ROLE],
+            Some(roles) => roles.split(',').filter(|role| !role.is_empty()).collect(),
+        };
+        match self.mint_with_roles(sub, aud, ttl, &roles) {
             Some(token) => respond(stream, 200, "text/plain", &format!("{token}\n")),
             None => respond(stream, 503, "text/plain", "no signing key\n"),
         }

@@ -129,13 +129,39 @@ fn main() -> ExitCode {
         }
     }
 
+    // Policies (envoy/envoy.yaml): the token's roles must hold media.stream, and one
+    // identity may hold three sockets at once.
+    let reader = issuer
+        .mint_with_roles("demo-reader", DEMO_AUDIENCE, 300, &["reader"])
+        .unwrap_or_default();
+    let forbidden = attempt(listener, Some(&reader), &correlation);
+    let verdict = check(forbidden.as_ref().is_err_and(|r| r.status == 403));
+    println!(
+        "5. a valid token whose roles lack media.stream -> {}  [{verdict}]",
+        outcome(&forbidden)
+    );
+    let busy = issuer
+        .mint("demo-busy-caller", DEMO_AUDIENCE, 300)
+        .unwrap_or_default();
+    let held: Vec<_> = (0..3)
+        .filter_map(|_| attempt(listener, Some(&busy), &correlation).ok())
+        .collect();
+    let fourth = attempt(listener, Some(&busy), &correlation);
+    let verdict = check(held.len() == 3 && fourth.as_ref().is_err_and(|r| r.status == 429));
+    println!(
+        "6. one identity holding {} sockets opens a fourth -> {}  [{verdict}]",
+        held.len(),
+        outcome(&fourth)
+    );
+    drop(held);
+
     let kid = issuer.rotate();
     let rotated = issuer
         .mint("demo-caller", DEMO_AUDIENCE, 300)
         .unwrap_or_default();
     let after = attempt(listener, Some(&rotated), &correlation);
     let verdict = check(after.is_ok());
-    println!("5. the issuer rotates to {kid}; a token of the new key -> {} (refetched on the unknown kid)  [{verdict}]", outcome(&after));
+    println!("7. the issuer rotates to {kid}; a token of the new key -> {} (refetched on the unknown kid)  [{verdict}]", outcome(&after));
 
     // Access-log lines of closed sockets reach Envoy's stdout within its flush interval.
     std::thread::sleep(std::time::Duration::from_millis(500));
@@ -203,6 +229,9 @@ fn summary(response: &Response) -> String {
     let mut text = format!("{} {:?}", response.status, response.body);
     if let Some(challenge) = response.header("www-authenticate") {
         text.push_str(&format!(", WWW-Authenticate: {challenge}"));
+    }
+    if let Some(seconds) = response.header("retry-after") {
+        text.push_str(&format!(", Retry-After: {seconds}"));
     }
     text
 }
