@@ -2,9 +2,9 @@
 //!
 //! On a guarded path a request must be a WebSocket upgrade (else a local **400**) and carry
 //! exactly one valid bearer JWT (else a local **401** with an RFC 6750 `WWW-Authenticate`
-//! header), and pass the rule's policies (`origins` and `claims`: a **403**; a per-identity
-//! socket quota: a **429**); an accepted one goes upstream with a verified identity and
-//! without the token.
+//! header, or a **503** while no keys can be had), and pass the rule's policies (`origins`
+//! and `claims`: a **403**; a per-identity socket quota: a **429**); an accepted one goes
+//! upstream with a verified identity and without the token.
 //! Everything else passes untouched.
 //!
 //! The crate is split in two, and its folders are layered (lowest first; each uses only

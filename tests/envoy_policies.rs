@@ -253,14 +253,26 @@ fn a_socket_closed_on_expiry_gives_its_slot_back() {
     let short = token(json!({"exp": testbed::now() + 2}));
     let (mut expiring, _) = open(&stack, "/ws", &short, &[]).expect("the first socket");
     let long = token(json!({}));
-    assert_eq!(open(&stack, "/ws", &long, &[]).map(|_| ()).unwrap_err().status, 429);
+    assert_eq!(
+        open(&stack, "/ws", &long, &[])
+            .map(|_| ())
+            .unwrap_err()
+            .status,
+        429
+    );
     // The proxy closes the expiring socket; the client sees its end.
     let started = Instant::now();
     while expiring.read().is_ok() {}
-    assert!(started.elapsed() < Duration::from_secs(6), "never closed on expiry");
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "never closed on expiry"
+    );
     let started = Instant::now();
     while open(&stack, "/ws", &long, &[]).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(5), "the slot never came back");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the slot never came back"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(stack.envoy.vm_failures(), 0, "{}", stack.envoy.log());

@@ -251,7 +251,7 @@ fn providers_and_rules(
         None => None,
     };
     let origins = match raw.origins.take() {
-        Some(raw_origins) => Some(policies::origins("origins", raw_origins)?),
+        Some(raw_origins) => Some(policies::origins("origins", &raw_origins)?),
         None => None,
     };
     let (raw_providers, raw_rules) = match (raw.providers.take(), raw.rules.take()) {

@@ -58,12 +58,24 @@ pub(crate) fn claims(field: &str, raw: &Value) -> Result<Vec<ClaimRequirement>, 
         .collect()
 }
 
-/// `origins`: each an origin as browsers send it, `scheme://host[:port]`, lower-cased.
-pub(crate) fn origins(field: &str, raw: Vec<String>) -> Result<Vec<String>, ConfigError> {
-    raw.into_iter()
+/// `origins`: a non-empty array, each an origin as browsers send it, `scheme://host[:port]`;
+/// lower-cased.
+pub(crate) fn origins(field: &str, raw: &Value) -> Result<Vec<String>, ConfigError> {
+    let listed = raw
+        .as_array()
+        .filter(|listed| !listed.is_empty())
+        .ok_or_else(|| {
+            ConfigError::new(
+                field,
+                "must be a non-empty array of origins (leave it out to admit any)",
+            )
+        })?;
+    listed
+        .iter()
         .enumerate()
         .map(|(index, origin)| {
             let item = format!("{field}[{index}]");
+            let origin = string(&item, origin)?;
             let lower = origin.to_ascii_lowercase();
             let refuse = |why: &str| Err(ConfigError::new(&item, format!("{origin:?} {why}")));
             let Some((scheme, authority)) = lower.split_once("://") else {

@@ -146,7 +146,7 @@ pub(crate) struct RawConfig {
     #[serde(default, deserialize_with = "present")]
     pub claims: Option<Value>,
     #[serde(default, deserialize_with = "present")]
-    pub origins: Option<Vec<String>>,
+    pub origins: Option<Value>,
     #[serde(default, deserialize_with = "present")]
     pub max_sockets_per_identity: Option<u64>,
     #[serde(default, deserialize_with = "present")]

@@ -61,21 +61,7 @@ pub(crate) fn configured(raw: &Value, names: &[&str]) -> Result<Vec<Rule>, Confi
                 None => Vec::new(),
             };
             let origins = match rule.get("origins") {
-                Some(raw) => {
-                    let origins_field = format!("{field}.origins");
-                    let listed = raw
-                        .as_array()
-                        .ok_or_else(|| {
-                            ConfigError::new(&origins_field, "must be an array of origins")
-                        })?
-                        .iter()
-                        .enumerate()
-                        .map(|(at, origin)| {
-                            string(&format!("{origins_field}[{at}]"), origin).map(str::to_owned)
-                        })
-                        .collect::<Result<Vec<String>, ConfigError>>()?;
-                    Some(policies::origins(&origins_field, listed)?)
-                }
+                Some(raw) => Some(policies::origins(&format!("{field}.origins"), raw)?),
                 None => None,
             };
             Ok(Rule {

@@ -26,7 +26,7 @@ use crate::deny::{DenyReason, Replies};
 use crate::keys::jwks::{KeySet, VersionedKeys};
 use crate::keys::parked::Wait;
 use crate::provider::{ProviderId, ProviderTable};
-use crate::quota::Slot;
+use crate::quota::{self, Slot};
 use crate::request::path::NormalPath;
 use crate::request::upgrade;
 use crate::request::RequestHead;
@@ -70,12 +70,12 @@ pub trait SharedView {
     /// What a token naming a `kid` provider `id`'s set lacks may wait for: a refetch, when
     /// one may run.
     fn refetch(&mut self, id: ProviderId) -> Option<Wait>;
-    /// Counts one more open socket of `identity` for provider `id` unless it holds `limit`
-    /// already: the slot to give back when it ends, or why not (`too_many_sockets`,
-    /// `quota_unavailable`).
+    /// Counts one more open socket of `identity`, of the provider whose issuer is `issuer`,
+    /// unless it holds `limit` already: the slot to give back when it ends, or why not
+    /// (`too_many_sockets`, `quota_unavailable`).
     fn take_slot(
         &mut self,
-        id: ProviderId,
+        issuer: &str,
         identity: &str,
         limit: u32,
     ) -> Result<Option<Slot>, DenyReason>;
@@ -94,7 +94,7 @@ impl SharedView for FixedKeys {
         None
     }
 
-    fn take_slot(&mut self, _: ProviderId, _: &str, _: u32) -> Result<Option<Slot>, DenyReason> {
+    fn take_slot(&mut self, _: &str, _: &str, _: u32) -> Result<Option<Slot>, DenyReason> {
         Ok(None)
     }
 }
@@ -302,20 +302,23 @@ impl Gate {
         if !policy::claims_hold(&rule.claims, &identity) {
             return refuse(DenyReason::ClaimsNotSatisfied, &identity);
         }
-        let Some(limit) = self
-            .providers
-            .get(id)
-            .and_then(|provider| provider.socket_limit.as_ref())
-        else {
+        let Some((provider, limit)) = self.providers.get(id).and_then(|provider| {
+            let limit = provider.socket_limit.as_ref()?;
+            Some((provider, limit))
+        }) else {
             return (Verdict::Allow(identity), None);
         };
+        // An identity that cannot be counted (absent, not a string, longer than a count
+        // holds) fails the claims: a 403, not a 503 a client would retry forever.
         let Some(who) = identity
             .claim(&limit.identity_claim)
             .and_then(Value::as_str)
+            .filter(|who| who.len() <= quota::MAX_IDENTITY_BYTES)
         else {
             return refuse(DenyReason::ClaimsNotSatisfied, &identity);
         };
-        match keys.take_slot(id, who, limit.max) {
+        let issuer = &provider.authenticator.policy.issuer;
+        match keys.take_slot(issuer, who, limit.max) {
             Ok(slot) => (Verdict::Allow(identity), slot),
             Err(reason) => refuse(reason, &identity),
         }

@@ -28,7 +28,7 @@ pub(super) fn outcome<H: Host>(
     count_cache(plugin, outcome.cache);
     // Held until the stream ends, whatever happens to the request from here on.
     if let Some(slot) = outcome.slot.take() {
-        slots::hold(plugin, context_id, slot);
+        slots::hold(plugin, context_id, slot, host.now_ms());
     }
     // Header edits come first: an accepted request whose edits the host refused is
     // refused instead (upstream_edit_failed), and logged and counted as such. On a

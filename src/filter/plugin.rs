@@ -7,7 +7,7 @@
 //! shared-data calls, which never call back, run under the borrow (the key cache's).
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, RandomState};
 use std::rc::Rc;
 use std::time::Duration;
@@ -26,12 +26,13 @@ use crate::deny::DenyReason;
 use crate::host::{Host, HostStatus};
 use crate::keys::fetcher::KeyFetcher;
 use crate::keys::jwks::VersionedKeys;
-use crate::keys::jwks_cache::{JwksCache, SharedStore, Timing, Trigger};
+use crate::keys::jwks_cache::{JwksCache, Timing, Trigger};
 use crate::keys::parked::{Parked, Wait};
 use crate::keys::remote::RemoteKeys;
 use crate::provider::{ProviderId, ProviderTable};
 use crate::quota::{Refusal, Slot, SocketQuota};
 use crate::request::RequestHead;
+use crate::shared::SharedStore;
 use crate::sockets::OpenSockets;
 use crate::token::token_cache::{TokenCache, MAX_CACHE_BYTES};
 
@@ -62,7 +63,7 @@ pub(super) struct VmState<H: Host> {
     /// The slot each accepted stream holds, by context id, until it ends.
     pub slots: HashMap<u32, Slot>,
     /// Slots whose give-back lost to other VMs too often: retried on each tick.
-    pub unreleased: Vec<Slot>,
+    pub unreleased: VecDeque<Slot>,
 }
 
 /// One provider's share of the VM state: each provider's keys are fetched, shared,
@@ -209,7 +210,7 @@ impl<H: Host + Clone> Plugin<H> {
                     .then(|| TokenCache::new(config.jwt_cache_size, MAX_CACHE_BYTES)),
                 quota,
                 slots: HashMap::new(),
-                unreleased: Vec::new(),
+                unreleased: VecDeque::new(),
             }),
             verifier,
             metrics,
@@ -411,7 +412,7 @@ impl<H: Host> SharedView for StateKeys<'_, H> {
 
     fn take_slot(
         &mut self,
-        id: ProviderId,
+        issuer: &str,
         identity: &str,
         limit: u32,
     ) -> Result<Option<Slot>, DenyReason> {
@@ -419,8 +420,7 @@ impl<H: Host> SharedView for StateKeys<'_, H> {
         let Some(quota) = self.quota else {
             return Err(DenyReason::QuotaUnavailable);
         };
-        let provider = u32::try_from(id.index()).unwrap_or(u32::MAX);
-        match quota.acquire(provider, identity, limit, self.now_ms) {
+        match quota.acquire(issuer, identity, limit, self.now_ms) {
             Ok(slot) => Ok(Some(slot)),
             Err(Refusal::AtLimit) => Err(DenyReason::TooManySockets),
             Err(Refusal::Unavailable) => Err(DenyReason::QuotaUnavailable),

@@ -358,6 +358,8 @@ impl Host for Recording {
 
     fn get_shared_data(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
         match self.0.borrow().shared.get(key) {
+            // As Envoy answers: an empty value comes back as none, with its CAS token.
+            Some((value, cas)) if value.is_empty() => (None, Some(*cas)),
             Some((value, cas)) => (Some(value.clone()), Some(*cas)),
             None => (None, None),
         }

@@ -14,11 +14,10 @@
 //! gave up) is ignored.
 
 use crate::keys::jwks::{KeyLimits, KeyReport, KeySet};
-use crate::keys::jwks_cache::{
-    Begin, JwksCache, PublishError, SharedState, SharedStore, Ticket, Trigger,
-};
+use crate::keys::jwks_cache::{Begin, JwksCache, PublishError, SharedState, Ticket, Trigger};
 use crate::keys::remote::{self, Endpoint, FetchError};
 use crate::keys::remote::{RemoteDocument, RemoteKeys};
+use crate::shared::SharedStore;
 
 /// A call for the glue to dispatch (GET, `accept: application/json`).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,18 +4,21 @@
 //! Shared data has no listing and no deletion, and a VM can die holding slots. So:
 //!
 //! - Identities are spread over [`BUCKETS`] entries `{scope}/bucket/{n}` (by a hash of the
-//!   provider and the identity). A bucket holds, for each identity with open sockets, one
+//!   provider's issuer and the identity: one `sub` of two issuers is two identities). A bucket holds, for each identity with open sockets, one
 //!   count per VM that holds them; each VM only ever changes its own counts, every write is
 //!   a compare-and-swap of the whole bucket, and a count that reaches 0 leaves the bucket.
 //!   The identity itself is stored, not its hash: two identities never share a count. A
 //!   bucket holds at most [`MAX_ENTRIES`] counts: past that, a new identity hashed there is
 //!   refused ([`Refusal::Unavailable`], 503) until one ends, rather than let memory grow.
-//! - Each VM stamps itself in `{scope}/live` every [`BEAT_MS`] (from its tick). A VM whose
-//!   stamp is older than [`LIVE_MS`], or that is not listed, is dead: its counts no longer
-//!   count, and whoever writes their bucket next drops them. A stamp older than three times
-//!   that leaves the table, which holds at most [`MAX_VMS`] (the oldest go first).
-//! - Every bucket and the table are created when a VM starts (Envoy configures the main
-//!   thread's VM before any worker's), because a first write cannot be a compare-and-swap.
+//! - Each VM stamps itself in `{scope}/live` every [`BEAT_MS`] (from its tick). The counts of
+//!   a VM whose stamp is older than [`LIVE_MS`] no longer count; a stamp older than three
+//!   times that leaves the table (which holds at most [`MAX_VMS`], the oldest going first),
+//!   and whoever writes a bucket next drops the counts of VMs the table no longer lists. So
+//!   a VM that stalls, or a clock that jumps, makes its counts pause rather than vanish.
+//! - The table and every bucket are created when a VM starts (Envoy configures the main
+//!   thread's VM before any worker's), because a first write cannot be a compare-and-swap; a
+//!   bucket found missing later refuses ([`Refusal::Unavailable`]) rather than be written
+//!   without one.
 //!
 //! Memory is bounded: [`BUCKETS`] × [`MAX_ENTRIES`] counts of at most
 //! [`MAX_IDENTITY_BYTES`] each, and the table. A guarded upgrade with a limit costs three
@@ -24,7 +27,7 @@
 
 use std::cell::Cell;
 
-use crate::shared::SharedStore;
+use crate::shared::{self, SharedStore};
 
 /// Buckets identities are spread over.
 pub const BUCKETS: u32 = 1024;
@@ -85,13 +88,11 @@ impl<S: SharedStore> SocketQuota<S> {
         }
     }
 
-    /// Creates every bucket not yet there, and stamps this VM alive.
+    /// Creates the table and every bucket not yet there, and stamps this VM alive.
     pub fn start(&self, now_ms: u64) {
+        shared::create_if_absent(&self.store, &self.live_key(), &[]);
         for bucket in 0..BUCKETS {
-            let key = self.bucket_key(bucket);
-            if self.store.get(&key).0.is_none() {
-                self.store.set(&key, &[], None);
-            }
+            shared::create_if_absent(&self.store, &self.bucket_key(bucket), &[]);
         }
         self.beat(now_ms);
     }
@@ -106,6 +107,9 @@ impl<S: SharedStore> SocketQuota<S> {
         let key = self.live_key();
         for _ in 0..CAS_TRIES {
             let (value, cas) = self.store.get(&key);
+            if cas.is_none() {
+                return false;
+            }
             let mut table = decode_table(value.as_deref().unwrap_or_default());
             table.retain(|&(vm, stamp)| {
                 vm != self.vm && stamp.saturating_add(3 * LIVE_MS) >= now_ms
@@ -124,11 +128,11 @@ impl<S: SharedStore> SocketQuota<S> {
         false
     }
 
-    /// Counts one more socket of `identity` (of the provider numbered `provider`) unless it
-    /// holds `limit` already, summed over the live VMs.
+    /// Counts one more socket of `identity` (of the provider whose issuer is `issuer`)
+    /// unless it holds `limit` already, summed over the VMs whose counts count.
     pub fn acquire(
         &self,
-        provider: u32,
+        issuer: &str,
         identity: &str,
         limit: u32,
         now_ms: u64,
@@ -136,17 +140,13 @@ impl<S: SharedStore> SocketQuota<S> {
         if identity.len() > MAX_IDENTITY_BYTES {
             return Err(Refusal::Unavailable);
         }
+        let identity = counted_identity(issuer, identity);
         let slot = Slot {
-            bucket: bucket_of(provider, identity),
-            identity: counted_identity(provider, identity),
+            bucket: bucket_of(&identity),
+            identity,
         };
-        self.update(&slot, now_ms, |counts, alive| {
-            let held: u32 = counts
-                .iter()
-                .filter(|count| count.identity == slot.identity && alive(count.vm))
-                .map(|count| count.open)
-                .fold(0, u32::saturating_add);
-            if held >= limit {
+        self.update(&slot, now_ms, |counts, counted| {
+            if held(counts, &slot.identity, counted) >= limit {
                 return Err(Refusal::AtLimit);
             }
             let full = counts.len() >= MAX_ENTRIES;
@@ -182,24 +182,20 @@ impl<S: SharedStore> SocketQuota<S> {
         .is_ok()
     }
 
-    /// Open sockets of `identity` (of provider `provider`) over the live VMs.
+    /// Open sockets of `identity` (of the provider whose issuer is `issuer`) over the VMs
+    /// whose counts count.
     #[cfg(test)]
-    pub fn held(&self, provider: u32, identity: &str, now_ms: u64) -> u32 {
+    pub fn held(&self, issuer: &str, identity: &str, now_ms: u64) -> u32 {
         let live = self.live_table();
-        let wanted = counted_identity(provider, identity);
-        let (value, _) = self
-            .store
-            .get(&self.bucket_key(bucket_of(provider, identity)));
-        decode_bucket(value.as_deref().unwrap_or_default())
-            .iter()
-            .filter(|count| count.identity == wanted && self.alive(&live, count.vm, now_ms))
-            .map(|count| count.open)
-            .fold(0, u32::saturating_add)
+        let wanted = counted_identity(issuer, identity);
+        let (value, _) = self.store.get(&self.bucket_key(bucket_of(&wanted)));
+        let counts = decode_bucket(value.as_deref().unwrap_or_default());
+        held(&counts, &wanted, &|vm| self.counts(&live, vm, now_ms))
     }
 
-    /// Applies `change` to `slot`'s bucket, without the dead VMs' counts and the empty
-    /// ones, and writes it back with compare-and-swap, reading again when another VM wrote
-    /// first. `change` sees whether a VM is alive.
+    /// Applies `change` to `slot`'s bucket, without the empty counts and those of VMs the
+    /// table no longer lists, and writes it back with compare-and-swap, reading again when
+    /// another VM wrote first. `change` sees whose counts count now.
     fn update(
         &self,
         slot: &Slot,
@@ -208,12 +204,17 @@ impl<S: SharedStore> SocketQuota<S> {
     ) -> Result<(), Refusal> {
         let key = self.bucket_key(slot.bucket);
         let live = self.live_table();
-        let alive = |vm: u32| self.alive(&live, vm, now_ms);
+        let counted = |vm: u32| self.counts(&live, vm, now_ms);
         for _ in 0..CAS_TRIES {
             let (value, cas) = self.store.get(&key);
+            // A bucket missing (never created, or its creation refused): writing it without
+            // a compare-and-swap could wipe another VM's first count.
+            if cas.is_none() {
+                return Err(Refusal::Unavailable);
+            }
             let mut counts = decode_bucket(value.as_deref().unwrap_or_default());
-            counts.retain(|count| count.open > 0 && alive(count.vm));
-            change(&mut counts, &alive)?;
+            counts.retain(|count| count.open > 0 && self.listed(&live, count.vm));
+            change(&mut counts, &counted)?;
             counts.retain(|count| count.open > 0);
             if self.store.set(&key, &encode_bucket(&counts), cas) {
                 return Ok(());
@@ -232,12 +233,18 @@ impl<S: SharedStore> SocketQuota<S> {
         )
     }
 
-    /// Whether `vm` is alive by `table` at `now_ms`: this VM always is.
-    fn alive(&self, table: &[(u32, u64)], vm: u32, now_ms: u64) -> bool {
+    /// Whether `vm`'s counts count by `table` at `now_ms`: its stamp is younger than
+    /// [`LIVE_MS`] (this VM's always count).
+    fn counts(&self, table: &[(u32, u64)], vm: u32, now_ms: u64) -> bool {
         vm == self.vm
             || table
                 .iter()
                 .any(|&(listed, stamp)| listed == vm && stamp.saturating_add(LIVE_MS) >= now_ms)
+    }
+
+    /// Whether `table` still lists `vm` (this VM always is): only then are its counts kept.
+    fn listed(&self, table: &[(u32, u64)], vm: u32) -> bool {
+        vm == self.vm || table.iter().any(|&(listed, _)| listed == vm)
     }
 
     fn bucket_key(&self, bucket: u32) -> String {
@@ -249,17 +256,29 @@ impl<S: SharedStore> SocketQuota<S> {
     }
 }
 
-/// What a bucket stores for `identity` of provider `provider`: the provider's number, then
-/// the identity, so that two providers' identities never share a count.
-fn counted_identity(provider: u32, identity: &str) -> Vec<u8> {
-    let mut bytes = provider.to_le_bytes().to_vec();
+/// What a bucket stores for `identity` of the provider whose issuer is `issuer`: the
+/// issuer's length and bytes, then the identity, so that two issuers' identities never share
+/// a count.
+fn counted_identity(issuer: &str, identity: &str) -> Vec<u8> {
+    let length = u32::try_from(issuer.len()).unwrap_or(u32::MAX);
+    let mut bytes = length.to_le_bytes().to_vec();
+    bytes.extend_from_slice(issuer.as_bytes());
     bytes.extend_from_slice(identity.as_bytes());
     bytes
 }
 
-/// The bucket of `identity` of provider `provider`: FNV-1a, the same in every VM.
-fn bucket_of(provider: u32, identity: &str) -> u32 {
-    let hash = counted_identity(provider, identity)
+/// Open sockets of the counted `identity` in `counts`, of the VMs whose counts count.
+fn held(counts: &[Count], identity: &[u8], counted: &dyn Fn(u32) -> bool) -> u32 {
+    counts
+        .iter()
+        .filter(|count| count.identity == identity && counted(count.vm))
+        .map(|count| count.open)
+        .fold(0, u32::saturating_add)
+}
+
+/// The bucket of a counted identity: FNV-1a, the same in every VM.
+fn bucket_of(identity: &[u8]) -> u32 {
+    let hash = identity
         .iter()
         .fold(0xcbf2_9ce4_8422_2325_u64, |hash, &byte| {
             (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)

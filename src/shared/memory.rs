@@ -22,6 +22,8 @@ pub(crate) struct Memory {
 impl SharedStore for &Memory {
     fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
         match self.entries.borrow().get(key) {
+            // As Envoy answers: an empty value comes back as none, with its CAS token.
+            Some((value, cas)) if value.is_empty() => (None, Some(*cas)),
             Some((value, cas)) => (Some(value.clone()), Some(*cas)),
             None => (None, None),
         }

@@ -133,6 +133,8 @@ fn policy_errors_name_their_field() {
         ("origins", json!(["https://*.example.com"]), "origins[0]"),
         ("origins", json!(["wss://a"]), "origins[0]"),
         ("origins", json!("https://a"), "origins"),
+        ("origins", json!([]), "origins"),
+        ("origins", json!([7]), "origins[0]"),
         (
             "max_sockets_per_identity",
             json!(0),

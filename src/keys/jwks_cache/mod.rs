@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::keys::jwks::{KeyLimits, KeySet, VersionedKeys};
 
-pub use crate::shared::SharedStore;
+use crate::shared::{self, SharedStore};
 
 /// What every VM knows about the shared key set and its fetching.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -184,10 +184,7 @@ impl<S: SharedStore> JwksCache<S> {
             ("jwks", 0u64.to_le_bytes().to_vec()),
             ("version", 0u64.to_le_bytes().to_vec()),
         ] {
-            let name = self.name(entry);
-            if self.store.get(&name).0.is_none() {
-                self.store.set(&name, &empty, None);
-            }
+            shared::create_if_absent(&self.store, &self.name(entry), &empty);
         }
     }
 

@@ -129,8 +129,8 @@ fn main() -> ExitCode {
         }
     }
 
-    // Policies (envoy/envoy.yaml): the token's roles must hold media.stream, and one
-    // identity may hold three sockets at once.
+    // Policies (envoy/envoy.yaml): the token's roles must hold media.stream, a browser
+    // page must be the demo's own, and one identity may hold three sockets at once.
     let reader = issuer
         .mint_with_roles("demo-reader", DEMO_AUDIENCE, 300, &["reader"])
         .unwrap_or_default();
@@ -139,6 +139,14 @@ fn main() -> ExitCode {
     println!(
         "5. a valid token whose roles lack media.stream -> {}  [{verdict}]",
         outcome(&forbidden)
+    );
+    let mut cross_site = correlation.to_vec();
+    cross_site.push(("origin", "https://evil.example"));
+    let hijack = attempt(listener, Some(&good), &cross_site);
+    let verdict = check(hijack.as_ref().is_err_and(|r| r.status == 403));
+    println!(
+        "6. a valid token from a page on https://evil.example -> {}  [{verdict}]",
+        outcome(&hijack)
     );
     let busy = issuer
         .mint("demo-busy-caller", DEMO_AUDIENCE, 300)
@@ -149,7 +157,7 @@ fn main() -> ExitCode {
     let fourth = attempt(listener, Some(&busy), &correlation);
     let verdict = check(held.len() == 3 && fourth.as_ref().is_err_and(|r| r.status == 429));
     println!(
-        "6. one identity holding {} sockets opens a fourth -> {}  [{verdict}]",
+        "7. one identity holding {} sockets opens a fourth -> {}  [{verdict}]",
         held.len(),
         outcome(&fourth)
     );
@@ -161,7 +169,7 @@ fn main() -> ExitCode {
         .unwrap_or_default();
     let after = attempt(listener, Some(&rotated), &correlation);
     let verdict = check(after.is_ok());
-    println!("7. the issuer rotates to {kid}; a token of the new key -> {} (refetched on the unknown kid)  [{verdict}]", outcome(&after));
+    println!("8. the issuer rotates to {kid}; a token of the new key -> {} (refetched on the unknown kid)  [{verdict}]", outcome(&after));
 
     // Access-log lines of closed sockets reach Envoy's stdout within its flush interval.
     std::thread::sleep(std::time::Duration::from_millis(500));

@@ -97,12 +97,11 @@ impl SharedView for Counted<'_> {
 
     fn take_slot(
         &mut self,
-        id: ProviderId,
+        issuer: &str,
         who: &str,
         limit: u32,
     ) -> Result<Option<Slot>, DenyReason> {
-        let provider = u32::try_from(id.index()).unwrap();
-        match self.quota.acquire(provider, who, limit, NOW_MS) {
+        match self.quota.acquire(issuer, who, limit, NOW_MS) {
             Ok(slot) => Ok(Some(slot)),
             Err(crate::quota::Refusal::AtLimit) => Err(DenyReason::TooManySockets),
             Err(crate::quota::Refusal::Unavailable) => Err(DenyReason::QuotaUnavailable),
@@ -142,4 +141,28 @@ fn only_an_admitted_identity_takes_a_slot() {
         (reason(&second), second.slot),
         (Some(DenyReason::TooManySockets), None)
     );
+}
+
+/// An identity a count cannot hold is refused for its claims (403), not as unavailable
+/// (a 503 the client would retry forever).
+#[test]
+fn an_identity_too_long_to_count_fails_the_claims() {
+    let (gate, keys) = gate_with(json!({"max_sockets_per_identity": 1}));
+    let store = Memory::default();
+    let quota = SocketQuota::new(&store, "q", 1);
+    quota.start(NOW_MS);
+    let mut view = Counted {
+        keys: versioned(&keys, 1),
+        quota,
+    };
+    let long = "x".repeat(crate::quota::MAX_IDENTITY_BYTES + 1);
+    let token = RSA_2048.sign(
+        json!({"kid": "r"}),
+        &json!({"iss": "https://issuer.example", "aud": "api", "sub": long, "exp": NOW + 60}),
+    );
+    let bearer = format!("Bearer {token}");
+    let head = upgrade("/ws", &[("authorization", &bearer)]);
+    let rule = gate.rule_for("/ws").unwrap();
+    let outcome = gate.decide_by(&rule, &head, &mut view, NOW_MS, None, &InModule);
+    assert_eq!(reason(&outcome), Some(DenyReason::ClaimsNotSatisfied));
 }

@@ -83,7 +83,7 @@ impl SharedView for PerProvider<'_> {
         None
     }
 
-    fn take_slot(&mut self, _: ProviderId, _: &str, _: u32) -> Result<Option<Slot>, DenyReason> {
+    fn take_slot(&mut self, _: &str, _: &str, _: u32) -> Result<Option<Slot>, DenyReason> {
         Ok(None)
     }
 }
