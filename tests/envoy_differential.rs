@@ -102,6 +102,22 @@ const KNOWN: &[(&str, Stricter, &str)] = &[
          wsgate requires the canonical form",
     ),
     (
+        "alg:curve-confusion",
+        Stricter::Wsgate,
+        "an ES* token signed by a key of another curve with the hash its `alg` names (the P-384 \
+         key as ES256 or ES512, say), the key's JWK without `alg`: `jwt_authn` checks only \
+         that the key is EC, wsgate binds ES256 to P-256, ES384 to P-384 and ES512 to P-521 \
+         (RFC 7518 §3.4)",
+    ),
+    (
+        "valid:no-kid-p384-p521",
+        Stricter::JwtAuthn,
+        "a valid ES384 or ES512 token without `kid`, in a set that also holds RSA, P-256 and \
+         Ed25519 keys without `alg`: `jwt_authn` refuses it (with its `kid`, it accepts it), \
+         wsgate tries every key of the token's curve, as `jwt_authn` does for ES256; observed \
+         with Envoy 1.40, cause not traced",
+    ),
+    (
         "scheme:case",
         Stricter::JwtAuthn,
         "`bearer` or `BEARER`: `jwt_authn` matches its `Bearer ` prefix case-sensitively, wsgate \

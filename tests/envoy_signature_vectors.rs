@@ -1,8 +1,10 @@
 //! The Wycheproof signature vectors that Envoy's crypto can take (RSA PKCS#1 v1.5 with
-//! SHA-256/384/512 at 2048, 3072 and 4096 bits; ECDSA P-256 with SHA-256 as JWS writes it,
-//! `r || s`), decided inside a real Envoy twice: by Envoy's `verify_signature` (BoringSSL),
-//! given the key and signature in the forms wsgate prepares for it, and by wsgate's own
-//! verifiers. The two must agree on every case, and each must match the label.
+//! SHA-256/384/512 at 2048, 3072 and 4096 bits; ECDSA P-256 with SHA-256, P-384 with SHA-384
+//! and P-521 with SHA-512, as JWS writes them, `r || s`), decided inside a real Envoy twice:
+//! by Envoy's `verify_signature` (BoringSSL), given the key and signature in the forms wsgate
+//! prepares for it, and by wsgate's own verifiers. The two must agree on every case, and each
+//! must match the label. ES384 and ES512 have no module verifier: Envoy's verdicts alone are
+//! held to the labels.
 //!
 //! The module under test here is the probe (`testbed/probe`, built by `make build` beside
 //! the filter), which runs wsgate's `envoy_verify` and `VerifyingKey` code as the filter
@@ -22,7 +24,7 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 use testbed::echo::Echo;
 use testbed::envoy::{self, Envoy};
-use testbed::vectors::{hex, left_pad, load};
+use testbed::vectors::{hex, left_pad_to, load};
 
 const RSA_FILES: [&str; 9] = [
     "rsa_signature_2048_sha256_test.json",
@@ -35,7 +37,12 @@ const RSA_FILES: [&str; 9] = [
     "rsa_signature_4096_sha384_test.json",
     "rsa_signature_4096_sha512_test.json",
 ];
-const ES256_FILE: &str = "ecdsa_secp256r1_sha256_p1363_test.json";
+/// ECDSA in JWS's form (IEEE P1363): file, JWS algorithm, coordinate width.
+const ES_FILES: [(&str, &str, usize); 3] = [
+    ("ecdsa_secp256r1_sha256_p1363_test.json", "ES256", 32),
+    ("ecdsa_secp384r1_sha384_p1363_test.json", "ES384", 48),
+    ("ecdsa_secp521r1_sha512_p1363_test.json", "ES512", 66),
+];
 
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
@@ -84,15 +91,15 @@ fn vectors() -> (Value, Vec<Case>) {
             add(file, group, entry);
         }
     }
-    let suite = load(&format!("primitives/{ES256_FILE}"));
-    for group in suite["testGroups"].as_array().unwrap() {
-        let key = &group["publicKey"];
-        let entry = json!({
-            "alg": "ES256",
-            "x": b64(&left_pad(&hex(key["wx"].as_str().unwrap())).unwrap()),
-            "y": b64(&left_pad(&hex(key["wy"].as_str().unwrap())).unwrap()),
-        });
-        add(ES256_FILE, group, entry);
+    for (file, alg, width) in ES_FILES {
+        let suite = load(&format!("primitives/{file}"));
+        for group in suite["testGroups"].as_array().unwrap() {
+            let key = &group["publicKey"];
+            let coordinate =
+                |name: &str| b64(&left_pad_to(&hex(key[name].as_str().unwrap()), width).unwrap());
+            let entry = json!({ "alg": alg, "x": coordinate("wx"), "y": coordinate("wy") });
+            add(file, group, entry);
+        }
     }
     (json!({ "groups": groups }), cases)
 }
@@ -109,7 +116,7 @@ fn verdicts(envoy: &Envoy) -> (Vec<char>, Vec<char>) {
 }
 
 #[test]
-fn envoys_verifier_and_wsgates_decide_every_rs_and_es256_vector_alike() {
+fn envoys_verifier_and_wsgates_decide_every_rs_and_es_vector_alike() {
     let (config, cases) = vectors();
     let echo = Echo::start();
     let bootstrap = envoy::bootstrap(
@@ -122,22 +129,27 @@ fn envoys_verifier_and_wsgates_decide_every_rs_and_es256_vector_alike() {
     assert_eq!(wasm.len(), cases.len(), "one wasm verdict per case");
 
     let (mut valid, mut invalid, mut acceptable, mut not_asked) = (0, 0, 0, 0);
+    let mut host_only_cases = 0;
     for ((case, &host), &wasm) in cases.iter().zip(&host).zip(&wasm) {
         let label = &case.label;
         assert!(
             matches!(host, '0' | '1' | 'n'),
             "{label}: Envoy answered {host:?} (k: no key, e: an error status or an answer that does not parse)"
         );
-        assert!(matches!(wasm, '0' | '1'), "{label}: wasm {wasm:?}");
-        // 'n': the signature has no form Envoy takes (an ES256 signature that is not 64
-        // bytes); the filter then verifies it in the module, which refuses it.
+        // '-': ES384 and ES512, which only Envoy verifies (P-384 and P-521 cases).
+        let host_only = wasm == '-';
+        assert!(matches!(wasm, '0' | '1' | '-'), "{label}: wasm {wasm:?}");
+        // 'n': the signature has no form Envoy takes (an ECDSA signature that is not twice
+        // its curve's width); the filter then verifies it in the module, which refuses it
+        // (for ES384 and ES512, nothing verifies it: refused too).
         let host_accepts = host == '1';
-        let wasm_accepts = wasm == '1';
+        let wasm_accepts = if host_only { host_accepts } else { wasm == '1' };
         assert_eq!(
             host_accepts, wasm_accepts,
             "{label} ({}): Envoy {host}, wsgate {wasm}",
             case.result
         );
+        host_only_cases += usize::from(host_only);
         match case.result.as_str() {
             "valid" => {
                 assert!(wasm_accepts, "{label}: valid, but refused");
@@ -153,16 +165,19 @@ fn envoys_verifier_and_wsgates_decide_every_rs_and_es256_vector_alike() {
     }
     eprintln!(
         "{} cases through Envoy: {valid} valid, {invalid} invalid, {acceptable} acceptable, \
-         decided alike; {not_asked} ES256 signatures not 64 bytes, never handed to Envoy",
+         decided alike ({host_only_cases} ES384/ES512 by Envoy alone); {not_asked} ECDSA \
+         signatures not twice their curve's width, never handed to Envoy",
         cases.len()
     );
     // The counts of tests/wycheproof.rs, so a group silently dropped cannot pass.
-    assert_eq!(valid, 68 + 173);
-    assert_eq!(invalid, 2253 + 89);
+    // ES384: 193 valid and 87 invalid of 280; ES512: 231 and 87 of 318.
+    assert_eq!(valid, 68 + 173 + 193 + 231);
+    assert_eq!(invalid, 2253 + 89 + 87 + 87);
     assert_eq!(acceptable, 9);
+    assert_eq!(host_only_cases, 280 + 318);
     assert_eq!(
-        not_asked, 21,
-        "ES256 signatures of another length than 64 bytes"
+        not_asked, 54,
+        "ECDSA signatures of another length than twice their curve's width (21 ES256)"
     );
     assert_eq!(envoy.vm_failures(), 0, "{}", envoy.log());
 }

@@ -196,6 +196,7 @@ impl Config {
                 (MIN_RSA_MODULUS_BITS as u64, MAX_RSA_KEY_BITS_LIMIT as u64),
                 KeyLimits::default().max_rsa_key_bits,
             )?,
+            ..KeyLimits::default()
         };
         let jwt_cache_size = bounded_usize(
             "jwt_cache_size",

@@ -3,7 +3,9 @@
 //!
 //! At start-up the host is given the known answers of
 //! [`self_test`](crate::signature::self_test) for every algorithm it may take (RS256, RS384,
-//! RS512, ES256); an algorithm is handed to it only if it answered all of them right. Any
+//! RS512, ES256, ES384, ES512); an algorithm is handed to it only if it answered all of them
+//! right. ES384 and ES512 have no module backend: where the host fails their self-test,
+//! their keys are left out of every key set ([`HostVerifier::key_limits`]). Any
 //! later host error (a status, an answer that does not parse) falls back to the module's
 //! verifier for that signature. A well-formed "invalid" is believed, whatever the reason
 //! Envoy gives (a bad signature, or a key it could not import): the host can make a
@@ -15,6 +17,7 @@ use std::fmt::Write as _;
 use log::debug;
 
 use crate::host::Host;
+use crate::keys::jwks::KeyLimits;
 use crate::signature::envoy_verify::{self, Undecided, VERIFY_SIGNATURE};
 use crate::signature::{self_test, Crypto, InModule, JwsAlgorithm, Verifier, VerifyingKey};
 
@@ -61,6 +64,20 @@ impl<H: Host> HostVerifier<H> {
         Ok(verifier)
     }
 
+    /// Whether the host verifies `alg` (it passed its self-test).
+    pub fn verifies(&self, alg: JwsAlgorithm) -> bool {
+        self.algorithms.contains(&alg)
+    }
+
+    /// `limits` keeping P-384 and P-521 keys only where the host verifies their algorithm.
+    pub fn key_limits(&self, limits: KeyLimits) -> KeyLimits {
+        KeyLimits {
+            p384: limits.p384 && self.verifies(JwsAlgorithm::Es384),
+            p521: limits.p521 && self.verifies(JwsAlgorithm::Es512),
+            ..limits
+        }
+    }
+
     /// Asks the host: whether the signature is valid, or why it could not tell.
     fn ask(
         &self,
@@ -76,21 +93,31 @@ impl<H: Host> HostVerifier<H> {
         })
     }
 
-    /// Which code verifies what, for the start-up log line.
+    /// Which code verifies what, for the start-up log line: the host, the module, or
+    /// nothing (ES384 and ES512 without the host: their keys are left out).
     pub fn describe(&self) -> String {
-        let names = |host: bool| {
+        let names = |which: &dyn Fn(&JwsAlgorithm) -> bool| {
             JwsAlgorithm::ALL
                 .into_iter()
-                .filter(|alg| self.algorithms.contains(alg) == host)
+                .filter(which)
                 .map(JwsAlgorithm::name)
                 .collect::<Vec<_>>()
                 .join(" ")
         };
+        let host = |alg: &JwsAlgorithm| self.algorithms.contains(alg);
         let mut line = String::new();
         if !self.algorithms.is_empty() {
-            let _ = write!(line, "host for {}; ", names(true));
+            let _ = write!(line, "host for {}; ", names(&host));
         }
-        let _ = write!(line, "wasm for {}", names(false));
+        let _ = write!(
+            line,
+            "wasm for {}",
+            names(&|alg| !host(alg) && alg.module_verifies())
+        );
+        let unverified = names(&|alg| !host(alg) && !alg.module_verifies());
+        if !unverified.is_empty() {
+            let _ = write!(line, "; none for {unverified} (their keys are ignored)");
+        }
         if let Some(refusal) = &self.refusal {
             let _ = write!(line, " (the host's {VERIFY_SIGNATURE}: {refusal})");
         }

@@ -25,7 +25,7 @@ use crate::decision::Outcome;
 use crate::deny::DenyReason;
 use crate::host::{Host, HostStatus};
 use crate::keys::fetcher::KeyFetcher;
-use crate::keys::jwks::VersionedKeys;
+use crate::keys::jwks::{KeyLimits, VersionedKeys};
 use crate::keys::jwks_cache::{JwksCache, Timing, Trigger};
 use crate::keys::parked::{Parked, Wait};
 use crate::keys::remote::RemoteKeys;
@@ -148,11 +148,13 @@ impl<H: Host + Clone> Plugin<H> {
             .filter_map(|provider| provider.name.clone())
             .collect();
         let metrics = Metrics::define(host.clone(), &provider_names);
+        // P-384 and P-521 keys only where the host verifies ES384 and ES512.
+        let key_limits = verifier.key_limits(config.key_limits);
         let providers: ProviderTable<ProviderState<H>> = config
             .providers
             .iter()
             .map(|provider| ProviderState {
-                keys: provider_keys(&host, provider, &config, &metrics),
+                keys: provider_keys(&host, provider, &config, key_limits, &metrics),
                 parked: Parked::default(),
             })
             .collect();
@@ -225,6 +227,7 @@ fn provider_keys<H: Host + Clone>(
     host: &H,
     provider: &Provider,
     config: &Config,
+    key_limits: KeyLimits,
     metrics: &Metrics<H>,
 ) -> Keys<H> {
     for skipped in &provider.skipped_keys {
@@ -245,6 +248,13 @@ fn provider_keys<H: Host + Clone>(
     };
     match &provider.keys {
         KeySource::Inline(keys) => {
+            let (keys, dropped) = keys.within(key_limits);
+            if dropped > 0 {
+                warn!(
+                    "jwks: ignoring {dropped} P-384/P-521 key(s): only the host's \
+                     verify_signature checks them, and it did not pass its self-test here"
+                );
+            }
             info!(
                 "configured: {subject} issuer={issuer:?} keys={} (inline)",
                 keys.len()
@@ -252,7 +262,7 @@ fn provider_keys<H: Host + Clone>(
             metrics.set_keys(provider.name.as_deref(), keys.len());
             Keys::Inline(VersionedKeys {
                 version: 0,
-                keys: Rc::new(keys.clone()),
+                keys: Rc::new(keys),
             })
         }
         KeySource::Remote(remote) => {
@@ -274,12 +284,12 @@ fn provider_keys<H: Host + Clone>(
                 &scope,
                 random_u64(host.now_ms()),
                 timing(remote),
-                config.key_limits,
+                key_limits,
             );
             cache.init();
             Keys::Remote {
                 cache,
-                fetcher: KeyFetcher::new(remote.clone(), issuer.clone(), config.key_limits),
+                fetcher: KeyFetcher::new(remote.clone(), issuer.clone(), key_limits),
             }
         }
     }

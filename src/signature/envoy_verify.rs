@@ -12,9 +12,9 @@
 //! ```
 //!
 //! Envoy verifies RSA with PKCS#1 v1.5 only and ECDSA on any curve with any hash, so which
-//! algorithms go to it, with which hash, is decided here: RS256/384/512 and ES256 (on a
-//! P-256 key, which the key set's `alg`/`kty`/`crv` matching guarantees); never PS* or
-//! EdDSA. Four length-delimited fields and a two-field answer are written and read here
+//! algorithms go to it, with which hash, is decided here: RS256/384/512, and ES256, ES384 and
+//! ES512 each on the curve RFC 7518 §3.4 binds to it (the key set's `alg`/`kty`/`crv`
+//! matching guarantees it, and [`ask`] checks it again); never PS* or EdDSA. Four length-delimited fields and a two-field answer are written and read here
 //! directly; `tests/envoy_verify_proto.rs` checks both against `prost`, which is only a
 //! dev-dependency. (prost in the module was not tried: with these pieces in, the module had
 //! 5 KB of its 512 KiB budget left, and these are 60 lines.)
@@ -29,10 +29,11 @@ pub const VERIFY_SIGNATURE: &str = "verify_signature";
 /// Why the host gave no verdict on a signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Undecided {
-    /// The key has no DER form (it is not RSA or P-256).
+    /// The key has no DER form (it is not RSA or a NIST curve), or is not of the
+    /// algorithm's family.
     NoKeyForm,
-    /// The signature has no form Envoy takes (an ES256 signature that is not 64 bytes), or
-    /// Envoy cannot verify the algorithm.
+    /// The signature has no form Envoy takes (an ECDSA signature that is not twice its
+    /// curve's width), or Envoy cannot verify the algorithm.
     NoSignatureForm,
     /// The host refused the call (a status such as NotFound or BadArgument).
     Refused(String),
@@ -62,6 +63,10 @@ pub fn ask(
     signature: &[u8],
     call: impl FnOnce(&[u8]) -> Result<Vec<u8>, String>,
 ) -> Result<bool, Undecided> {
+    // Envoy takes any curve with any hash: the curve is bound to the algorithm here.
+    if key.family() != alg.family() {
+        return Err(Undecided::NoKeyForm);
+    }
     let spki = key.spki().ok_or(Undecided::NoKeyForm)?;
     let arguments = arguments(alg, spki, signature, text).ok_or(Undecided::NoSignatureForm)?;
     let answer = call(&arguments).map_err(Undecided::Refused)?;
@@ -72,8 +77,8 @@ pub fn ask(
 pub fn hash_function(alg: JwsAlgorithm) -> Option<&'static str> {
     match alg {
         JwsAlgorithm::Rs256 | JwsAlgorithm::Es256 => Some("sha256"),
-        JwsAlgorithm::Rs384 => Some("sha384"),
-        JwsAlgorithm::Rs512 => Some("sha512"),
+        JwsAlgorithm::Rs384 | JwsAlgorithm::Es384 => Some("sha384"),
+        JwsAlgorithm::Rs512 | JwsAlgorithm::Es512 => Some("sha512"),
         JwsAlgorithm::Ps256 | JwsAlgorithm::Ps384 | JwsAlgorithm::Ps512 | JwsAlgorithm::EdDsa => {
             None
         }
@@ -82,15 +87,17 @@ pub fn hash_function(alg: JwsAlgorithm) -> Option<&'static str> {
 
 /// The encoded arguments to verify the JWS `signature` of `text` under the key `spki`
 /// with `alg`; `None` when Envoy cannot verify `alg`, or the signature cannot be put in the
-/// form Envoy takes (an ES256 signature that is not 64 bytes, which no key verifies either).
+/// form Envoy takes (an ECDSA signature that is not twice its curve's width, which no key
+/// verifies either).
 pub fn arguments(alg: JwsAlgorithm, spki: &[u8], signature: &[u8], text: &[u8]) -> Option<Vec<u8>> {
     let hash = hash_function(alg)?;
     let der;
-    let signature = if alg == JwsAlgorithm::Es256 {
-        der = host_form::es256_signature_der(signature)?;
-        der.as_slice()
-    } else {
-        signature
+    let signature = match alg {
+        JwsAlgorithm::Es256 | JwsAlgorithm::Es384 | JwsAlgorithm::Es512 => {
+            der = host_form::ecdsa_signature_der(alg.family(), signature)?;
+            der.as_slice()
+        }
+        _ => signature,
     };
     let mut out = Vec::with_capacity(hash.len() + spki.len() + signature.len() + text.len() + 20);
     for (field, bytes) in [(1u8, hash.as_bytes()), (2, spki), (3, signature), (4, text)] {
@@ -155,19 +162,50 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_pkcs1_and_p256_go_to_the_host() {
+    fn only_pkcs1_and_ecdsa_go_to_the_host() {
         for alg in JwsAlgorithm::ALL {
             let host = hash_function(alg).is_some();
-            let expected = matches!(
+            let expected = !matches!(
                 alg,
-                JwsAlgorithm::Rs256
-                    | JwsAlgorithm::Rs384
-                    | JwsAlgorithm::Rs512
-                    | JwsAlgorithm::Es256
+                JwsAlgorithm::Ps256
+                    | JwsAlgorithm::Ps384
+                    | JwsAlgorithm::Ps512
+                    | JwsAlgorithm::EdDsa
             );
             assert_eq!(host, expected, "{alg:?}");
-            assert_eq!(arguments(alg, b"k", &[1; 64], b"t").is_some(), expected);
+            let width = match alg {
+                JwsAlgorithm::Es384 => 96,
+                JwsAlgorithm::Es512 => 132,
+                _ => 64,
+            };
+            assert_eq!(
+                arguments(alg, b"k", &vec![1; width], b"t").is_some(),
+                expected
+            );
         }
+        assert_eq!(hash_function(JwsAlgorithm::Es384), Some("sha384"));
+        assert_eq!(hash_function(JwsAlgorithm::Es512), Some("sha512"));
+    }
+
+    /// Envoy takes any curve with any hash: a key of another curve than the algorithm's is
+    /// never sent (RFC 7518 §3.4 binds them).
+    #[test]
+    fn a_curve_that_is_not_the_algorithms_is_never_asked() {
+        let p384 =
+            VerifyingKey::host_ec(crate::signature::KeyFamily::P384, &[1; 48], &[2; 48]).unwrap();
+        for alg in [
+            JwsAlgorithm::Es256,
+            JwsAlgorithm::Es512,
+            JwsAlgorithm::Rs384,
+        ] {
+            let asked = ask(&p384, alg, b"t", &[1; 96], |_| panic!("asked for {alg:?}"));
+            assert_eq!(asked, Err(Undecided::NoKeyForm), "{alg:?}");
+        }
+        let asked = ask(&p384, JwsAlgorithm::Es384, b"t", &[1; 96], |arguments| {
+            assert!(arguments.windows(8).any(|w| w == b"\x0a\x06sha384"));
+            Ok(vec![0x08, 0x01])
+        });
+        assert_eq!(asked, Ok(true));
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! Everything above this module speaks of [`JwsAlgorithm`] and [`VerifyingKey`]; only this
 //! module knows which code does the arithmetic for each algorithm family: RS*/PS* use
 //! [`crate::signature::rsa`] (32-bit-limb Montgomery arithmetic, fast in WebAssembly), ES256 and
-//! EdDSA jwt-compact's backends for `p256` and `ed25519-dalek`. Replacing one family's
+//! EdDSA jwt-compact's backends for `p256` and `ed25519-dalek`. ES384 and ES512 have no
+//! backend in the module (RustCrypto's `p384` and `p521` would not fit its size budget):
+//! only a host verifier checks them, and the module's answer for them is always "invalid". Replacing one family's
 //! backend means changing its variant of [`VerifyingKey`], its constructor and its arm of
 //! [`VerifyingKey::verify`], nothing else.
 //!
@@ -29,6 +31,8 @@ pub enum JwsAlgorithm {
     Ps384,
     Ps512,
     Es256,
+    Es384,
+    Es512,
     EdDsa,
 }
 
@@ -37,12 +41,14 @@ pub enum JwsAlgorithm {
 pub enum KeyFamily {
     Rsa,
     P256,
+    P384,
+    P521,
     Ed25519,
 }
 
 impl JwsAlgorithm {
     /// Every accepted algorithm.
-    pub const ALL: [JwsAlgorithm; 8] = [
+    pub const ALL: [JwsAlgorithm; 10] = [
         Self::Rs256,
         Self::Rs384,
         Self::Rs512,
@@ -50,6 +56,8 @@ impl JwsAlgorithm {
         Self::Ps384,
         Self::Ps512,
         Self::Es256,
+        Self::Es384,
+        Self::Es512,
         Self::EdDsa,
     ];
 
@@ -68,19 +76,31 @@ impl JwsAlgorithm {
             Self::Ps384 => "PS384",
             Self::Ps512 => "PS512",
             Self::Es256 => "ES256",
+            Self::Es384 => "ES384",
+            Self::Es512 => "ES512",
             Self::EdDsa => "EdDSA",
         }
     }
 
-    /// The key family this algorithm verifies with.
+    /// The key family this algorithm verifies with: for ECDSA the curve RFC 7518 §3.4 binds
+    /// to it (ES256 P-256, ES384 P-384, ES512 P-521), so no key verifies another curve's
+    /// algorithm.
     pub fn family(self) -> KeyFamily {
         match self {
             Self::Rs256 | Self::Rs384 | Self::Rs512 | Self::Ps256 | Self::Ps384 | Self::Ps512 => {
                 KeyFamily::Rsa
             }
             Self::Es256 => KeyFamily::P256,
+            Self::Es384 => KeyFamily::P384,
+            Self::Es512 => KeyFamily::P521,
             Self::EdDsa => KeyFamily::Ed25519,
         }
+    }
+
+    /// Whether the module's own backends verify this algorithm (all but ES384 and ES512,
+    /// which only a host verifier checks).
+    pub fn module_verifies(self) -> bool {
+        !matches!(self, Self::Es384 | Self::Es512)
     }
 
     /// Hash and padding of an RSA algorithm: `(hash, pss)`.
@@ -92,7 +112,7 @@ impl JwsAlgorithm {
             Self::Ps256 => Some((Hash::Sha256, true)),
             Self::Ps384 => Some((Hash::Sha384, true)),
             Self::Ps512 => Some((Hash::Sha512, true)),
-            Self::Es256 | Self::EdDsa => None,
+            Self::Es256 | Self::Es384 | Self::Es512 | Self::EdDsa => None,
         }
     }
 }
@@ -112,7 +132,8 @@ pub fn rsa_modulus_bits(modulus: &[u8]) -> usize {
 }
 
 /// A public key ready to verify signatures: in the module backend's own representation, and
-/// for RSA and P-256 also as the DER SubjectPublicKeyInfo a host verifier takes.
+/// for RSA and the NIST curves also as the DER SubjectPublicKeyInfo a host verifier takes
+/// (for P-384 and P-521, only that).
 #[derive(Clone)]
 pub struct VerifyingKey {
     backend: Backend,
@@ -124,6 +145,10 @@ enum Backend {
     Rsa(Box<RsaVerifier>),
     P256(<Es256 as Algorithm>::VerifyingKey),
     Ed25519(<Ed25519 as Algorithm>::VerifyingKey),
+    /// A P-384 or P-521 key: no arithmetic in the module, its SubjectPublicKeyInfo only. Its
+    /// point is checked by the host when it parses the key (BoringSSL refuses a point off
+    /// the curve), and until a host verifies with it, nothing does.
+    HostOnly(KeyFamily),
 }
 
 impl std::fmt::Debug for VerifyingKey {
@@ -189,8 +214,35 @@ impl VerifyingKey {
             .map_err(|_| KeyError::Rejected("not a point on P-256".to_owned()))?;
         Ok(VerifyingKey {
             backend,
-            spki: host_form::p256_spki(x, y).map(Vec::into_boxed_slice),
+            spki: host_form::ec_spki(KeyFamily::P256, x, y).map(Vec::into_boxed_slice),
         })
+    }
+
+    /// A P-384 (`family` [`KeyFamily::P384`], 48-byte coordinates) or P-521
+    /// ([`KeyFamily::P521`], 66-byte) key from its affine coordinates, for a host verifier.
+    pub fn host_ec(family: KeyFamily, x: &[u8], y: &[u8]) -> Result<Self, KeyError> {
+        let (width, name) = match family {
+            KeyFamily::P384 => (48, "P-384"),
+            KeyFamily::P521 => (66, "P-521"),
+            _ => return Err(KeyError::Rejected("not a host-only curve".to_owned())),
+        };
+        if x.len() != width || y.len() != width {
+            return Err(KeyError::Rejected(format!(
+                "a {name} coordinate must be {width} bytes"
+            )));
+        }
+        let spki = host_form::ec_spki(family, x, y)
+            .ok_or_else(|| KeyError::Rejected(format!("no DER form of the {name} key")))?;
+        Ok(VerifyingKey {
+            backend: Backend::HostOnly(family),
+            spki: Some(spki.into_boxed_slice()),
+        })
+    }
+
+    /// Whether the module's own backends can verify with this key (not for P-384 and
+    /// P-521, which only a host verifier checks).
+    pub fn module_verifies(&self) -> bool {
+        !matches!(self.backend, Backend::HostOnly(_))
     }
 
     /// An Ed25519 key from its 32-byte encoding.
@@ -213,17 +265,19 @@ impl VerifyingKey {
             Backend::Rsa(_) => KeyFamily::Rsa,
             Backend::P256(_) => KeyFamily::P256,
             Backend::Ed25519(_) => KeyFamily::Ed25519,
+            Backend::HostOnly(family) => *family,
         }
     }
 
-    /// The key as a DER SubjectPublicKeyInfo, for a host verifier (RSA and P-256 keys).
+    /// The key as a DER SubjectPublicKeyInfo, for a host verifier (RSA and NIST curve keys).
     pub fn spki(&self) -> Option<&[u8]> {
         self.spki.as_deref()
     }
 
     /// Whether `signature` is a valid `alg` signature of `message` under this key.
     ///
-    /// A key used with an algorithm of another family is simply `false`.
+    /// A key used with an algorithm of another family is simply `false`, and so is every
+    /// P-384 and P-521 signature: the module has no arithmetic for them.
     pub fn verify(&self, alg: JwsAlgorithm, message: &[u8], signature: &[u8]) -> bool {
         match (&self.backend, alg.rsa()) {
             (Backend::Rsa(key), Some((hash, false))) => {
@@ -250,8 +304,8 @@ pub enum Crypto {
     /// the rest.
     #[default]
     Auto,
-    /// The host's verifier, which must pass its self-test for RS256, RS384, RS512 and
-    /// ES256, or the plugin does not start.
+    /// The host's verifier, which must pass its self-test for RS256, RS384, RS512, ES256,
+    /// ES384 and ES512, or the plugin does not start.
     Host,
     /// The module's own verifiers only.
     Wasm,
@@ -308,7 +362,7 @@ mod tests {
             assert_eq!(JwsAlgorithm::from_name(alg.name()), Some(alg));
         }
         for name in [
-            "none", "None", "NONE", "nOnE", "HS256", "rs256", "ES384", "", "EDDSA",
+            "none", "None", "NONE", "nOnE", "HS256", "rs256", "es384", "ES256K", "", "EDDSA",
         ] {
             assert_eq!(JwsAlgorithm::from_name(name), None, "{name}");
         }
@@ -381,6 +435,26 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn p384_and_p521_keys_need_their_exact_width_and_only_a_host_verifies_them() {
+        for (family, width, alg) in [
+            (KeyFamily::P384, 48, JwsAlgorithm::Es384),
+            (KeyFamily::P521, 66, JwsAlgorithm::Es512),
+        ] {
+            let key = VerifyingKey::host_ec(family, &vec![1; width], &vec![2; width]).unwrap();
+            assert_eq!(key.family(), family);
+            assert!(!key.module_verifies() && !alg.module_verifies());
+            assert!(key.spki().is_some());
+            assert!(!key.verify(alg, b"m", &vec![1; 2 * width]));
+            for wrong in [width - 1, width + 1, 32] {
+                assert!(VerifyingKey::host_ec(family, &vec![1; wrong], &vec![2; width]).is_err());
+            }
+        }
+        assert!(VerifyingKey::host_ec(KeyFamily::P256, &[1; 32], &[2; 32]).is_err());
+        assert_eq!(JwsAlgorithm::Es384.family(), KeyFamily::P384);
+        assert_eq!(JwsAlgorithm::Es512.family(), KeyFamily::P521);
     }
 
     #[test]

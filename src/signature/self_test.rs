@@ -6,7 +6,7 @@
 //! ones are built from the valid ones (see [`known_answers`]). A unit test checks that the
 //! module's own verifiers agree with every answer.
 
-use crate::signature::{JwsAlgorithm, VerifyingKey};
+use crate::signature::{JwsAlgorithm, KeyFamily, VerifyingKey};
 
 /// What the self-test signs.
 const MESSAGE: &[u8] = b"wsgate self-test";
@@ -70,6 +70,43 @@ const P256_GX: &[u8] = b"\x6b\x17\xd1\xf2\xe1\x2c\x42\x47\xf8\xbc\xe6\xe5\x63\xa
 const P256_GY: &[u8] = b"\x4f\xe3\x42\xe2\xfe\x1a\x7f\x9b\x8e\xe7\xeb\x4a\x7c\x0f\x9e\x16\
     \x2b\xce\x33\x57\x6b\x31\x5e\xce\xcb\xb6\x40\x68\x37\xbf\x51\xf5";
 
+/// A P-384 key (secret scalar 0x5a repeated) and its ES384 signature of [`MESSAGE`]
+/// (RustCrypto `p384`, RFC 6979 nonces).
+const P384_X: &[u8] = b"\x02\x07\x6d\xf6\xfd\x5a\xa5\x76\x11\x59\x07\x2f\xbe\x9a\x61\x1d\xf3\x3f\x19\x11\xe5\xba\xdb\xec\
+    \x56\x86\x2d\xd4\x45\x2a\xeb\x1d\xf0\x5e\xec\xd0\x7a\xff\xa2\xaa\x1b\x2f\xd5\xa8\x18\xfe\x12\x5a";
+const P384_Y: &[u8] = b"\xb3\xbf\xb0\xe8\xc8\x88\xbf\xa1\x02\xc8\xca\xd1\xd4\x4d\xab\x96\x68\xca\xc9\xd3\xac\x1d\xca\xc4\
+    \xd1\x5a\x68\xee\xfd\xed\x70\x94\xa7\x35\xc4\x2d\x6d\x56\x5a\x2c\x0a\xe3\xde\x29\x9a\x69\xb2\x60";
+const ES384: &[u8] = b"\xa1\x0c\x43\x78\xc0\x5a\x88\xc3\x42\x84\x6f\xc3\xe1\x80\x5c\x3c\x53\xdb\x3d\x76\xac\xb3\x39\x8a\
+    \xdd\x8b\x4f\x40\xd8\x01\xa0\x04\xb5\x86\x12\xf8\xed\xa1\x51\xe0\xfc\xbc\x26\x45\x53\x5c\x00\x5d\
+    \x77\xd7\x15\xd3\xa7\x59\x3d\x84\x2f\xc6\x2f\xe3\x73\x3c\xd4\x17\xdb\x9f\x54\x28\x94\xaf\x6c\x73\
+    \x4b\xa3\xb4\x67\x30\xfa\x26\x01\x78\x64\xf0\xce\xb6\x25\x82\x4e\x6f\xdb\xd4\x31\x67\xd7\xe3\x03";
+/// The P-384 base point: a valid key that signed nothing here.
+const P384_GX: &[u8] = b"\xaa\x87\xca\x22\xbe\x8b\x05\x37\x8e\xb1\xc7\x1e\xf3\x20\xad\x74\x6e\x1d\x3b\x62\x8b\xa7\x9b\x98\
+    \x59\xf7\x41\xe0\x82\x54\x2a\x38\x55\x02\xf2\x5d\xbf\x55\x29\x6c\x3a\x54\x5e\x38\x72\x76\x0a\xb7";
+const P384_GY: &[u8] = b"\x36\x17\xde\x4a\x96\x26\x2c\x6f\x5d\x9e\x98\xbf\x92\x92\xdc\x29\xf8\xf4\x1d\xbd\x28\x9a\x14\x7c\
+    \xe9\xda\x31\x13\xb5\xf0\xb8\xc0\x0a\x60\xb1\xce\x1d\x7e\x81\x9d\x7a\x43\x1d\x7c\x90\xea\x0e\x5f";
+/// A P-521 key (secret scalar 01 then 0x5a repeated) and its ES512 signature of
+/// [`MESSAGE`] (RustCrypto `p521`, RFC 6979 nonces).
+const P521_X: &[u8] = b"\x00\xf6\x8e\x42\xff\xdd\x92\xea\xe8\x8f\x2a\xa3\x2a\x7a\x9a\x81\x85\xe7\x68\x30\xd8\x2d\xa5\x3b\
+    \xbd\x3b\x86\x74\x64\x5c\x30\x8b\x00\x18\xa7\x9a\xdc\xae\x65\xbf\x04\x7e\x4f\x28\x7b\x54\x3e\xc0\
+    \xfe\xd6\xf8\x98\x8d\x1b\x29\x81\x3a\xe7\x1b\xd6\xb6\x0f\xc7\x9f\xf0\x82";
+const P521_Y: &[u8] = b"\x01\x8b\xf7\xf4\xf0\x24\xeb\x45\x61\x33\x84\xba\x2a\x08\x8e\x53\x42\x46\x1f\x0d\xdf\x53\x18\xa8\
+    \x3e\x69\xee\x60\x8f\x3a\x6a\x7f\x70\x4b\x82\xb1\xa4\x8e\x5f\x6a\xc4\xdf\xd4\xc8\xa3\x02\x2f\x6c\
+    \xa2\x57\x65\x20\xf6\x24\x62\x6b\xb1\xa6\x46\x13\x47\xf7\xbc\x8e\xb5\x37";
+const ES512: &[u8] = b"\x01\xcc\x6d\x5e\x48\xfd\xf9\x1a\xd7\x04\xe6\x6b\xd8\x21\xbc\xed\x6b\xfd\xd0\x2e\x5d\xe8\x3b\x3d\
+    \xba\xcb\xf6\x40\x1f\xc3\xb3\x27\x80\xb9\x4f\xb6\x21\x8b\xe8\x8b\x5b\x67\xb3\xec\x46\x84\xc9\xfd\
+    \x16\x7a\xcb\x44\xac\x45\x67\x29\xcb\xab\x31\x06\x63\x14\x98\x57\x43\xc1\x01\x2b\x29\x62\x61\xb3\
+    \x8c\x17\x2f\x8f\xe1\xd0\x48\x1f\x6c\xa9\x4e\xfc\x3b\xef\x26\x87\x7a\x65\x31\x8f\xc1\x9b\xe4\xd4\
+    \x10\xd2\x12\x6f\x37\xfe\xd1\xba\x3b\x16\x27\xbb\xd1\x87\x08\x1a\xa7\x7b\xa4\x6f\xbc\xa3\x44\xe9\
+    \x71\x87\xf3\xa2\x44\x1c\xc8\x9b\xc6\xee\x8b\xf3";
+/// The P-521 base point: a valid key that signed nothing here.
+const P521_GX: &[u8] = b"\x00\xc6\x85\x8e\x06\xb7\x04\x04\xe9\xcd\x9e\x3e\xcb\x66\x23\x95\xb4\x42\x9c\x64\x81\x39\x05\x3f\
+    \xb5\x21\xf8\x28\xaf\x60\x6b\x4d\x3d\xba\xa1\x4b\x5e\x77\xef\xe7\x59\x28\xfe\x1d\xc1\x27\xa2\xff\
+    \xa8\xde\x33\x48\xb3\xc1\x85\x6a\x42\x9b\xf9\x7e\x7e\x31\xc2\xe5\xbd\x66";
+const P521_GY: &[u8] = b"\x01\x18\x39\x29\x6a\x78\x9a\x3b\xc0\x04\x5c\x8a\x5f\xb4\x2c\x7d\x1b\xd9\x98\xf5\x44\x49\x57\x9b\
+    \x44\x68\x17\xaf\xbd\x17\x27\x3e\x66\x2c\x97\xee\x72\x99\x5e\xf4\x26\x40\xc5\x50\xb9\x01\x3f\xad\
+    \x07\x61\x35\x3c\x70\x86\xa2\x72\xc2\x40\x88\xbe\x94\x76\x9f\xd1\x66\x50";
+
 /// Other text than [`MESSAGE`], for a valid signature that must not verify over it.
 const OTHER_MESSAGE: &[u8] = b"wsgate self-test, other text";
 
@@ -82,10 +119,10 @@ pub struct KnownAnswer {
     pub valid: bool,
 }
 
-/// Every known answer. For RS256, RS384, RS512 and ES256: the valid signature, and as
-/// invalid ones the same with a bit flipped, over other text, and under another key of the
-/// same family; for each RS* the signature of another RS* hash; for ES256 `r` and `s`
-/// swapped. A verifier that skips the digest comparison, ignores the text or the key, or
+/// Every known answer. For RS256, RS384, RS512, ES256, ES384 and ES512: the valid
+/// signature, and as invalid ones the same with a bit flipped, over other text, and under
+/// another key of the same family; for each RS* the signature of another RS* hash; for each
+/// ES* `r` and `s` swapped. A verifier that skips the digest comparison, ignores the text or the key, or
 /// takes any hash fails some of them.
 pub fn known_answers() -> Vec<KnownAnswer> {
     let mut other_modulus = RSA_N.to_vec();
@@ -100,19 +137,45 @@ pub fn known_answers() -> Vec<KnownAnswer> {
     ) else {
         return Vec::new();
     };
-    let swapped: Vec<u8> = ES256
-        .get(32..)
-        .unwrap_or_default()
-        .iter()
-        .chain(ES256.get(..32).unwrap_or_default())
-        .copied()
-        .collect();
+    let (Ok(p384), Ok(p384_other), Ok(p521), Ok(p521_other)) = (
+        VerifyingKey::host_ec(KeyFamily::P384, P384_X, P384_Y),
+        VerifyingKey::host_ec(KeyFamily::P384, P384_GX, P384_GY),
+        VerifyingKey::host_ec(KeyFamily::P521, P521_X, P521_Y),
+        VerifyingKey::host_ec(KeyFamily::P521, P521_GX, P521_GY),
+    ) else {
+        return Vec::new();
+    };
+    // `s || r`: both halves in range, and not the signature.
+    let swapped = |signature: &[u8]| -> Vec<u8> {
+        let (r, s) = signature.split_at(signature.len() / 2);
+        [s, r].concat()
+    };
     // alg, its key, another key of its family, its signature, an invalid look-alike.
     let vectors = [
         (JwsAlgorithm::Rs256, &rsa, &rsa_other, RS256, RS384.to_vec()),
         (JwsAlgorithm::Rs384, &rsa, &rsa_other, RS384, RS512.to_vec()),
         (JwsAlgorithm::Rs512, &rsa, &rsa_other, RS512, RS256.to_vec()),
-        (JwsAlgorithm::Es256, &p256, &p256_other, ES256, swapped),
+        (
+            JwsAlgorithm::Es256,
+            &p256,
+            &p256_other,
+            ES256,
+            swapped(ES256),
+        ),
+        (
+            JwsAlgorithm::Es384,
+            &p384,
+            &p384_other,
+            ES384,
+            swapped(ES384),
+        ),
+        (
+            JwsAlgorithm::Es512,
+            &p521,
+            &p521_other,
+            ES512,
+            swapped(ES512),
+        ),
     ];
     let mut answers = Vec::new();
     for (alg, key, other_key, signature, look_alike) in vectors {
@@ -167,21 +230,51 @@ pub fn passed(
 mod tests {
     use super::*;
 
+    /// RustCrypto's answer for an ES384 or ES512 signature: the module has no arithmetic
+    /// for them, so their known answers are checked against the `p384` and `p521` crates.
+    fn reference(key: &VerifyingKey, alg: JwsAlgorithm, message: &[u8], signature: &[u8]) -> bool {
+        use p384::ecdsa::signature::Verifier as _;
+        let spki = key.spki().unwrap();
+        match alg {
+            JwsAlgorithm::Es384 => {
+                let key = p384::ecdsa::VerifyingKey::from_sec1_bytes(&spki[spki.len() - 97..]);
+                let signature = p384::ecdsa::Signature::from_slice(signature);
+                matches!((key, signature), (Ok(key), Ok(signature))
+                    if key.verify(message, &signature).is_ok())
+            }
+            JwsAlgorithm::Es512 => {
+                let key = p521::ecdsa::VerifyingKey::from_sec1_bytes(&spki[spki.len() - 133..]);
+                let signature = p521::ecdsa::Signature::from_slice(signature);
+                matches!((key, signature), (Ok(key), Ok(signature))
+                    if key.verify(message, &signature).is_ok())
+            }
+            _ => key.verify(alg, message, signature),
+        }
+    }
+
     #[test]
-    fn the_module_gives_every_known_answer_right() {
+    fn every_known_answer_is_right() {
         let answers = known_answers();
-        assert_eq!(answers.len(), 20);
+        assert_eq!(answers.len(), 30);
         for answer in &answers {
             assert_eq!(
-                answer
-                    .key
-                    .verify(answer.alg, answer.message, &answer.signature),
+                reference(&answer.key, answer.alg, answer.message, &answer.signature),
                 answer.valid,
                 "{:?} valid={}",
                 answer.alg,
                 answer.valid
             );
         }
+        // The module says "invalid" to every ES384 and ES512 signature: it has no backend.
+        assert!(answers
+            .iter()
+            .filter(|answer| !answer.alg.module_verifies())
+            .all(|answer| !answer
+                .key
+                .verify(answer.alg, answer.message, &answer.signature)));
+        let reference_passes =
+            passed(|key, alg, message, signature| Some(reference(key, alg, message, signature)));
+        assert_eq!(reference_passes.len(), 6);
         let all = passed(|key, alg, message, signature| Some(key.verify(alg, message, signature)));
         assert_eq!(
             all,

@@ -176,7 +176,8 @@ mod tests {
     #[test]
     fn algorithms_outside_the_allowlist() {
         for alg in [
-            "none", "None", "NONE", "nOnE", "HS256", "HS512", "rs256", "ES384", "RSA-OAEP",
+            "none", "None", "NONE", "nOnE", "HS256", "HS512", "rs256", "es384", "ES256K",
+            "RSA-OAEP",
         ] {
             let text = token(&format!(r#"{{"alg":"{alg}"}}"#), "{}");
             assert_eq!(

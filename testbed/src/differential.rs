@@ -10,7 +10,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-use crate::keys::{jwks, TestKey, ED25519, P256, RSA_2048};
+use crate::keys::{jwks, TestKey, ED25519, P256, P384, P521, RSA_2048};
 
 /// The issuer and audience both filters are configured with.
 pub const ISSUER: &str = "https://issuer.differential";
@@ -31,7 +31,13 @@ pub struct Case {
 
 /// The JWKS both filters verify with: RSA (`rsa`), P-256 (`ec`) and Ed25519 (`ed`).
 pub fn keys() -> Value {
-    jwks(&[(&RSA_2048, "rsa"), (&P256, "ec"), (&ED25519, "ed")])
+    jwks(&[
+        (&RSA_2048, "rsa"),
+        (&P256, "ec"),
+        (&ED25519, "ed"),
+        (&P384, "p384"),
+        (&P521, "p521"),
+    ])
 }
 
 /// A small deterministic generator (SplitMix64): no dependency, the same cases per seed.
@@ -62,7 +68,7 @@ pub fn claims(now: u64) -> Value {
 }
 
 /// Every algorithm both filters verify, with the key that signs it and its `kid`.
-pub fn algorithms() -> [(&'static str, &'static TestKey, &'static str); 8] {
+pub fn algorithms() -> [(&'static str, &'static TestKey, &'static str); 10] {
     [
         ("RS256", &RSA_2048, "rsa"),
         ("RS384", &RSA_2048, "rsa"),
@@ -72,6 +78,8 @@ pub fn algorithms() -> [(&'static str, &'static TestKey, &'static str); 8] {
         ("PS512", &RSA_2048, "rsa"),
         ("ES256", &P256, "ec"),
         ("EdDSA", &ED25519, "ed"),
+        ("ES384", &P384, "p384"),
+        ("ES512", &P521, "p521"),
     ]
 }
 
@@ -109,9 +117,32 @@ pub fn cases(seed: u64, now: u64) -> Vec<Case> {
             bearer(&signed(key, alg, &header, &good)),
         );
         let header = json!({"alg": alg});
+        // ES384 and ES512 without `kid` have a class of their own: `jwt_authn` refuses them
+        // in this key set (see SECURITY.md), and that must not hide another algorithm's.
+        let no_kid = if matches!(alg, "ES384" | "ES512") {
+            "valid:no-kid-p384-p521"
+        } else {
+            "valid:no-kid"
+        };
         push(
-            "valid:no-kid",
+            no_kid,
             alg.to_string(),
+            bearer(&signed(key, alg, &header, &good)),
+        );
+    }
+
+    // Curve confusions (RFC 7518 §3.4 binds each ES* to one curve; none of these keys has an
+    // `alg`): a key signing with another ES*'s hash under that algorithm's name.
+    for (alg, key, kid) in [
+        ("ES256", &*P384, "p384"),
+        ("ES512", &*P384, "p384"),
+        ("ES384", &*P521, "p521"),
+        ("ES384", &*P256, "ec"),
+    ] {
+        let header = json!({"alg": alg, "kid": kid});
+        push(
+            "alg:curve-confusion",
+            format!("{alg} signed by the {kid} key"),
             bearer(&signed(key, alg, &header, &good)),
         );
     }

@@ -23,6 +23,10 @@ type Ed25519Signing = <Ed25519 as Algorithm>::SigningKey;
 pub enum TestKey {
     Rsa(Box<RsaPrivateKey>),
     P256(Box<P256Signing>),
+    /// ES384's curve (RustCrypto's `p384`: jwt-compact has no ES384).
+    P384(Box<p384::ecdsa::SigningKey>),
+    /// ES512's curve (RustCrypto's `p521`).
+    P521(Box<p521::ecdsa::SigningKey>),
     Ed25519(Box<Ed25519Signing>),
 }
 
@@ -33,6 +37,12 @@ pub static RSA_2048_OTHER: LazyLock<TestKey> =
     LazyLock::new(|| TestKey::rsa(ModulusBits::TwoKibibytes));
 /// A P-256 key.
 pub static P256: LazyLock<TestKey> = LazyLock::new(TestKey::p256);
+/// A P-384 key.
+pub static P384: LazyLock<TestKey> =
+    LazyLock::new(|| TestKey::P384(Box::new(p384::ecdsa::SigningKey::random(&mut OsRng))));
+/// A P-521 key.
+pub static P521: LazyLock<TestKey> =
+    LazyLock::new(|| TestKey::P521(Box::new(p521::ecdsa::SigningKey::random(&mut OsRng))));
 /// An Ed25519 key.
 pub static ED25519: LazyLock<TestKey> = LazyLock::new(TestKey::ed25519);
 
@@ -65,6 +75,24 @@ impl TestKey {
 
     /// A key from a private JWK (as [`TestKey::private_jwk`] writes it).
     pub fn from_private_jwk(jwk: &Value) -> Result<Self, String> {
+        let scalar = || {
+            URL_SAFE_NO_PAD
+                .decode(jwk["d"].as_str().unwrap_or_default())
+                .map_err(|e| e.to_string())
+        };
+        match jwk["crv"].as_str() {
+            Some("P-384") => {
+                return p384::ecdsa::SigningKey::from_slice(&scalar()?)
+                    .map(|key| Self::P384(Box::new(key)))
+                    .map_err(|e| e.to_string())
+            }
+            Some("P-521") => {
+                return p521::ecdsa::SigningKey::from_slice(&scalar()?)
+                    .map(|key| Self::P521(Box::new(key)))
+                    .map_err(|e| e.to_string())
+            }
+            _ => {}
+        }
         let jwk: JsonWebKey<'_> = serde_json::from_value(jwk.clone()).map_err(|e| e.to_string())?;
         match &jwk {
             JsonWebKey::Rsa { .. } => {
@@ -89,6 +117,16 @@ impl TestKey {
         let jwk = match self {
             Self::Rsa(key) => serde_json::to_value(JsonWebKey::from(key.as_ref())),
             Self::P256(key) => serde_json::to_value(JsonWebKey::from(key.as_ref())),
+            Self::P384(key) => {
+                let mut jwk = self.public_jwk("");
+                jwk["d"] = URL_SAFE_NO_PAD.encode(key.to_bytes()).into();
+                Ok(jwk)
+            }
+            Self::P521(key) => {
+                let mut jwk = self.public_jwk("");
+                jwk["d"] = URL_SAFE_NO_PAD.encode(key.to_bytes()).into();
+                Ok(jwk)
+            }
             Self::Ed25519(key) => serde_json::to_value(JsonWebKey::from(key.as_ref())),
         };
         jwk.expect("JWK serialises")
@@ -99,6 +137,8 @@ impl TestKey {
         match self {
             Self::Rsa(_) => "RS256",
             Self::P256(_) => "ES256",
+            Self::P384(_) => "ES384",
+            Self::P521(_) => "ES512",
             Self::Ed25519(_) => "EdDSA",
         }
     }
@@ -111,6 +151,24 @@ impl TestKey {
                 serde_json::to_value(JsonWebKey::from(&public))
             }
             Self::P256(key) => serde_json::to_value(JsonWebKey::from(key.verifying_key())),
+            Self::P384(key) => {
+                let point = key.verifying_key().to_encoded_point(false);
+                let (x, y) = (point.x().map(|x| x.to_vec()), point.y().map(|y| y.to_vec()));
+                Ok(ec_jwk(
+                    "P-384",
+                    &x.unwrap_or_default(),
+                    &y.unwrap_or_default(),
+                ))
+            }
+            Self::P521(key) => {
+                let point = p521::ecdsa::VerifyingKey::from(key.as_ref()).to_encoded_point(false);
+                let (x, y) = (point.x().map(|x| x.to_vec()), point.y().map(|y| y.to_vec()));
+                Ok(ec_jwk(
+                    "P-521",
+                    &x.unwrap_or_default(),
+                    &y.unwrap_or_default(),
+                ))
+            }
             Self::Ed25519(key) => serde_json::to_value(JsonWebKey::from(&key.to_verifying_key())),
         };
         let mut jwk = jwk.expect("JWK serialises");
@@ -148,8 +206,33 @@ impl TestKey {
         format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature))
     }
 
-    /// The raw signature of `message`.
+    /// The raw signature of `message`. A P-384 or P-521 key signs the digest of the hash
+    /// `alg` names (`ES256`: SHA-256, and so on), so that tests can make a curve sign with
+    /// another algorithm's hash; its own algorithm's otherwise, or when the curve cannot.
     pub fn signature(&self, alg: &str, message: &[u8]) -> Vec<u8> {
+        use p384::ecdsa::signature::hazmat::PrehashSigner as _;
+        use sha2::Digest as _;
+        let digest = |alg: &str, own: &str| match if alg.starts_with("ES") { alg } else { own } {
+            "ES256" => sha2::Sha256::digest(message).to_vec(),
+            "ES384" => sha2::Sha384::digest(message).to_vec(),
+            _ => sha2::Sha512::digest(message).to_vec(),
+        };
+        match self {
+            Self::P384(key) => {
+                let signature: p384::ecdsa::Signature = key
+                    .sign_prehash(&digest(alg, "ES384"))
+                    .expect("a P-384 signature");
+                return signature.to_bytes().to_vec();
+            }
+            Self::P521(key) => {
+                let signature: p521::ecdsa::Signature = key
+                    .sign_prehash(&digest(alg, "ES512"))
+                    .or_else(|_| key.sign_prehash(&digest("ES512", "ES512")))
+                    .expect("a P-521 signature");
+                return signature.to_bytes().to_vec();
+            }
+            _ => {}
+        }
         match self {
             Self::Rsa(key) => {
                 let rsa: Rsa = alg.parse().unwrap_or(Rsa::rs256());
@@ -157,8 +240,14 @@ impl TestKey {
             }
             Self::P256(key) => Es256.sign(key, message).as_bytes().into_owned(),
             Self::Ed25519(key) => Ed25519.sign(key, message).as_bytes().into_owned(),
+            Self::P384(_) | Self::P521(_) => Vec::new(),
         }
     }
+}
+
+/// A public EC JWK on `crv` from its coordinates.
+fn ec_jwk(crv: &str, x: &[u8], y: &[u8]) -> Value {
+    json!({"kty": "EC", "crv": crv, "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y)})
 }
 
 /// A JWKS document holding the public halves of `keys`, each with its `kid`.

@@ -39,10 +39,16 @@ pub fn hex(text: &str) -> Vec<u8> {
 
 /// A big-endian unsigned number as exactly 32 bytes; `None` when it needs more.
 pub fn left_pad(bytes: &[u8]) -> Option<Vec<u8>> {
+    left_pad_to(bytes, 32)
+}
+
+/// A big-endian unsigned number as exactly `width` bytes (a P-384 coordinate: 48, P-521:
+/// 66); `None` when it needs more.
+pub fn left_pad_to(bytes: &[u8], width: usize) -> Option<Vec<u8>> {
     let first = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
     let magnitude = bytes.get(first..)?;
-    (magnitude.len() <= 32).then(|| {
-        let mut out = vec![0; 32 - magnitude.len()];
+    (magnitude.len() <= width).then(|| {
+        let mut out = vec![0; width - magnitude.len()];
         out.extend_from_slice(magnitude);
         out
     })

@@ -3,12 +3,15 @@
 //! A key set is parsed once into [`KeySet`]; keys that wsgate will not use are left out and
 //! reported as [`SkippedKey`]s so the operator can see why. A key is left out when:
 //! - `use` is present and is not `sig`, or `key_ops` is present without `verify`;
-//! - its `kty`/`crv` is not one wsgate verifies with (RSA, EC P-256, OKP Ed25519); symmetric
-//!   (`oct`) keys are never used, so HS* can never be accepted from a key set;
+//! - its `kty`/`crv` is not one wsgate verifies with (RSA, EC P-256, P-384 and P-521, OKP
+//!   Ed25519), or is P-384 or P-521 where no host verifier checks them
+//!   ([`KeyLimits::p384`], [`KeyLimits::p521`]); symmetric (`oct`) keys are never used, so
+//!   HS* can never be accepted from a key set;
 //! - its `alg` is present but is not an accepted algorithm of the key's family;
 //! - its material is unusable: not canonical base64url, an RSA modulus under 2048 bits or
-//!   over [`KeyLimits::max_rsa_key_bits`], an exponent the backend refuses, a point not on
-//!   the curve;
+//!   over [`KeyLimits::max_rsa_key_bits`], an exponent the backend refuses, a coordinate not
+//!   of its curve's exact width (32, 48 or 66 bytes), a P-256 point not on the curve (a
+//!   P-384 or P-521 point is checked by the host that verifies with it);
 //! - its `kid` is shared with another entry that passes the cheap checks (members,
 //!   encodings, sizes), even one whose material later proves unusable: which of them the
 //!   issuer meant is ambiguous, so none of them is trusted;
@@ -52,12 +55,19 @@ pub struct KeyLimits {
     /// Largest RSA modulus, in bits, that a key may have (`max_rsa_key_bits`): a larger one
     /// costs more to prepare and to verify with than any issuer needs.
     pub max_rsa_key_bits: usize,
+    /// Whether P-384 keys are kept: only a host verifier checks ES384, so they are left out
+    /// where the host's did not pass its self-test (the module has no P-384 arithmetic).
+    pub p384: bool,
+    /// Whether P-521 keys are kept, as [`KeyLimits::p384`] for ES512.
+    pub p521: bool,
 }
 
 impl Default for KeyLimits {
     fn default() -> Self {
         KeyLimits {
             max_rsa_key_bits: DEFAULT_MAX_RSA_KEY_BITS,
+            p384: true,
+            p521: true,
         }
     }
 }
@@ -259,6 +269,23 @@ impl KeySet {
         Ok((KeySet { keys }, report))
     }
 
+    /// This set without the P-384 and P-521 keys `limits` leaves out (an inline set, parsed
+    /// before the host verifier was known), and how many were left out.
+    pub fn within(&self, limits: KeyLimits) -> (KeySet, usize) {
+        let keys: Vec<Jwk> = self
+            .keys
+            .iter()
+            .filter(|key| match key.key.family() {
+                KeyFamily::P384 => limits.p384,
+                KeyFamily::P521 => limits.p521,
+                _ => true,
+            })
+            .cloned()
+            .collect();
+        let dropped = self.keys.len() - keys.len();
+        (KeySet { keys }, dropped)
+    }
+
     /// Number of usable keys.
     pub fn len(&self) -> usize {
         self.keys.len()
@@ -292,9 +319,19 @@ struct Candidate {
 
 /// Decoded key material.
 enum Material {
-    Rsa { n: Vec<u8>, e: Vec<u8> },
-    P256 { x: Vec<u8>, y: Vec<u8> },
-    Ed25519 { x: Vec<u8> },
+    Rsa {
+        n: Vec<u8>,
+        e: Vec<u8>,
+    },
+    /// A NIST curve key (P-256, P-384 or P-521).
+    Ec {
+        family: KeyFamily,
+        x: Vec<u8>,
+        y: Vec<u8>,
+    },
+    Ed25519 {
+        x: Vec<u8>,
+    },
 }
 
 impl Candidate {
@@ -342,13 +379,26 @@ impl Candidate {
                     e: bytes_member(jwk, "e")?,
                 }
             }
-            "EC" => match string_member(jwk, "crv")? {
-                "P-256" => Material::P256 {
+            "EC" => {
+                let family = match string_member(jwk, "crv")? {
+                    "P-256" => KeyFamily::P256,
+                    "P-384" if limits.p384 => KeyFamily::P384,
+                    "P-521" if limits.p521 => KeyFamily::P521,
+                    curve @ ("P-384" | "P-521") => {
+                        return Err(format!(
+                            "EC curve {curve:?} is verified only by the host's \
+                             verify_signature, which did not pass its self-test here (or \
+                             crypto is \"wasm\")"
+                        ))
+                    }
+                    other => return Err(format!("EC curve {other:?} is not supported")),
+                };
+                Material::Ec {
+                    family,
                     x: bytes_member(jwk, "x")?,
                     y: bytes_member(jwk, "y")?,
-                },
-                other => return Err(format!("EC curve {other:?} is not supported")),
-            },
+                }
+            }
             "OKP" => match string_member(jwk, "crv")? {
                 "Ed25519" => Material::Ed25519 {
                     x: bytes_member(jwk, "x")?,
@@ -373,7 +423,12 @@ impl Candidate {
     fn prepare(self) -> Result<Jwk, String> {
         let key = match &self.material {
             Material::Rsa { n, e } => VerifyingKey::rsa(n, e),
-            Material::P256 { x, y } => VerifyingKey::p256(x, y),
+            Material::Ec {
+                family: KeyFamily::P256,
+                x,
+                y,
+            } => VerifyingKey::p256(x, y),
+            Material::Ec { family, x, y } => VerifyingKey::host_ec(*family, x, y),
             Material::Ed25519 { x } => VerifyingKey::ed25519(x),
         }
         .map_err(|error| error.to_string())?;
@@ -389,7 +444,7 @@ impl Material {
     fn family(&self) -> KeyFamily {
         match self {
             Material::Rsa { .. } => KeyFamily::Rsa,
-            Material::P256 { .. } => KeyFamily::P256,
+            Material::Ec { family, .. } => *family,
             Material::Ed25519 { .. } => KeyFamily::Ed25519,
         }
     }
@@ -411,7 +466,7 @@ impl KeyFamily {
     pub fn kty(self) -> &'static str {
         match self {
             Self::Rsa => "RSA",
-            Self::P256 => "EC",
+            Self::P256 | Self::P384 | Self::P521 => "EC",
             Self::Ed25519 => "OKP",
         }
     }

@@ -169,7 +169,14 @@ fn rsa_moduli_above_max_rsa_key_bits_are_skipped() {
     use testbed::keys::rsa_jwk_of_bits;
     let parse = |bits: usize, max_rsa_key_bits: usize| {
         let doc = set_of(&[rsa_jwk_of_bits(bits, "k"), P256.public_jwk("keep")]);
-        let (set, report) = KeySet::parse(&doc, KeyLimits { max_rsa_key_bits }).unwrap();
+        let (set, report) = KeySet::parse(
+            &doc,
+            KeyLimits {
+                max_rsa_key_bits,
+                ..KeyLimits::default()
+            },
+        )
+        .unwrap();
         (set.len(), report.skipped.first().map(|key| key.why.clone()))
     };
     assert_eq!(parse(4096, DEFAULT_MAX_RSA_KEY_BITS), (2, None));
@@ -253,6 +260,7 @@ fn the_worst_document_within_max_document_bytes_costs_milliseconds() {
             fill(&|i| testbed::keys::rsa_jwk_of_bits(8192, &format!("k{i}"))),
             KeyLimits {
                 max_rsa_key_bits: MAX_RSA_KEY_BITS_LIMIT,
+                ..KeyLimits::default()
             },
         ),
         (
@@ -283,4 +291,69 @@ fn the_worst_document_within_max_document_bytes_costs_milliseconds() {
         }
         assert!(took.as_secs_f64() < 3.0, "{what}: {took:?}");
     }
+}
+
+/// ES384 and ES512 (#30): P-384 and P-521 keys of their exact widths, each offered only to
+/// the algorithm RFC 7518 §3.4 binds to its curve, and left out where no host verifies them.
+#[test]
+fn p384_and_p521_keys_are_bound_to_their_algorithm() {
+    use testbed::keys::{P384, P521};
+    let doc = set_of(&[P384.public_jwk("p384"), P521.public_jwk("p521")]);
+    let (set, report) = KeySet::parse(&doc, KeyLimits::default()).unwrap();
+    assert_eq!((set.len(), report), (2, KeyReport::default()));
+    assert_eq!(set.candidates(JwsAlgorithm::Es384, None).count(), 1);
+    assert_eq!(set.candidates(JwsAlgorithm::Es512, None).count(), 1);
+    // A curve confusion names the right kid and still finds no key.
+    for (alg, kid) in [
+        (JwsAlgorithm::Es256, "p384"),
+        (JwsAlgorithm::Es512, "p384"),
+        (JwsAlgorithm::Es256, "p521"),
+        (JwsAlgorithm::Es384, "p521"),
+    ] {
+        assert_eq!(
+            set.candidates(alg, Some(kid)).count(),
+            0,
+            "{alg:?} on {kid}"
+        );
+    }
+    // `alg` must be the curve's.
+    let why = skipped_reason(P384.public_jwk("k"), |jwk| {
+        jwk.insert("alg".into(), "ES256".into());
+    });
+    assert!(why.contains("does not fit"), "{why}");
+    let why = skipped_reason(P521.public_jwk("k"), |jwk| {
+        jwk.insert("alg".into(), "ES384".into());
+    });
+    assert!(why.contains("does not fit"), "{why}");
+    // Exact coordinate widths: a P-256-sized coordinate on P-384, or a P-521 one cut short.
+    let p256 = P256.public_jwk("x");
+    let why = skipped_reason(P384.public_jwk("k"), |jwk| {
+        jwk.insert("x".into(), p256["x"].clone());
+    });
+    assert!(why.contains("48 bytes"), "{why}");
+    let why = skipped_reason(P521.public_jwk("k"), |jwk| {
+        let y = crate::encoding::base64url::decode(jwk["y"].as_str().unwrap()).unwrap();
+        let short =
+            base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &y[1..]);
+        jwk.insert("y".into(), short.into());
+    });
+    assert!(why.contains("66 bytes"), "{why}");
+    // Where no host verifies them, they are left out with the reason.
+    let limits = KeyLimits {
+        p384: false,
+        ..KeyLimits::default()
+    };
+    let (set, report) = KeySet::parse(&doc, limits).unwrap();
+    assert_eq!(set.len(), 1);
+    assert!(
+        report.skipped[0].why.contains("verify_signature"),
+        "{report:?}"
+    );
+    let (all, _) = KeySet::parse(&doc, KeyLimits::default()).unwrap();
+    let (kept, dropped) = all.within(KeyLimits {
+        p384: false,
+        p521: false,
+        ..KeyLimits::default()
+    });
+    assert_eq!((kept.len(), dropped), (0, 2));
 }

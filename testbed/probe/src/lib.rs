@@ -1,7 +1,7 @@
 //! A test-only proxy-wasm module (never shipped): decides signature test vectors twice,
 //! with Envoy's `verify_signature` foreign function and with wsgate's own verifiers, inside a
 //! real Envoy, and logs both verdicts. `tests/envoy_signature_vectors.rs` feeds it the
-//! Wycheproof RS256/384/512 and ES256 vectors and compares.
+//! Wycheproof RS256/384/512 and ES256/384/512 vectors and compares.
 //!
 //! Everything wsgate does to hand a signature to Envoy runs here as in the filter, through
 //! the same function, `envoy_verify::ask`: the key's DER, the ES256 signature's DER, the
@@ -13,7 +13,8 @@
 //! logs `probe: host=<verdicts> wasm=<verdicts>`, one character a case, in order:
 //! `1` valid, `0` invalid, `k` no key could be built from the group, `n` (host only) the
 //! signature has no form Envoy takes, so it is not asked, `e` (host only) Envoy answered
-//! with an error status or an answer that does not parse.
+//! with an error status or an answer that does not parse, `-` (wasm only) the module has no
+//! arithmetic for the algorithm (ES384, ES512).
 
 use base64::Engine as _;
 use serde::Deserialize;
@@ -50,6 +51,9 @@ fn bytes(text: &str) -> Vec<u8> {
 fn key(group: &Group, alg: JwsAlgorithm) -> Option<VerifyingKey> {
     match alg {
         JwsAlgorithm::Es256 => VerifyingKey::p256(&bytes(&group.x), &bytes(&group.y)).ok(),
+        JwsAlgorithm::Es384 | JwsAlgorithm::Es512 => {
+            VerifyingKey::host_ec(alg.family(), &bytes(&group.x), &bytes(&group.y)).ok()
+        }
         _ => VerifyingKey::rsa(&bytes(&group.n), &bytes(&group.e)).ok(),
     }
 }
@@ -72,7 +76,11 @@ pub fn decide(configuration: &[u8], ask: impl Fn(&[u8]) -> Option<Vec<u8>>) -> (
             };
             let (message, signature) = (bytes(message), bytes(signature));
             let verdict = |valid: bool| if valid { '1' } else { '0' };
-            wasm.push(verdict(key.verify(alg, &message, &signature)));
+            wasm.push(if alg.module_verifies() {
+                verdict(key.verify(alg, &message, &signature))
+            } else {
+                '-'
+            });
             host.push(
                 match envoy_verify::ask(key, alg, &message, &signature, |arguments| {
                     ask(arguments).ok_or_else(|| "an error status".to_owned())
