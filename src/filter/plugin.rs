@@ -430,11 +430,10 @@ impl<H: Host> SharedView for StateKeys<'_, H> {
         let Some(quota) = self.quota else {
             return Err(DenyReason::QuotaUnavailable);
         };
-        match quota.acquire(issuer, identity, limit, self.now_ms) {
-            Ok(slot) => Ok(Some(slot)),
-            Err(Refusal::AtLimit) => Err(DenyReason::TooManySockets),
-            Err(Refusal::Unavailable) => Err(DenyReason::QuotaUnavailable),
-        }
+        quota
+            .acquire(issuer, identity, limit, self.now_ms)
+            .map(Some)
+            .map_err(Refusal::reason)
     }
 }
 

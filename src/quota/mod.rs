@@ -27,6 +27,7 @@
 
 use std::cell::Cell;
 
+use crate::deny::DenyReason;
 use crate::shared::{self, SharedStore};
 
 /// Buckets identities are spread over.
@@ -59,6 +60,16 @@ pub enum Refusal {
     /// The count could not be read or written: other VMs kept winning, the store refused,
     /// or the bucket is full.
     Unavailable,
+}
+
+impl Refusal {
+    /// The deny reason a refusal is answered with.
+    pub fn reason(self) -> DenyReason {
+        match self {
+            Refusal::AtLimit => DenyReason::TooManySockets,
+            Refusal::Unavailable => DenyReason::QuotaUnavailable,
+        }
+    }
 }
 
 /// One VM's view of the shared socket counts of one plugin.

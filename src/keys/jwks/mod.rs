@@ -62,6 +62,17 @@ pub struct KeyLimits {
     pub p521: bool,
 }
 
+impl KeyLimits {
+    /// Whether keys of `family` are kept (P-384 and P-521 only where a host verifies them).
+    pub fn keeps(self, family: KeyFamily) -> bool {
+        match family {
+            KeyFamily::P384 => self.p384,
+            KeyFamily::P521 => self.p521,
+            KeyFamily::Rsa | KeyFamily::P256 | KeyFamily::Ed25519 => true,
+        }
+    }
+}
+
 impl Default for KeyLimits {
     fn default() -> Self {
         KeyLimits {
@@ -275,11 +286,7 @@ impl KeySet {
         let keys: Vec<Jwk> = self
             .keys
             .iter()
-            .filter(|key| match key.key.family() {
-                KeyFamily::P384 => limits.p384,
-                KeyFamily::P521 => limits.p521,
-                _ => true,
-            })
+            .filter(|key| limits.keeps(key.key.family()))
             .cloned()
             .collect();
         let dropped = self.keys.len() - keys.len();
@@ -380,19 +387,18 @@ impl Candidate {
                 }
             }
             "EC" => {
-                let family = match string_member(jwk, "crv")? {
-                    "P-256" => KeyFamily::P256,
-                    "P-384" if limits.p384 => KeyFamily::P384,
-                    "P-521" if limits.p521 => KeyFamily::P521,
-                    curve @ ("P-384" | "P-521") => {
-                        return Err(format!(
-                            "EC curve {curve:?} is verified only by the host's \
-                             verify_signature, which did not pass its self-test here (or \
-                             crypto is \"wasm\")"
-                        ))
-                    }
+                let (curve, family) = match string_member(jwk, "crv")? {
+                    "P-256" => ("P-256", KeyFamily::P256),
+                    "P-384" => ("P-384", KeyFamily::P384),
+                    "P-521" => ("P-521", KeyFamily::P521),
                     other => return Err(format!("EC curve {other:?} is not supported")),
                 };
+                if !limits.keeps(family) {
+                    return Err(format!(
+                        "EC curve {curve:?} is verified only by the host's verify_signature, \
+                         which did not pass its self-test here (or crypto is \"wasm\")"
+                    ));
+                }
                 Material::Ec {
                     family,
                     x: bytes_member(jwk, "x")?,

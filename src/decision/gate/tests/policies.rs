@@ -101,10 +101,21 @@ impl SharedView for Counted<'_> {
         who: &str,
         limit: u32,
     ) -> Result<Option<Slot>, DenyReason> {
-        match self.quota.acquire(issuer, who, limit, NOW_MS) {
-            Ok(slot) => Ok(Some(slot)),
-            Err(crate::quota::Refusal::AtLimit) => Err(DenyReason::TooManySockets),
-            Err(crate::quota::Refusal::Unavailable) => Err(DenyReason::QuotaUnavailable),
+        self.quota
+            .acquire(issuer, who, limit, NOW_MS)
+            .map(Some)
+            .map_err(crate::quota::Refusal::reason)
+    }
+}
+
+impl<'a> Counted<'a> {
+    /// `keys` for every provider, and sockets counted in `store` as one VM.
+    fn new(keys: &KeySet, store: &'a Memory) -> Self {
+        let quota = SocketQuota::new(store, "q", 1);
+        quota.start(NOW_MS);
+        Counted {
+            keys: versioned(keys, 1),
+            quota,
         }
     }
 }
@@ -116,12 +127,7 @@ fn only_an_admitted_identity_takes_a_slot() {
         "claims": [{"name": "roles", "values": ["media.stream"]}],
     }));
     let store = Memory::default();
-    let quota = SocketQuota::new(&store, "q", 1);
-    quota.start(NOW_MS);
-    let mut view = Counted {
-        keys: versioned(&keys, 1),
-        quota,
-    };
+    let mut view = Counted::new(&keys, &store);
     let mut decide = |roles: &[&str]| {
         let bearer = format!("Bearer {}", signed(roles));
         let head = upgrade("/ws", &[("authorization", &bearer)]);
@@ -149,12 +155,7 @@ fn only_an_admitted_identity_takes_a_slot() {
 fn an_identity_too_long_to_count_fails_the_claims() {
     let (gate, keys) = gate_with(json!({"max_sockets_per_identity": 1}));
     let store = Memory::default();
-    let quota = SocketQuota::new(&store, "q", 1);
-    quota.start(NOW_MS);
-    let mut view = Counted {
-        keys: versioned(&keys, 1),
-        quota,
-    };
+    let mut view = Counted::new(&keys, &store);
     let long = "x".repeat(crate::quota::MAX_IDENTITY_BYTES + 1);
     let token = RSA_2048.sign(
         json!({"kid": "r"}),
