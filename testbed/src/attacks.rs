@@ -11,7 +11,7 @@ use jwt_compact::alg::{Hs256, Hs256Key};
 use jwt_compact::{Algorithm, AlgorithmSignature};
 use serde_json::{json, Value};
 
-use crate::keys::{P256, RSA_2048, RSA_2048_OTHER};
+use crate::keys::{TestKey, P256, P384, P521, RSA_2048, RSA_2048_OTHER};
 
 /// One hostile request.
 #[derive(Debug, Clone)]
@@ -25,9 +25,22 @@ pub struct Attack {
     /// Whether the case survives an HTTP/1.1 codec unchanged, so it can also run through
     /// Envoy (control bytes, for one, are refused by Envoy's codec before any filter).
     pub over_http: bool,
+    /// Whether the case names a P-384 or P-521 key. Only a host verifier checks ES384 and
+    /// ES512; a module without one (`crypto: wasm`) drops those keys, so there the case is
+    /// refused as `unknown_key` (see [`Attack::reason_without_host_curves`]).
+    pub host_curve: bool,
 }
 
 impl Attack {
+    /// The deny reason where P-384 and P-521 keys are dropped for want of a host verifier.
+    pub fn reason_without_host_curves(&self) -> &'static str {
+        if self.host_curve {
+            "unknown_key"
+        } else {
+            self.reason
+        }
+    }
+
     /// Sends this attack as a WebSocket upgrade to `path` on `addr` and returns the refusal
     /// (panicking, with the attack's name, if the upgrade succeeds). Values that are not
     /// ASCII are written byte for byte, since tungstenite sends only ASCII header values.
@@ -71,6 +84,8 @@ pub fn catalogue(issuer: &str, audience: &str, now: u64) -> (Value, Vec<Attack>)
     let jwks = json!({ "keys": [
         rsa_public,
         P256.public_jwk("ec"),
+        P384.public_jwk("p384"),
+        P521.public_jwk("p521"),
         weak,
         exponent_one,
         encryption,
@@ -152,6 +167,18 @@ pub fn catalogue(issuer: &str, audience: &str, now: u64) -> (Value, Vec<Attack>)
         URL_SAFE_NO_PAD.encode([1u8; 10])
     );
     let stranger_jwk = RSA_2048_OTHER.public_jwk("good");
+    let curve = |key: &TestKey, kid: &str, alg: &str| {
+        key.sign(json!({"kid": kid, "alg": alg}), &good_claims)
+    };
+    // r = s = 0 at the width of `alg`'s curve, or any other signature bytes.
+    let with_signature = |key: &TestKey, kid: &str, signature: &[u8]| {
+        let token = curve(key, kid, key.default_alg());
+        let input = token
+            .rsplit_once('.')
+            .map(|(input, _)| input.to_owned())
+            .unwrap_or_default();
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+    };
 
     let mut cases = vec![
         attack("alg none", none("none"), "unsupported_algorithm"),
@@ -403,35 +430,78 @@ pub fn catalogue(issuer: &str, audience: &str, now: u64) -> (Value, Vec<Attack>)
             "malformed",
         ),
     ];
+    // ES384 and ES512 (RFC 7518 §3.4 binds each to one curve; `jwt_authn` does not check).
+    cases.extend([
+        host_curve(
+            "ES256 by the P-384 key (SHA-256 on P-384)",
+            curve(&P384, "p384", "ES256"),
+            "unknown_key",
+        ),
+        host_curve(
+            "ES512 by the P-384 key (SHA-512 on P-384)",
+            curve(&P384, "p384", "ES512"),
+            "unknown_key",
+        ),
+        host_curve(
+            "ES384 by the P-521 key",
+            curve(&P521, "p521", "ES384"),
+            "unknown_key",
+        ),
+        attack(
+            "ES384 naming the P-256 key",
+            curve(&P384, "ec", "ES384"),
+            "unknown_key",
+        ),
+        host_curve(
+            "ES384 with r = s = 0",
+            with_signature(&P384, "p384", &[0; 96]),
+            "bad_signature",
+        ),
+        host_curve(
+            "ES512 with r = s = 0",
+            with_signature(&P521, "p521", &[0; 132]),
+            "bad_signature",
+        ),
+        host_curve(
+            "ES384 signature at ES512's width",
+            with_signature(&P384, "p384", &[1; 132]),
+            "bad_signature",
+        ),
+    ]);
     cases.push(Attack {
         name: "a valid and an invalid token together",
         authorization: vec![format!("Bearer {good}"), "Bearer x.y.z".to_owned()],
         reason: "multiple_tokens",
         over_http: true,
+        host_curve: false,
     });
     cases.push(Attack {
         name: "two tokens in one header",
         authorization: vec![format!("Bearer {good}, Bearer {good}")],
         reason: "multiple_tokens",
         over_http: true,
+        host_curve: false,
     });
     cases.push(Attack {
         name: "non-ASCII bytes in the token",
         authorization: vec![format!("Bearer {header}.{payload}é.{signature}")],
         reason: "malformed",
         over_http: true,
+        host_curve: false,
     });
     cases.push(Attack {
         name: "control byte in the token",
         authorization: vec![format!("Bearer {header}.{payload}\u{1}.{signature}")],
         reason: "malformed",
         over_http: false,
+        host_curve: false,
     });
     cases.push(Attack {
         name: "whitespace inside the token",
         authorization: vec![format!("Bearer {header}.{payload} .{signature}")],
         reason: "malformed",
         over_http: true,
+        host_curve: false,
     });
     (jwks, cases)
 }
@@ -442,6 +512,14 @@ fn attack(name: &'static str, token: String, reason: &'static str) -> Attack {
         authorization: vec![format!("Bearer {token}")],
         reason,
         over_http: true,
+        host_curve: false,
+    }
+}
+
+fn host_curve(name: &'static str, token: String, reason: &'static str) -> Attack {
+    Attack {
+        host_curve: true,
+        ..attack(name, token, reason)
     }
 }
 
