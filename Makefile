@@ -58,9 +58,9 @@ fuzz:
 	scripts/fuzz.sh
 
 ## bench: WebSocket handshakes/s through Envoy for wsgate, jwt_authn and baselines, then
-## Envoy CPU per request (split by perf when installed) for RS256, ES256 and EdDSA, then
-## Envoy CPU per message on open WebSockets, then 8000 sockets held open (memory, unrelated
-## traffic, expiry) (writes bench/results/DATE.md), then native microseconds per
+## Envoy CPU per request (split by perf when installed) for RS256, ES256, ES384, ES512 and
+## EdDSA, then Envoy CPU per message on open WebSockets, then 8000 sockets held open (memory,
+## unrelated traffic, expiry) (writes bench/results/DATE.md), then native microseconds per
 ## verification for each backend. BENCH_ARGS=--sockets-only runs the sockets part alone.
 ## The open-file limit is raised to the hard limit first: N sockets need about 2N.
 bench: build envoy-setup

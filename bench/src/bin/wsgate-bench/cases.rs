@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 use testbed::envoy;
-use testbed::keys::{TestKey, ED25519, P256, RSA_2048};
+use testbed::keys::{TestKey, ED25519, P256, P384, P521, RSA_2048};
 
 pub const ISSUER: &str = "https://issuer.example";
 
@@ -120,14 +120,22 @@ pub fn bootstrap(auth: Auth, upstream: SocketAddr, module: &Path, jwks_text: &st
 pub enum Alg {
     Rs256,
     Es256,
+    /// Envoy's crypto only: the module has no P-384 arithmetic.
+    Es384,
+    /// Envoy's crypto only, as ES384.
+    Es512,
     EdDsa,
 }
 
 impl Alg {
+    pub const ALL: [Alg; 5] = [Alg::Rs256, Alg::Es256, Alg::Es384, Alg::Es512, Alg::EdDsa];
+
     pub fn name(self) -> &'static str {
         match self {
             Alg::Rs256 => "RS256",
             Alg::Es256 => "ES256",
+            Alg::Es384 => "ES384",
+            Alg::Es512 => "ES512",
             Alg::EdDsa => "EdDSA",
         }
     }
@@ -136,6 +144,8 @@ impl Alg {
         match self {
             Alg::Rs256 => (&RSA_2048, "rs"),
             Alg::Es256 => (&P256, "es"),
+            Alg::Es384 => (&P384, "es384"),
+            Alg::Es512 => (&P521, "es512"),
             Alg::EdDsa => (&ED25519, "ed"),
         }
     }

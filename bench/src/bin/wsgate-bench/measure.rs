@@ -34,7 +34,7 @@ pub struct Measure<'a> {
     pub module: &'a Path,
     pub baseline: Option<&'a Path>,
     pub jwks_text: &'a str,
-    pub requests: &'a [(Alg, Arc<Vec<u8>>); 3],
+    pub requests: &'a [(Alg, Arc<Vec<u8>>)],
     pub settings: &'a Settings,
 }
 
