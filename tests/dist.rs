@@ -75,7 +75,10 @@ fn manifest(layout: &Path, reference: &str) -> Value {
     let index: Value =
         serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
     assert_eq!(index["schemaVersion"], 2);
-    assert_eq!(index["mediaType"], "application/vnd.oci.image.index.v1+json");
+    assert_eq!(
+        index["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
     let descriptor = index["manifests"]
         .as_array()
         .unwrap()
@@ -88,7 +91,10 @@ fn manifest(layout: &Path, reference: &str) -> Value {
     );
     let manifest: Value = serde_json::from_slice(&blob(layout, descriptor)).unwrap();
     assert_eq!(manifest["schemaVersion"], 2);
-    assert_eq!(manifest["annotations"]["org.opencontainers.image.version"], VERSION);
+    assert_eq!(
+        manifest["annotations"]["org.opencontainers.image.version"],
+        VERSION
+    );
     manifest
 }
 
@@ -119,7 +125,10 @@ fn the_wasm_image_holds_the_module_as_its_one_layer() {
     let layers = manifest["layers"].as_array().unwrap();
     assert_eq!(layers.len(), 1, "{manifest}");
     assert_eq!(layers[0]["mediaType"], WASM_LAYER);
-    assert!(blob(&layout, &layers[0]) == module(), "the layer is the module");
+    assert!(
+        blob(&layout, &layers[0]) == module(),
+        "the layer is the module"
+    );
 }
 
 #[test]

@@ -82,7 +82,11 @@ fn the_module_loaded_by_url_with_its_checksum_guards_the_socket() {
     assert_eq!(status(&envoy, &[]), 401);
     let bearer = format!("Bearer {}", token());
     assert_eq!(status(&envoy, &[("authorization", &bearer)]), 101);
-    assert_eq!(echo.seen().len(), 1, "only the authenticated upgrade went upstream");
+    assert_eq!(
+        echo.seen().len(),
+        1,
+        "only the authenticated upgrade went upstream"
+    );
     let log = envoy.log_with("signatures: ", Duration::from_secs(10));
     assert!(!log.contains("panicked"), "{log}");
 }
@@ -108,6 +112,9 @@ fn a_wrong_checksum_fails_closed() {
     assert_eq!(status(&envoy, &[]), 503);
     assert_eq!(status(&envoy, &[("authorization", &bearer)]), 503);
     assert!(echo.seen().is_empty(), "nothing reached the upstream");
-    assert!(log.contains("Retry limit exceeded for fetching data"), "{log}");
+    assert!(
+        log.contains("Retry limit exceeded for fetching data"),
+        "{log}"
+    );
     assert!(!log.contains("signatures: "), "the module never ran: {log}");
 }

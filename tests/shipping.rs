@@ -94,6 +94,14 @@ fn the_wasmplugins_follow_istios_crd_schema() {
         .args(wasmplugins()));
     let _ = std::fs::remove_file(&schema);
     assert!(out.contains("ok"), "{out}");
+    for path in wasmplugins() {
+        let sha256 = yaml_to_json(&path)["spec"]["sha256"].clone();
+        assert!(
+            sha256.as_str().is_some_and(|hex| hex.len() == 64),
+            "{}: sha256 is pinned: {sha256}",
+            path.display()
+        );
+    }
 }
 
 /// Each WasmPlugin's `pluginConfig` is accepted by wsgate's parser, and every provider's
@@ -139,11 +147,129 @@ fn the_wasmplugins_plugin_configs_are_accepted_by_the_parser() {
 
 /// YAML to JSON with the YAML parser check-jsonschema brings.
 fn yaml_to_json(path: &Path) -> serde_json::Value {
-    let script = "import json, sys\nfrom ruamel.yaml import YAML\nprint(json.dumps(YAML(typ='safe').load(open(sys.argv[1]))))";
+    let mut documents = yaml_documents(path);
+    assert_eq!(documents.len(), 1, "{}: one document", path.display());
+    documents.remove(0)
+}
+
+/// Every document of a YAML file, as JSON.
+fn yaml_documents(path: &Path) -> Vec<serde_json::Value> {
+    let script = "import json, sys\nfrom ruamel.yaml import YAML\nprint(json.dumps(list(YAML(typ='safe').load_all(open(sys.argv[1])))))";
     let out = run(Command::new(venv_tool("python"))
         .args(["-c", script])
         .arg(path));
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{}: {e}\n{out}", path.display()))
+}
+
+/// The first document of `kind` in `documents`.
+fn of_kind<'a>(documents: &'a [serde_json::Value], kind: &str) -> &'a serde_json::Value {
+    documents
+        .iter()
+        .find(|document| document["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind}"))
+}
+
+/// Envoy Gateway's EnvoyExtensionPolicy follows its CRD schema, and what it loads and
+/// configures holds together: its `config` is accepted by wsgate's parser, its target is
+/// the guarded route, and the `cluster` it names is the one Envoy Gateway builds for the
+/// issuer route (`httproute/<namespace>/<route>/rule/0`: one rule, one backend, the same
+/// Gateway, so that the cluster is neither split nor elsewhere).
+#[test]
+fn the_envoy_gateway_policy_follows_its_schema_and_names_the_issuer_cluster() {
+    let dir = workspace_root().join("envoy/envoy-gateway");
+    let guarded = yaml_documents(&dir.join("wsgate.yaml"));
+    let issuer = yaml_documents(&dir.join("issuer.yaml"));
+    let policy = of_kind(&guarded, "EnvoyExtensionPolicy");
+    let checked = std::env::temp_dir().join(format!("wsgate-eep-{}.json", std::process::id()));
+    std::fs::write(&checked, policy.to_string()).unwrap();
+    let out = run(Command::new(venv_tool("check-jsonschema"))
+        .arg("--schemafile")
+        .arg(schemas().join("envoy-gateway-envoyextensionpolicy-crd.json"))
+        .arg(&checked));
+    let _ = std::fs::remove_file(&checked);
+    assert!(out.contains("ok"), "{out}");
+
+    let route = of_kind(&guarded, "HTTPRoute");
+    let target = &policy["spec"]["targetRefs"][0];
+    assert_eq!(
+        (&target["kind"], &target["name"]),
+        (&route["kind"], &route["metadata"]["name"])
+    );
+    let wasm = &policy["spec"]["wasm"][0];
+    assert_eq!(wasm["code"]["type"], "HTTP");
+    let sha256 = wasm["code"]["http"]["sha256"].as_str().unwrap();
+    assert!(
+        sha256.len() == 64
+            && sha256
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+        "sha256 is pinned, in lower-case hex: {sha256}"
+    );
+    assert_eq!(wasm["failOpen"], false);
+    let config = Config::parse(wasm["config"].to_string().as_bytes())
+        .unwrap_or_else(|e| panic!("the policy's config is refused: {e}"));
+    let KeySource::Remote(remote) = &config.providers[0].keys else {
+        panic!("the policy uses discovery")
+    };
+    let RemoteDocument::Discovery { discovery, .. } = &remote.document else {
+        panic!("discovery")
+    };
+    let issuer_route = of_kind(&issuer, "HTTPRoute");
+    assert_eq!(
+        discovery.cluster,
+        format!(
+            "httproute/{}/{}/rule/0",
+            issuer_route["metadata"]["namespace"].as_str().unwrap(),
+            issuer_route["metadata"]["name"].as_str().unwrap()
+        )
+    );
+    assert_eq!(
+        issuer_route["spec"]["parentRefs"],
+        route["spec"]["parentRefs"]
+    );
+    let rules = issuer_route["spec"]["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 1);
+    assert_eq!(rules[0]["backendRefs"].as_array().unwrap().len(), 1);
+    assert!(rules[0].get("filters").is_none());
+    let backend = of_kind(&issuer, "Backend");
+    assert_eq!(
+        rules[0]["backendRefs"][0]["name"],
+        backend["metadata"]["name"]
+    );
+    assert_eq!(
+        backend["spec"]["endpoints"][0]["fqdn"]["hostname"].as_str(),
+        Some(discovery.authority.as_str())
+    );
+    assert_eq!(
+        backend["spec"]["tls"]["sni"].as_str(),
+        Some(discovery.authority.as_str())
+    );
+}
+
+/// The release workflow (linted by actionlint in `make lint`) runs nothing CI does not: past
+/// the runner's preparation, every `run` is a make target that `.ci/run` runs.
+#[test]
+fn the_release_workflow_runs_make_targets_ci_runs() {
+    let workflow = yaml_to_json(&workspace_root().join(".github/workflows/release.yml"));
+    let ci = std::fs::read_to_string(workspace_root().join(".ci/run")).unwrap();
+    let steps = workflow["jobs"]["release"]["steps"].as_array().unwrap();
+    let runs: Vec<&str> = steps
+        .iter()
+        .filter_map(|step| step["run"].as_str())
+        .skip(1)
+        .collect();
+    assert!(runs.len() >= 3, "{runs:?}");
+    for run in runs {
+        let target = run
+            .strip_prefix("make ")
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("not a make target: {run}"));
+        // make test makes dist first (the Makefile's dependency).
+        assert!(
+            ci.contains(&format!("make {target}")) || target == "dist",
+            "{target} is not run by .ci/run"
+        );
+    }
 }
 
 /// The module Envoy loads stays within its budget: every VM of every worker holds a copy,

@@ -176,8 +176,9 @@ fn tar_of(name: &str, bytes: &[u8]) -> Result<Vec<u8>, Error> {
 
 /// `bytes` gzip-compressed, with no name and no time in the gzip header.
 fn gzip(bytes: &[u8]) -> Result<Vec<u8>, Error> {
-    let mut encoder: GzEncoder<Vec<u8>> =
-        GzBuilder::new().mtime(0).write(Vec::new(), Compression::best());
+    let mut encoder: GzEncoder<Vec<u8>> = GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), Compression::best());
     encoder.write_all(bytes)?;
     Ok(encoder.finish()?)
 }
@@ -196,7 +197,9 @@ mod tests {
                 ("a".to_owned(), "1".to_owned()),
             ]);
             layout.wasm_image("1", module, &annotations).unwrap();
-            layout.compat_image("1-compat", module, &annotations).unwrap();
+            layout
+                .compat_image("1-compat", module, &annotations)
+                .unwrap();
             layout.finish().unwrap();
             fs::read(dir.join("index.json")).unwrap()
         };
@@ -205,6 +208,11 @@ mod tests {
         let _ = fs::remove_dir_all(&base);
         assert_eq!(first, second);
         let text = String::from_utf8(first).unwrap();
-        assert!(text.starts_with(r#"{"manifests":[{"annotations":{"org.opencontainers.image.ref.name":"1"}"#), "{text}");
+        assert!(
+            text.starts_with(
+                r#"{"manifests":[{"annotations":{"org.opencontainers.image.ref.name":"1"}"#
+            ),
+            "{text}"
+        );
     }
 }

@@ -87,11 +87,7 @@ fn run(options: &Options) -> Result<String, Error> {
     let module = fs::read(&options.module)
         .map_err(|e| format!("{}: {e} (run `make build`)", options.module.display()))?;
     if !module.starts_with(b"\0asm\x01\0\0\0") {
-        return Err(format!(
-            "{}: not a WebAssembly module",
-            options.module.display()
-        )
-        .into());
+        return Err(format!("{}: not a WebAssembly module", options.module.display()).into());
     }
     fs::create_dir_all(&options.out)?;
     let hex = sha256_hex(&module);
