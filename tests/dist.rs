@@ -113,7 +113,7 @@ fn the_module_and_its_checksum() {
 }
 
 #[test]
-fn the_wasm_image_holds_the_module_as_its_one_layer() {
+fn the_wasm_image_is_two_layered_as_istio_requires() {
     let layout = dist().join("oci");
     assert_eq!(
         std::fs::read_to_string(layout.join("oci-layout")).unwrap(),
@@ -121,12 +121,23 @@ fn the_wasm_image_holds_the_module_as_its_one_layer() {
     );
     let manifest = manifest(&layout, VERSION);
     assert_eq!(manifest["config"]["mediaType"], WASM_CONFIG);
-    blob(&layout, &manifest["config"]);
+    let runtime: Value = serde_json::from_slice(&blob(&layout, &manifest["config"])).unwrap();
+    assert_eq!(runtime["type"], "envoy_proxy");
+    assert_eq!(runtime["config"]["rootIds"], serde_json::json!(["wsgate"]));
+    // Istio's fetcher refuses a Wasm image that is not "two-layered": the runtime
+    // configuration again, then the module, raw.
     let layers = manifest["layers"].as_array().unwrap();
-    assert_eq!(layers.len(), 1, "{manifest}");
-    assert_eq!(layers[0]["mediaType"], WASM_LAYER);
+    assert_eq!(layers.len(), 2, "{manifest}");
+    assert_eq!(
+        (&layers[0]["mediaType"], &layers[0]["digest"]),
+        (
+            &manifest["config"]["mediaType"],
+            &manifest["config"]["digest"]
+        )
+    );
+    assert_eq!(layers[1]["mediaType"], WASM_LAYER);
     assert!(
-        blob(&layout, &layers[0]) == module(),
+        blob(&layout, &layers[1]) == module(),
         "the layer is the module"
     );
 }

@@ -99,21 +99,42 @@ impl Layout {
         Ok(descriptor)
     }
 
-    /// The module as a Wasm artifact image named `reference`: a config of
-    /// [`WASM_CONFIG`] and one [`WASM_LAYER`] layer, the module itself.
+    /// The module as a Wasm artifact image named `reference`, laid out as Istio's fetcher
+    /// requires (istio/istio `pkg/wasm/imagefetcher.go`: "The image must be two-layered"):
+    /// a [`WASM_CONFIG`] config (the Wasm image specification's runtime configuration, for
+    /// Envoy, with wsgate's root id), which is also the first layer, then one [`WASM_LAYER`]
+    /// layer, the module itself.
     pub fn wasm_image(
         &mut self,
         reference: &str,
         module: &[u8],
+        root_id: &str,
         annotations: &HashMap<String, String>,
     ) -> Result<Descriptor, Error> {
-        let config = self.blob(MediaType::Other(WASM_CONFIG.to_owned()), b"{}")?;
-        let mut layer = self.blob(MediaType::Other(WASM_LAYER.to_owned()), module)?;
-        layer.set_annotations(Some(HashMap::from([(
-            ANNOTATION_TITLE.to_owned(),
-            COMPAT_FILE.to_owned(),
-        )])));
-        self.image(reference, config, vec![layer], annotations)
+        let runtime = serde_json::json!({
+            "type": "envoy_proxy",
+            "abiVersions": ["v0.2.1"],
+            "config": {"rootIds": [root_id]},
+        });
+        let config = self.blob(
+            MediaType::Other(WASM_CONFIG.to_owned()),
+            &canonical(&runtime)?,
+        )?;
+        let titled = |mut descriptor: Descriptor, title: &str| {
+            descriptor.set_annotations(Some(HashMap::from([(
+                ANNOTATION_TITLE.to_owned(),
+                title.to_owned(),
+            )])));
+            descriptor
+        };
+        let layers = vec![
+            titled(config.clone(), "runtime-config.json"),
+            titled(
+                self.blob(MediaType::Other(WASM_LAYER.to_owned()), module)?,
+                COMPAT_FILE,
+            ),
+        ];
+        self.image(reference, config, layers, annotations)
     }
 
     /// The module as a Docker-compatible image named `reference` (what `FROM scratch` and
@@ -196,7 +217,9 @@ mod tests {
                 ("b".to_owned(), "2".to_owned()),
                 ("a".to_owned(), "1".to_owned()),
             ]);
-            layout.wasm_image("1", module, &annotations).unwrap();
+            layout
+                .wasm_image("1", module, "root", &annotations)
+                .unwrap();
             layout
                 .compat_image("1-compat", module, &annotations)
                 .unwrap();

@@ -6,10 +6,11 @@
 //!   checksum Envoy's `vm_config.code.remote.sha256`, Istio's WasmPlugin `sha256` (HTTPS
 //!   form) and Envoy Gateway's `code.http.sha256` pin;
 //! - `oci/`, an OCI image layout holding the module twice: `VERSION`, the Wasm artifact form
-//!   Istio documents (one layer of media type
-//!   `application/vnd.module.wasm.content.layer.v1+wasm`, the module's bytes), and
-//!   `VERSION-compat`, the Docker-compatible form (`FROM scratch` with `/plugin.wasm`), which
-//!   Istio also accepts. `make push-image` copies both to a registry with skopeo.
+//!   (two layers, as Istio's fetcher requires: the runtime configuration, then the module's
+//!   bytes as `application/vnd.module.wasm.content.layer.v1+wasm`), and `VERSION-compat`,
+//!   the Docker-compatible form (`FROM scratch` with `/plugin.wasm`, gzip-compressed, as
+//!   Istio also requires), which Istio also accepts. `make push-image` copies both to a
+//!   registry with skopeo.
 //!
 //! `--tag` (a release's git tag) must be `v` and the version: a tag never publishes a module
 //! that says it is another version. `--source` sets `org.opencontainers.image.source`, which
@@ -28,6 +29,10 @@ use oci_spec::image::{
 };
 
 use crate::image::{sha256_hex, Error, Layout};
+
+/// The root id wsgate registers its root context under (every shipped configuration's
+/// `root_id`), named in the Wasm image's runtime configuration.
+const ROOT_ID: &str = "wsgate";
 
 /// What one run writes, from where.
 struct Options {
@@ -114,7 +119,7 @@ fn run(options: &Options) -> Result<String, Error> {
         .map(|(name, value)| (name.to_owned(), value.to_owned()))
         .collect();
     let mut layout = Layout::create(&options.out.join("oci"))?;
-    let wasm = layout.wasm_image(&options.version, &module, &annotations)?;
+    let wasm = layout.wasm_image(&options.version, &module, ROOT_ID, &annotations)?;
     let compat_name = format!("{}-compat", options.version);
     let compat = layout.compat_image(&compat_name, &module, &annotations)?;
     layout.finish()?;
