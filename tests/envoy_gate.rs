@@ -27,7 +27,8 @@ fn plugin_config() -> Value {
         "issuer": ISSUER,
         "audiences": [AUDIENCE],
         "jwks": jwks(&[(&RSA_2048, "rsa"), (&P256, "ec"), (&ED25519, "ed")]).to_string(),
-        "clock_skew_seconds": 60
+        "clock_skew_seconds": 60,
+        "log_allowed": true
     })
 }
 

@@ -31,7 +31,9 @@ fn identity_settings() -> Value {
             {"header_name": "x-jwt-sub", "claim_name": "sub"},
             {"header_name": "x-jwt-tenant", "claim_name": "org.tenant"}
         ],
-        "forward_payload_header": "x-jwt-payload"
+        "forward_payload_header": "x-jwt-payload",
+        // Accepted requests' lines at info, as these tests read them (the default is debug).
+        "log_allowed": true
     })
 }
 
@@ -328,6 +330,45 @@ fn the_log_line_follows_envoys_wasm_log_level() {
     let tokens = [bearer.as_str(), bare_bearer.as_str()];
     let leaks = testbed::leaks::token_fragments(&log, &tokens);
     assert!(leaks.is_empty(), "a token reached Envoy's log: {leaks:?}");
+}
+
+/// By default (#31) an accepted request's line is at `debug`, as `jwt_authn` logs neither
+/// at `info`: at `info` only refusals are written, and at `debug` both.
+#[test]
+fn accepted_requests_are_logged_at_debug_unless_log_allowed() {
+    let stack = start(json!({}), None);
+    let bearer = format!("Bearer {}", sign(&RSA_2048, "rsa", &claims(&stack)));
+    open(
+        &stack,
+        &[
+            ("authorization", &bearer),
+            ("x-ms-call-correlation-id", "c-quiet"),
+        ],
+    )
+    .expect("accepted");
+    let refused = open(&stack, &[("x-ms-call-correlation-id", "c-refused")]).unwrap_err();
+    assert_eq!(refused.status, 401);
+    let log = stack
+        .envoy
+        .log_with("correlation_id=c-refused", Duration::from_secs(5));
+    assert!(
+        !log.contains("c-quiet"),
+        "an accepted request at info: {log}"
+    );
+    wasm_log_level(&stack, "debug");
+    let log = accept_until_logged(
+        &stack,
+        &[
+            ("authorization", &bearer),
+            ("x-ms-call-correlation-id", "c-debug"),
+        ],
+        "correlation_id=c-debug",
+    );
+    let line = log.lines().find(|line| line.contains("c-debug")).unwrap();
+    assert!(
+        line.contains("[debug]") && line.contains("decision=allow"),
+        "{line}"
+    );
 }
 
 #[test]

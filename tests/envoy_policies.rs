@@ -172,7 +172,9 @@ fn worker_of(stack: &Stack, correlation: &str) -> String {
 fn the_socket_quota_holds_across_workers_and_frees_a_slot_when_a_socket_closes() {
     let plugin = json!({
         "issuer": ISSUER, "audiences": [AUDIENCE], "jwks": jwks(&[(&RSA_2048, "k")]),
-        "max_sockets_per_identity": 2
+        "max_sockets_per_identity": 2,
+        // Accepted requests' lines at info: which worker decided each is read from them.
+        "log_allowed": true
     });
     // Exact balance: each new connection goes to the worker holding the fewest, so two held
     // sockets land on the two workers.

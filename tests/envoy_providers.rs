@@ -33,6 +33,7 @@ fn start_refreshing(refresh_seconds: u64) -> Stack {
     let entra = Issuer::start(&[(&RSA_2048_OTHER, "k")]);
     let tools = Issuer::start(&[(&P256, "k")]);
     let plugin = json!({
+        "log_allowed": true,
         "providers": {
             "acs": {
                 "issuer": ACS,

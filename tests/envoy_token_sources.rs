@@ -25,7 +25,7 @@ const AUDIENCE: &str = "my-resource-id";
 
 fn start(settings: Value) -> Stack {
     let plugin = envoy::with_settings(
-        json!({ "issuer": ISSUER, "audiences": [AUDIENCE], "jwks": jwks(&[(&RSA_2048, "k")]) }),
+        json!({ "issuer": ISSUER, "audiences": [AUDIENCE], "jwks": jwks(&[(&RSA_2048, "k")]), "log_allowed": true }),
         &settings,
     );
     Stack::start(Vec::new(), 1, |upstream| {

@@ -137,6 +137,8 @@ pub struct Config {
     pub close_on_expiry: bool,
     /// Set the access-log fields (Envoy filter state `wasm.wsgate.*`) of each decision.
     pub access_log_fields: bool,
+    /// Log accepted requests at `info` (else at `debug`; refusals are always at `warn`).
+    pub log_allowed: bool,
     /// Entries of the per-VM verified-token cache; 0 turns it off.
     pub jwt_cache_size: usize,
     /// Request headers carried into logs and access logs.
@@ -231,6 +233,7 @@ impl Config {
             sources,
             close_on_expiry: raw.close_on_expiry.unwrap_or(false),
             access_log_fields: raw.access_log_fields.unwrap_or(true),
+            log_allowed: raw.log_allowed.unwrap_or(false),
             jwt_cache_size,
             correlation,
             crypto,

@@ -158,6 +158,8 @@ pub(crate) struct RawConfig {
     #[serde(default, deserialize_with = "present")]
     pub access_log_fields: Option<bool>,
     #[serde(default, deserialize_with = "present")]
+    pub log_allowed: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
     pub jwt_cache_size: Option<u64>,
     #[serde(default, deserialize_with = "present")]
     pub crypto: Option<String>,
@@ -236,6 +238,7 @@ impl RawConfig {
             ),
             ("close_on_expiry", self.close_on_expiry.is_some()),
             ("access_log_fields", self.access_log_fields.is_some()),
+            ("log_allowed", self.log_allowed.is_some()),
             ("jwt_cache_size", self.jwt_cache_size.is_some()),
             ("crypto", self.crypto.is_some()),
             ("providers", self.providers.is_some()),

@@ -392,6 +392,7 @@ fn token_sources_and_plugin_wide_switches() {
     assert_eq!(defaults.sources, TokenSources::default());
     assert!(!defaults.close_on_expiry);
     assert!(defaults.access_log_fields);
+    assert!(!defaults.log_allowed);
     let mut value = base();
     value["from_headers"] =
         json!([{"name": "X-Token"}, {"name": "authorization", "value_prefix": "Bearer "}]);
@@ -400,8 +401,10 @@ fn token_sources_and_plugin_wide_switches() {
     value["from_subprotocol"] = json!({"prefix": "access_token."});
     value["close_on_expiry"] = json!(true);
     value["access_log_fields"] = json!(false);
+    value["log_allowed"] = json!(true);
     let config = parse(&value).unwrap();
     assert!(!config.access_log_fields);
+    assert!(config.log_allowed);
     assert_eq!(
         config.sources.from_headers[0],
         HeaderSource {
@@ -474,6 +477,7 @@ fn token_source_errors_name_their_field() {
     );
     assert_eq!(with("close_on_expiry", json!(1)), "close_on_expiry");
     assert_eq!(with("access_log_fields", json!("no")), "access_log_fields");
+    assert_eq!(with("log_allowed", json!("yes")), "log_allowed");
 }
 
 #[test]

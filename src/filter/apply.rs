@@ -66,10 +66,15 @@ pub(super) fn outcome<H: Host>(
         gate.names_providers(),
         gate.replies(),
     );
-    if record.allowed() {
+    // An accepted request is logged at debug unless `log_allowed`, as `jwt_authn` logs
+    // neither at info: a line is a host call and a write. The level is checked first, so
+    // a line not written is not formatted either.
+    if !record.allowed() {
+        warn!("{}", record.log_line());
+    } else if settings.log_allowed {
         info!("{}", record.log_line());
     } else {
-        warn!("{}", record.log_line());
+        debug!("{}", record.log_line());
     }
     // Each field is a host call (with `access_log_fields: false`, none are).
     let fields = if settings.access_log_fields {

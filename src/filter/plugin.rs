@@ -48,6 +48,8 @@ pub(super) struct Settings {
     pub close_on_expiry: bool,
     /// Whether decisions set their access-log fields (`access_log_fields`).
     pub access_log_fields: bool,
+    /// Whether accepted requests are logged at `info` (`log_allowed`), else at `debug`.
+    pub log_allowed: bool,
 }
 
 /// What changes while the VM runs.
@@ -204,6 +206,7 @@ impl<H: Host + Clone> Plugin<H> {
                 correlation: config.correlation,
                 close_on_expiry: config.close_on_expiry,
                 access_log_fields: config.access_log_fields,
+                log_allowed: config.log_allowed,
             },
             state: RefCell::new(VmState {
                 providers,

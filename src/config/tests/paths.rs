@@ -71,7 +71,7 @@ fn errors_name_the_path_of_the_bad_value() {
 #[test]
 fn the_field_list_is_the_raw_struct() {
     let fields = fields();
-    assert_eq!(fields.len(), 36);
+    assert_eq!(fields.len(), 37);
     assert!(fields.contains(&"providers") && fields.contains(&"rules"));
     assert_eq!(fields.first(), Some(&"paths"));
     assert!(fields.contains(&"from_subprotocol"));
