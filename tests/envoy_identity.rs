@@ -224,7 +224,7 @@ fn one_log_line_and_one_access_log_record_per_decision() {
     assert_eq!(
         records,
         [
-            "decision=allow reason= correlation_id=c-1 connection_id=n-1 sub=caller-7 status=101",
+            "decision=allow reason=- correlation_id=c-1 connection_id=n-1 sub=caller-7 status=101",
             "decision=deny reason=bad_signature correlation_id=c-2 connection_id=not provided sub=- status=401",
             "decision=deny reason=missing_token correlation_id=not provided connection_id=n-3 sub=- status=401",
         ]

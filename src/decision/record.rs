@@ -144,19 +144,14 @@ impl Record {
     }
 
     /// The access-log fields: every field of the line but `path` and `status` (Envoy logs
-    /// those itself), plus an empty `reason` on an accepted request, so each field is
-    /// always set.
+    /// those itself). Each is a host call, so a field with nothing to say is not set: an
+    /// accepted request has no `reason`, which an access log prints as `-`.
     pub fn access_log_fields(&self) -> Vec<(&str, &str)> {
-        let mut fields: Vec<(&str, &str)> = self
-            .fields
+        self.fields
             .iter()
             .filter(|(name, _)| name != "path" && name != "status")
             .map(|(name, value)| (name.as_str(), value.as_str()))
-            .collect();
-        if self.allowed {
-            fields.push(("reason", ""));
-        }
-        fields
+            .collect()
     }
 }
 
@@ -234,7 +229,6 @@ mod tests {
                 ("sub", "alice"),
                 ("correlation_id", "corr-1"),
                 ("connection_id", "conn-1"),
-                ("reason", "")
             ]
         );
     }
