@@ -11,6 +11,26 @@ pub fn outcome(rounds: &[f64], target: f64) -> String {
     }
 }
 
+/// A cost target's verdict (#31: Envoy CPU per request at most `target` times a baseline's)
+/// from its per-round ratios, met or missed only when every round agrees; with the median
+/// and the range, lowest first.
+pub fn at_most(mut rounds: Vec<f64>, target: f64) -> String {
+    rounds.retain(|ratio| ratio.is_finite());
+    rounds.sort_by(f64::total_cmp);
+    let (Some(median), Some(low), Some(high)) =
+        (median_of(rounds.clone()), rounds.first(), rounds.last())
+    else {
+        return "-".to_owned();
+    };
+    let within = rounds.iter().filter(|&&round| round <= target).count();
+    let verdict = match within {
+        0 => "missed".to_owned(),
+        all if all == rounds.len() => "met".to_owned(),
+        some => format!("unsettled: {some} of {} rounds within it", rounds.len()),
+    };
+    format!("{median:.2}x (rounds {low:.2}x to {high:.2}x), {verdict}")
+}
+
 /// The median of `values`; `None` when there are none.
 pub fn median_of(mut values: Vec<f64>) -> Option<f64> {
     values.sort_by(f64::total_cmp);

@@ -27,7 +27,7 @@ use crate::cases::{Alg, Auth, Settings, AUDIENCE, ISSUER};
 use crate::chart::{Bar, Kind};
 use crate::measure::Run;
 use crate::measure::{pin, Measure};
-use crate::numbers::{median_of, outcome};
+use crate::numbers::{at_most, median_of, outcome};
 use crate::profile;
 use crate::traffic::upgrade_request;
 use crate::verify_cost;
@@ -205,8 +205,15 @@ fn side_by_side_verdict(runs: &[Run], rounds: usize) -> String {
             .to_owned();
     };
     let outcome = outcome(&rates, 0.95);
+    let cpu_target = at_most(
+        pairs
+            .iter()
+            .map(|((_, warm), (_, floor))| warm / floor)
+            .collect(),
+        1.25,
+    );
     format!(
-        "\nThe warm target side by side (wsgate's warm request and the wasm floor, the same module on a guarded and an unguarded path, in two Envoys loaded at once on the same CPU, so that each round's ratio is taken over the same seconds; a row is only paired with one of its kind, Wasm with Wasm and native with native, as sharing a CPU's caches does not treat rows without Wasm alike): warm >= 0.95x the wasm floor: {median:.2}x (median of {} round{}, {low:.2}x to {high:.2}x), {outcome}; Envoy CPU per request {:.2}x the floor's.\n",
+        "\nThe warm target side by side (wsgate's warm request and the wasm floor, the same module on a guarded and an unguarded path, in two Envoys loaded at once on the same CPU, so that each round's ratio is taken over the same seconds; a row is only paired with one of its kind, Wasm with Wasm and native with native, as sharing a CPU's caches does not treat rows without Wasm alike): warm >= 0.95x the wasm floor: {median:.2}x (median of {} round{}, {low:.2}x to {high:.2}x), {outcome}; Envoy CPU per request {:.2}x the floor's. #31's warm target, Envoy CPU per request at most 1.25x the floor's, side by side: {cpu_target}.\n",
         rates.len(),
         if rates.len() == 1 { "" } else { "s" },
         cpu.unwrap_or(f64::NAN),
@@ -431,6 +438,12 @@ fn report(
             _ => format!("{r:.2}x, {outcome}"),
         }
     };
+    let _ = writeln!(
+        out,
+        "\n#31's cold targets, Envoy CPU per request at most 1.15x `jwt_authn`'s (uncached, the same algorithm; each round's two runs one after the other): RS256 with Envoy's crypto {}; ES256 with Envoy's crypto {}.",
+        at_most(by_round(Auth::WsgateHost, Auth::JwtAuthn, Alg::Rs256, |run| run.cpu_us), 1.15),
+        at_most(by_round(Auth::WsgateHost, Auth::JwtAuthn, Alg::Es256, |run| run.cpu_us), 1.15),
+    );
     let floor = ratio(Auth::WasmFloor, Auth::JwtAuthnCached, Alg::Rs256);
     let _ = writeln!(
         out,
@@ -454,7 +467,7 @@ fn report(
 
 #[cfg(test)]
 mod tests {
-    use super::{median_of, side_by_side_verdict, Alg, Auth, Run};
+    use super::{at_most, median_of, side_by_side_verdict, Alg, Auth, Run};
 
     fn run(round: usize, auth: Auth, rate: f64) -> Run {
         Run {
@@ -487,6 +500,17 @@ mod tests {
         assert!(pairs([96.0, 99.0, 95.0]).contains(", met;"));
         assert!(pairs([96.0, 90.0, 95.0]).contains(", unsettled: 2 of 3 rounds reach it;"));
         assert!(side_by_side_verdict(&[], 3).contains("no round measured both"));
+    }
+
+    #[test]
+    fn a_cost_target_holds_only_when_every_round_is_within_it() {
+        assert_eq!(
+            at_most(vec![1.3, 1.1, 1.2], 1.25),
+            "1.20x (rounds 1.10x to 1.30x), unsettled: 2 of 3 rounds within it"
+        );
+        assert!(at_most(vec![1.2, 1.1], 1.25).ends_with(", met"));
+        assert!(at_most(vec![1.3, f64::NAN], 1.25).ends_with(", missed"));
+        assert_eq!(at_most(vec![], 1.25), "-");
     }
 
     #[test]
