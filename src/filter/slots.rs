@@ -29,11 +29,12 @@ pub(super) fn hold<H: Host>(plugin: &Plugin<H>, context_id: u32, slot: Slot, now
     }
 }
 
-/// Gives back the slot stream `context_id` held, if any.
-pub(super) fn release<H: Host>(plugin: &Plugin<H>, context_id: u32, now_ms: u64) {
+/// Gives back the slot stream `context_id` held, if any. The clock (`now_ms`, a host
+/// call) is read only when there is one: every guarded stream ends here.
+pub(super) fn release<H: Host>(plugin: &Plugin<H>, context_id: u32, now_ms: impl FnOnce() -> u64) {
     plugin.with_state(|state| {
         if let Some(slot) = state.slots.remove(&context_id) {
-            give_back(state, slot, now_ms);
+            give_back(state, slot, now_ms());
         }
     });
 }

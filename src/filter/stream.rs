@@ -42,7 +42,7 @@ impl<H: Host> Context for GateStream<H> {
     fn on_done(&mut self) -> bool {
         if let Some(plugin) = self.plugin.as_ref().filter(|_| self.guarded) {
             plugin.forget(self.context_id);
-            slots::release(plugin, self.context_id, self.host.now_ms());
+            slots::release(plugin, self.context_id, || self.host.now_ms());
         }
         true
     }

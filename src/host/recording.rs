@@ -61,6 +61,8 @@ struct World {
     /// Answers foreign-function calls; none: `NotFound`, as a host without them.
     foreign: Option<Foreign>,
     foreign_calls: usize,
+    /// Every call the glue made, by its ABI name, in order (`take_calls`).
+    calls: Vec<&'static str>,
 }
 
 /// How a test's host answers a foreign-function call.
@@ -176,7 +178,17 @@ impl Recording {
         self.0.borrow().effective
     }
 
+    /// The host calls made since the last take, by ABI name, in order.
+    pub fn take_calls(&self) -> Vec<&'static str> {
+        std::mem::take(&mut self.0.borrow_mut().calls)
+    }
+
+    fn called(&self, call: &'static str) {
+        self.0.borrow_mut().calls.push(call);
+    }
+
     fn check(&self, call: &'static str, argument: &str) -> Result<(), HostError> {
+        self.called(call);
         let world = self.0.borrow();
         if world.refuse.contains(call) || world.refuse.contains(&format!("{call}:{argument}")) {
             return Err(HostError {
@@ -194,6 +206,7 @@ impl Recording {
 
 impl Host for Recording {
     fn now_ms(&self) -> u64 {
+        self.called("get_current_time_nanoseconds");
         self.0.borrow().now_ms
     }
 
@@ -357,6 +370,7 @@ impl Host for Recording {
     }
 
     fn get_shared_data(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+        self.called("get_shared_data");
         match self.0.borrow().shared.get(key) {
             // As Envoy answers: an empty value comes back as none, with its CAS token.
             Some((value, cas)) if value.is_empty() => (None, Some(*cas)),

@@ -26,6 +26,58 @@ fn access_log_fields_false_sets_no_filter_state_and_changes_nothing_else() {
     assert_eq!(host.metric("wsgate.denied.missing_token"), 1);
 }
 
+/// The host calls of a warm request (#31), pinned: reading the path, then the headers, the
+/// clock, the cache-hit counter, the token cut, the five access-log fields, the `allowed`
+/// counter; nothing when it ends (no slot to give back: the clock is not read). A call
+/// added to this path shows here (bench/results/2026-12-05-host-calls.md prices them).
+#[test]
+fn a_warm_request_makes_these_host_calls_and_no_more() {
+    let (host, root) = start(&inline(json!({})));
+    let bearer = format!("Bearer {}", token(NOW + 60));
+    let headers = [
+        ("authorization", bearer.as_str()),
+        ("x-ms-call-correlation-id", "c-1"),
+        ("x-ms-call-connection-id", "n-1"),
+    ];
+    assert_eq!(
+        request(&host, &root, 100, "/ws", &headers),
+        Action::Continue
+    );
+    host.take_calls();
+    // The same token again, answered from the token cache, on a stream that then ends.
+    let mut all = vec![
+        (":method", "GET"),
+        (":path", "/ws"),
+        ("connection", "Upgrade"),
+        ("upgrade", "websocket"),
+    ];
+    all.extend_from_slice(&headers);
+    host.request(101, &all);
+    let mut stream = root.stream(101);
+    assert_eq!(
+        stream.on_http_request_headers(all.len(), false),
+        Action::Continue
+    );
+    stream.on_done();
+    assert_eq!(
+        host.take_calls(),
+        [
+            "get_map_value",
+            "get_map_bytes",
+            "get_current_time_nanoseconds",
+            "increment_metric",
+            "set_map_value",
+            "set_property",
+            "set_property",
+            "set_property",
+            "set_property",
+            "set_property",
+            "increment_metric",
+        ]
+    );
+    assert_eq!(host.metric("wsgate.jwt_cache_hit"), 1);
+}
+
 // `log::max_level` is global to the test process, which runs tests in parallel and
 // configures plugins (and so sets it) in many of them: these tests check what `follow`
 // read and applied, and leave the global level alone as an assertion.
