@@ -263,6 +263,24 @@ fn wasm_log_level(stack: &Stack, level: &str) {
         .unwrap_or_else(|| panic!("Envoy refused wasm log level {level}"));
 }
 
+/// Opens an accepted connection (correlation `c-quiet`) and then a refused one (`c-refused`):
+/// Envoy's log once it holds the refusal.
+fn accept_quietly_then_refuse(stack: &Stack, bearer: &str) -> String {
+    open(
+        stack,
+        &[
+            ("authorization", bearer),
+            ("x-ms-call-correlation-id", "c-quiet"),
+        ],
+    )
+    .expect("accepted");
+    let refused = open(stack, &[("x-ms-call-correlation-id", "c-refused")]).unwrap_err();
+    assert_eq!(refused.status, 401);
+    stack
+        .envoy
+        .log_with("correlation_id=c-refused", Duration::from_secs(5))
+}
+
 /// Opens accepted connections with `headers` until Envoy's log holds `needle`: the log.
 fn accept_until_logged(stack: &Stack, headers: &[(&str, &str)], needle: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -288,19 +306,7 @@ fn the_log_line_follows_envoys_wasm_log_level() {
     // would drop it anyway; wsgate no longer formats it), a refusal's `warning` line is.
     wasm_log_level(&stack, "warning");
     std::thread::sleep(Duration::from_millis(500));
-    open(
-        &stack,
-        &[
-            ("authorization", &bearer),
-            ("x-ms-call-correlation-id", "c-quiet"),
-        ],
-    )
-    .expect("accepted");
-    let refused = open(&stack, &[("x-ms-call-correlation-id", "c-refused")]).unwrap_err();
-    assert_eq!(refused.status, 401);
-    let log = stack
-        .envoy
-        .log_with("correlation_id=c-refused", Duration::from_secs(5));
+    let log = accept_quietly_then_refuse(&stack, &bearer);
     assert!(log.contains("reason=missing_token"), "{log}");
     assert!(!log.contains("c-quiet"), "an info line at warning");
 
@@ -338,19 +344,7 @@ fn the_log_line_follows_envoys_wasm_log_level() {
 fn accepted_requests_are_logged_at_debug_unless_log_allowed() {
     let stack = start(json!({}), None);
     let bearer = format!("Bearer {}", sign(&RSA_2048, "rsa", &claims(&stack)));
-    open(
-        &stack,
-        &[
-            ("authorization", &bearer),
-            ("x-ms-call-correlation-id", "c-quiet"),
-        ],
-    )
-    .expect("accepted");
-    let refused = open(&stack, &[("x-ms-call-correlation-id", "c-refused")]).unwrap_err();
-    assert_eq!(refused.status, 401);
-    let log = stack
-        .envoy
-        .log_with("correlation_id=c-refused", Duration::from_secs(5));
+    let log = accept_quietly_then_refuse(&stack, &bearer);
     assert!(
         !log.contains("c-quiet"),
         "an accepted request at info: {log}"
