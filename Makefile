@@ -42,11 +42,11 @@ dist: build
 	cargo run --quiet --release -p wsgate-release -- --module $(MODULE) --out dist \
 	  --version $(VERSION) --tag "$(RELEASE_TAG)" --source "$(SOURCE_URL)"
 
-## push-image: copies dist/oci's two images to IMAGE with skopeo (IMAGE=docker://ghcr.io/OWNER/wsgate
-## in a release; a local OCI layout, target/pushed-image, by default). REGISTRY_USER and
-## REGISTRY_TOKEN, when set, are the registry's credentials.
+## push-image: copies the two images make dist left in dist/oci, unchanged, to IMAGE with skopeo
+## (IMAGE=docker://ghcr.io/OWNER/wsgate in a release; a local OCI layout, target/pushed-image,
+## by default). REGISTRY_USER and REGISTRY_TOKEN, when set, are the registry's credentials.
 IMAGE ?= oci:target/pushed-image
-push-image: dist release-setup
+push-image: release-setup
 	scripts/push-image.sh "$(IMAGE)" "$(VERSION)"
 
 ## test: every test: native unit tests of the core, then Envoy integration tests (with the
@@ -62,7 +62,7 @@ lint: toolchain
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy --manifest-path fuzz/Cargo.toml --all-targets -- -D warnings
 	scripts/build-wasm.sh lint
-	scripts/release-setup.sh
+	scripts/release-setup.sh actionlint
 	.venv/bin/actionlint .github/workflows/*.yml
 
 ## demo: Envoy + the module + an echo upstream on loopback, and a scripted client

@@ -114,6 +114,10 @@ grep -q --binary-files=text "canary" "$out" && {
   echo "build-wasm: $out carries a test canary: it must never be built into the module" >&2
   exit 1
 }
+grep -q --binary-files=text "wsgate-bench-omit" "$out" && {
+  echo "build-wasm: $out is a bench-omit build (it leaves host calls out): never the module" >&2
+  exit 1
+}
 # The module must carry its entry point (feature "module"): without it Envoy would load it,
 # and every request would fail.
 for export in _initialize proxy_on_context_create proxy_on_request_headers; do

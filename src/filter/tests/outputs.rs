@@ -29,7 +29,9 @@ fn access_log_fields_false_sets_no_filter_state_and_changes_nothing_else() {
 /// The host calls of a warm request (#31), pinned: reading the path, then the headers, the
 /// clock, the cache-hit counter, the token cut, the five access-log fields, the `allowed`
 /// counter; nothing when it ends (no slot to give back: the clock is not read). A call
-/// added to this path shows here (bench/results/2026-12-05-host-calls.md prices them).
+/// added to this path through the `Host` trait shows here (bench/results/2026-12-05-
+/// host-calls.md prices them); the log line goes through the `log` crate, not the trait, and
+/// tests/envoy_identity.rs checks that an accepted request writes none at `info`.
 #[test]
 fn a_warm_request_makes_these_host_calls_and_no_more() {
     let (host, root) = start(&inline(json!({})));
