@@ -90,11 +90,11 @@ impl Layout {
             .layers(layers)
             .annotations(annotations.clone())
             .build()?;
-        let mut descriptor = self.blob(MediaType::ImageManifest, &canonical(&manifest)?)?;
-        descriptor.set_annotations(Some(HashMap::from([(
-            ANNOTATION_REF_NAME.to_owned(),
-            reference.to_owned(),
-        )])));
+        let descriptor = annotated(
+            self.blob(MediaType::ImageManifest, &canonical(&manifest)?)?,
+            ANNOTATION_REF_NAME,
+            reference,
+        );
         self.images.push(descriptor.clone());
         Ok(descriptor)
     }
@@ -120,17 +120,11 @@ impl Layout {
             MediaType::Other(WASM_CONFIG.to_owned()),
             &canonical(&runtime)?,
         )?;
-        let titled = |mut descriptor: Descriptor, title: &str| {
-            descriptor.set_annotations(Some(HashMap::from([(
-                ANNOTATION_TITLE.to_owned(),
-                title.to_owned(),
-            )])));
-            descriptor
-        };
         let layers = vec![
-            titled(config.clone(), "runtime-config.json"),
-            titled(
+            annotated(config.clone(), ANNOTATION_TITLE, "runtime-config.json"),
+            annotated(
                 self.blob(MediaType::Other(WASM_LAYER.to_owned()), module)?,
+                ANNOTATION_TITLE,
                 COMPAT_FILE,
             ),
         ];
@@ -172,6 +166,12 @@ impl Layout {
         fs::write(self.dir.join("index.json"), canonical(&index)?)?;
         Ok(())
     }
+}
+
+/// `descriptor` with one annotation, `name` = `value`.
+fn annotated(mut descriptor: Descriptor, name: &str, value: &str) -> Descriptor {
+    descriptor.set_annotations(Some(HashMap::from([(name.to_owned(), value.to_owned())])));
+    descriptor
 }
 
 /// `value` as JSON with every object's keys sorted (serde_json's map is ordered by key),

@@ -153,24 +153,11 @@ pub fn catalogue(issuer: &str, audience: &str, now: u64) -> (Value, Vec<Attack>)
         "{header}.{payload}.{}",
         STANDARD_NO_PAD.encode(&raw_signature)
     );
-    let zero_ecdsa = {
-        let token = P256.sign(json!({"kid": "ec"}), &good_claims);
-        let input = token
-            .rsplit_once('.')
-            .map(|(input, _)| input.to_owned())
-            .unwrap_or_default();
-        format!("{input}.{}", URL_SAFE_NO_PAD.encode([0u8; 64]))
-    };
-    let short_eddsa = format!(
-        "{}.{payload}.{}",
-        b64(r#"{"alg":"EdDSA"}"#),
-        URL_SAFE_NO_PAD.encode([1u8; 10])
-    );
-    let stranger_jwk = RSA_2048_OTHER.public_jwk("good");
     let curve = |key: &TestKey, kid: &str, alg: &str| {
         key.sign(json!({"kid": kid, "alg": alg}), &good_claims)
     };
-    // r = s = 0 at the width of `alg`'s curve, or any other signature bytes.
+    // A token of `key`, in its own algorithm, with `signature` in place of its own (r = s = 0,
+    // or bytes of another width).
     let with_signature = |key: &TestKey, kid: &str, signature: &[u8]| {
         let token = curve(key, kid, key.default_alg());
         let input = token
@@ -179,6 +166,13 @@ pub fn catalogue(issuer: &str, audience: &str, now: u64) -> (Value, Vec<Attack>)
             .unwrap_or_default();
         format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
     };
+    let zero_ecdsa = with_signature(&P256, "ec", &[0; 64]);
+    let short_eddsa = format!(
+        "{}.{payload}.{}",
+        b64(r#"{"alg":"EdDSA"}"#),
+        URL_SAFE_NO_PAD.encode([1u8; 10])
+    );
+    let stranger_jwk = RSA_2048_OTHER.public_jwk("good");
 
     let mut cases = vec![
         attack("alg none", none("none"), "unsupported_algorithm"),
