@@ -50,10 +50,7 @@ fn tampered(token: &str) -> String {
 
 fn status(envoy: &Envoy, token: &str) -> u16 {
     let bearer = format!("Bearer {token}");
-    match client::websocket(envoy.listener(), "/ws", &[("authorization", &bearer)]) {
-        Ok((_, response)) => response.status,
-        Err(response) => response.status,
-    }
+    client::upgrade_status(envoy.listener(), "/ws", &[("authorization", &bearer)])
 }
 
 #[test]

@@ -66,10 +66,7 @@ fn token() -> String {
 }
 
 fn status(envoy: &Envoy, headers: &[(&str, &str)]) -> u16 {
-    match client::websocket(envoy.listener(), "/ws", headers) {
-        Ok((_, response)) => response.status,
-        Err(response) => response.status,
-    }
+    client::upgrade_status(envoy.listener(), "/ws", headers)
 }
 
 #[test]

@@ -149,6 +149,14 @@ pub fn websocket(
     }
 }
 
+/// The status a WebSocket upgrade to `path` with `headers` got: 101, or the refusal's.
+pub fn upgrade_status(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> u16 {
+    match websocket(addr, path, headers) {
+        Ok((_, response)) => response.status,
+        Err(response) => response.status,
+    }
+}
+
 /// Sends `text` and returns the next text message.
 pub fn echo(socket: &mut Socket, text: &str) -> String {
     socket.send(Message::Text(text.to_owned())).expect("send");
