@@ -4,6 +4,10 @@
 #
 #   scripts/build-wasm.sh          release build of the module
 #   scripts/build-wasm.sh lint     clippy (warnings denied) for the wasm target
+#   scripts/build-wasm.sh variant FEATURES OUT
+#                                  the module built the same way with Cargo features FEATURES
+#                                  (bench-only builds: scripts/price-host-calls.sh), at OUT;
+#                                  rustup's target only
 #
 # With the rustup target this is a plain `cargo build --release --target wasm32-wasip1`.
 # With the Debian fallback (see wasm-toolchain.sh) std is built from source by Debian's
@@ -37,6 +41,24 @@ remap=""
 for dir in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/; do
   [[ -d $dir ]] && remap+=" --remap-path-prefix=$dir="
 done
+
+# binaryen's wasm-opt, for size: see below, where the module goes through it.
+optimise() { # in out
+  wasm-opt -Oz --converge --low-memory-unused --enable-bulk-memory --enable-sign-ext \
+    --enable-nontrapping-float-to-int --enable-mutable-globals "$1" -o "$2"
+}
+
+if [[ $what == variant ]]; then
+  features=${2:?variant FEATURES OUT}
+  variant_out=${3:?variant FEATURES OUT}
+  [[ $mode == rustup ]] || { echo "build-wasm: variant builds need rustup's target" >&2; exit 1; }
+  CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS="${CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS:-}$remap" \
+    CARGO_TARGET_DIR=target/variants cargo build --quiet -p wsgate --release \
+    --target wasm32-wasip1 --features "$features"
+  mkdir -p "$(dirname "$variant_out")"
+  optimise target/variants/wasm32-wasip1/release/wsgate.wasm "$variant_out"
+  exit 0
+fi
 
 if [[ $mode == rustup ]]; then
   if [[ $what == lint ]]; then
@@ -86,8 +108,7 @@ fi
 # (bench/results/2026-11-29-warm-path.md, which also has the cold paths). Written to a
 # temporary file and renamed, never through the hardlink cargo may have left at $out.
 if command -v wasm-opt >/dev/null 2>&1; then
-  wasm-opt -Oz --converge --low-memory-unused --enable-bulk-memory --enable-sign-ext \
-    --enable-nontrapping-float-to-int --enable-mutable-globals "$out" -o "$out.opt"
+  optimise "$out" "$out.opt"
   mv -f "$out.opt" "$out"
   optimised="wasm-opt -Oz --converge --low-memory-unused"
 else

@@ -11,21 +11,10 @@ results=${1:-$(mktemp -d)}
 rounds=${ROUNDS:-5}
 whole=target/wasm32-wasip1/release/wsgate.wasm
 [[ -f $whole ]] || { echo "price-host-calls: no $whole: run make build" >&2; exit 1; }
-mkdir -p "$results" target/pricing
-# As scripts/build-wasm.sh builds the module: the registry's paths cut from panic locations,
-# so that a variant differs from the whole module only by what its feature leaves out.
-remap=""
-for dir in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/; do
-  [[ -d $dir ]] && remap+=" --remap-path-prefix=$dir="
-done
+mkdir -p "$results"
 for feature in bench-omit-edits bench-omit-fields bench-omit-stats; do
-  CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS="${CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS:-}$remap" \
-    CARGO_TARGET_DIR=target/pricing cargo build --quiet -p wsgate --release \
-    --target wasm32-wasip1 --features "$feature"
-  variant=target/pricing/wsgate-$feature.wasm
-  wasm-opt -Oz --converge --low-memory-unused --enable-bulk-memory --enable-sign-ext \
-    --enable-nontrapping-float-to-int --enable-mutable-globals \
-    target/pricing/wasm32-wasip1/release/wsgate.wasm -o "$variant"
+  variant=target/variants/wsgate-$feature.wasm
+  scripts/build-wasm.sh variant "$feature" "$variant"
   mkdir -p "$results/$feature"
   WSGATE_WASM=$variant cargo run --quiet --release -p wsgate-bench --bin wsgate-bench -- \
     --ab-only --together --baseline-module "$whole" --rounds "$rounds" \
