@@ -7,12 +7,10 @@ have() { command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/nu
 if [[ -n ${WSGATE_CHROMIUM:-} && -n ${WSGATE_CHROMEDRIVER:-} ]] || have; then
   exit 0
 fi
-sudo=()
-[[ $(id -u) == 0 ]] || sudo=(sudo -n)
-if command -v apt-get >/dev/null 2>&1 && { [[ ${#sudo[@]} == 0 ]] || sudo -n true 2>/dev/null; }; then
+source "$(dirname "$0")/apt.sh"
+if apt_can_install; then
   echo "browser-setup: installing Debian's chromium and chromium-driver" >&2
-  "${sudo[@]}" apt-get update -qq
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  apt_install chromium chromium-driver
   have || { echo "browser-setup: chromium or chromedriver still missing after apt-get" >&2; exit 1; }
 else
   echo "browser-setup: no chromium/chromedriver, and apt-get cannot install them here (not Debian, or neither root nor passwordless sudo)." >&2

@@ -20,12 +20,10 @@ fi
 # `release-setup.sh actionlint`: that alone (make lint needs no skopeo).
 [[ ${1:-} == actionlint ]] && exit 0
 command -v skopeo >/dev/null 2>&1 && exit 0
-sudo=()
-[[ $(id -u) == 0 ]] || sudo=(sudo -n)
-if command -v apt-get >/dev/null 2>&1 && { [[ ${#sudo[@]} == 0 ]] || sudo -n true 2>/dev/null; }; then
+source scripts/apt.sh
+if apt_can_install; then
   echo "release-setup: installing Debian's skopeo" >&2
-  "${sudo[@]}" apt-get update -qq
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq skopeo >/dev/null
+  apt_install skopeo
   command -v skopeo >/dev/null 2>&1 || { echo "release-setup: skopeo still missing after apt-get" >&2; exit 1; }
 else
   echo "release-setup: no skopeo, and apt-get cannot install it here (not Debian, or neither root nor passwordless sudo)." >&2
