@@ -135,8 +135,8 @@ grep -q --binary-files=text "canary" "$out" && {
   echo "build-wasm: $out carries a test canary: it must never be built into the module" >&2
   exit 1
 }
-grep -q --binary-files=text "wsgate-bench-omit" "$out" && {
-  echo "build-wasm: $out is a bench-omit build (it leaves host calls out): never the module" >&2
+grep -q --binary-files=text "wsgate-bench-only" "$out" && {
+  echo "build-wasm: $out is a bench-only build (it leaves host calls out or repeats steps): never the module" >&2
   exit 1
 }
 # The module must carry its entry point (feature "module"): without it Envoy would load it,

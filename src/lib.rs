@@ -50,6 +50,9 @@ pub mod token;
 mod filter;
 mod host;
 
+// Bench-only builds' repeated steps (`bench-repeat-*` features); nothing in any other build.
+mod bench_repeat;
+
 // The module's entry point. Off (`default-features = false`) only for another module that
 // links this crate, such as the test probe in testbed/probe.
 #[cfg(all(target_arch = "wasm32", feature = "module"))]

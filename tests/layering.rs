@@ -18,7 +18,15 @@ use testbed::envoy::workspace_root;
 /// Lowest first. A folder (or top-level file) may use those of lower layers only.
 const LAYERS: &[&[&str]] = &[
     // Leaves: they use nothing of the crate.
-    &["encoding", "deny", "provider", "host", "sockets", "shared"],
+    &[
+        "encoding",
+        "deny",
+        "provider",
+        "host",
+        "sockets",
+        "shared",
+        "bench_repeat",
+    ],
     // The request as the core sees it; the signature backends; the shared socket counts.
     &["request", "signature", "quota"],
     // Key sets, their fetching and sharing.

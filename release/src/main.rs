@@ -94,9 +94,9 @@ fn run(options: &Options) -> Result<String, Error> {
     if !module.starts_with(b"\0asm\x01\0\0\0") {
         return Err(format!("{}: not a WebAssembly module", options.module.display()).into());
     }
-    // A test or bench build (Cargo.toml's canaries and bench-omit-* features) fails open:
+    // A test or bench build (Cargo.toml's canaries and bench-only features) may fail open:
     // never released.
-    for marker in [&b"canary"[..], b"wsgate-bench-omit"] {
+    for marker in [&b"canary"[..], b"wsgate-bench-only"] {
         if module.windows(marker.len()).any(|window| window == marker) {
             return Err(format!(
                 "{}: a test or bench build ({}), never a release",
@@ -189,7 +189,7 @@ mod tests {
     fn a_test_or_bench_build_is_never_released() {
         let dir = std::env::temp_dir().join(format!("wsgate-release-main-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap_or_default();
-        for (name, marker) in [("canary", "canary"), ("bench", "wsgate-bench-omit build")] {
+        for (name, marker) in [("canary", "canary"), ("bench", "wsgate-bench-only build")] {
             let module = dir.join(format!("{name}.wasm"));
             let mut bytes = b"\0asm\x01\0\0\0".to_vec();
             bytes.extend_from_slice(marker.as_bytes());

@@ -18,6 +18,7 @@ use std::rc::Rc;
 
 use serde_json::{Map, Value};
 
+use crate::bench_repeat;
 use crate::decision::policy::{self, SocketLimit};
 use crate::decision::rules::Rule;
 use crate::decision::upstream::{self, HeaderEdits, UpstreamPolicy};
@@ -254,6 +255,9 @@ impl Gate {
         // A refused request's tokens are still found, every one, so that each is cut
         // before Envoy logs the request; one pass finds them and how to cut them.
         let mut scan = self.sources.scan(head);
+        bench_repeat::again(cfg!(feature = "bench-repeat-scan"), || {
+            (self.sources.scan(head), upgrade::is_websocket_upgrade(head))
+        });
         if !upgrade::is_websocket_upgrade(head) {
             return Outcome::refused(DenyReason::NotWebSocket, scan.cut);
         }
@@ -340,6 +344,12 @@ impl Gate {
             let (verified, _) = self.authenticate(rule, &found.token, keys, now_ms, verifier);
             return (verified, CacheUse::Off);
         };
+        bench_repeat::again(cfg!(feature = "bench-repeat-lookup"), || {
+            cache.get(&found.token, now_ms, |id| match keys.keys(id) {
+                KeysNow::Ready(current) => Some(current.version),
+                _ => None,
+            })
+        });
         let current = |id: ProviderId| match keys.keys(id) {
             KeysNow::Ready(current) => Some(current.version),
             _ => None,
@@ -348,6 +358,15 @@ impl Gate {
             // Verified by a provider this rule may not accept: decided afresh (and so
             // refused, as that provider is the one its `iss` names).
             if rule.accepts(id) {
+                // Priced on a hit, the bench's warm request: its cold one has no cache.
+                bench_repeat::again(cfg!(feature = "bench-repeat-insert"), || {
+                    let version = match keys.keys(id) {
+                        KeysNow::Ready(current) => current.version,
+                        _ => 0,
+                    };
+                    let deadline = identity.expires_at_ms(self.clock_skew_seconds(id));
+                    cache.insert(&found.token, version, id, &identity, deadline.unwrap_or(0))
+                });
                 return ((Some(id), Verdict::Allow(identity)), CacheUse::Hit);
             }
         }
@@ -401,6 +420,9 @@ impl Gate {
         };
         let parsed =
             CompactJws::parse(token, self.max_token_bytes).and_then(|jws| Ok((jws.claims()?, jws)));
+        bench_repeat::again(cfg!(feature = "bench-repeat-parse"), || {
+            CompactJws::parse(token, self.max_token_bytes).and_then(|jws| jws.claims())
+        });
         let (claims, jws) = match parsed {
             Ok(parsed) => parsed,
             Err(reason) => return deny(None, reason.into()),

@@ -5,6 +5,7 @@ use log::{debug, error, info, warn};
 
 use super::plugin::Plugin;
 use super::slots;
+use crate::bench_repeat;
 use crate::decision::record::Record;
 use crate::decision::stats;
 use crate::decision::{CacheUse, Outcome, Verdict};
@@ -34,6 +35,9 @@ pub(super) fn outcome<H: Host>(
     // refused instead (upstream_edit_failed), and logged and counted as such. On a
     // refused request the local reply goes out whatever the edits did.
     let edits = gate.upstream_edits(&outcome, head);
+    bench_repeat::again(cfg!(feature = "bench-repeat-record"), || {
+        gate.upstream_edits(&outcome, head)
+    });
     // For a refusal every edit is tried, whatever one refused: the token cut must not wait
     // on a claim header's removal (nothing goes upstream; what Envoy logs is at stake).
     let try_every_edit = !matches!(outcome.verdict, Verdict::Allow(_));
@@ -71,6 +75,21 @@ pub(super) fn outcome<H: Host>(
         gate.names_providers(),
         gate.replies(),
     );
+    bench_repeat::again(cfg!(feature = "bench-repeat-record"), || {
+        let record = Record::of(
+            &outcome,
+            head,
+            &settings.correlation,
+            provider,
+            gate.names_providers(),
+            gate.replies(),
+        );
+        let mut buffer = String::new();
+        for (name, value) in record.access_log_fields() {
+            std::hint::black_box((property(&mut buffer, name), value));
+        }
+        stats::moved_by(&outcome, provider)
+    });
     // An accepted request is logged at debug unless `log_allowed`, as `jwt_authn` logs
     // neither at info: a line is a host call and a write. The level is checked first, so
     // a line not written is not formatted either.
@@ -87,9 +106,9 @@ pub(super) fn outcome<H: Host>(
     } else {
         Vec::new()
     };
+    let mut buffer = String::with_capacity(32);
     for (name, value) in fields {
-        // Envoy keeps it as filter state `wasm.wsgate.<name>`.
-        if let Err(refusal) = host.set_property(&format!("wsgate.{name}"), value.as_bytes()) {
+        if let Err(refusal) = host.set_property(property(&mut buffer, name), value.as_bytes()) {
             warn!("access-log field {name} not set: {refusal}");
         }
     }
@@ -115,6 +134,15 @@ pub(super) fn outcome<H: Host>(
             false
         }
     }
+}
+
+/// The property of access-log field `name`, written into `buffer` (one allocation for every
+/// field): Envoy keeps it as filter state `wasm.wsgate.<name>`.
+fn property<'b>(buffer: &'b mut String, name: &str) -> &'b str {
+    buffer.clear();
+    buffer.push_str("wsgate.");
+    buffer.push_str(name);
+    buffer
 }
 
 /// Counts a decision's use of the token cache: each decision once, a parked request's

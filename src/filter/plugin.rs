@@ -143,15 +143,14 @@ impl<H: Host + Clone> Plugin<H> {
         let config = Config::parse(&host.plugin_configuration())
             .map_err(|problem| format!("invalid plugin configuration: {problem}"))?;
         let verifier = HostVerifier::start(host.clone(), config.crypto)?;
-        // The marker scripts/build-wasm.sh and make dist refuse: such a module fails open.
-        #[cfg(any(
-            feature = "bench-omit-edits",
-            feature = "bench-omit-fields",
-            feature = "bench-omit-stats"
-        ))]
-        log::error!(
-            "wsgate-bench-omit build: it leaves host calls out; never serve traffic with it"
-        );
+        // The marker scripts/build-wasm.sh and make dist refuse: such a module may fail open.
+        #[cfg(feature = "bench-only")]
+        {
+            log::error!(
+                "wsgate-bench-only build: it leaves host calls out or repeats steps; never serve traffic with it"
+            );
+            let _ = host.set_shared_data(crate::bench_repeat::SHARED_ENTRY, &[0; 8], None);
+        }
         info!("signatures: {}", verifier.describe());
         let provider_names: Vec<String> = config
             .providers

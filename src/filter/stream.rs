@@ -9,6 +9,7 @@ use proxy_wasm::types::Action;
 
 use super::plugin::{ParkedRequest, Plugin};
 use super::{apply, slots};
+use crate::bench_repeat;
 use crate::decision::{Outcome, Verdict};
 use crate::deny::{DenyReason, Replies};
 use crate::host::{Host, HostError};
@@ -68,6 +69,9 @@ impl<H: Host> HttpContext for GateStream<H> {
             }
         }
         // Most traffic through a listener is not to a guarded path: one header decides that.
+        bench_repeat::again(cfg!(feature = "bench-repeat-path"), || {
+            self.host.request_header(":path").map(|path| path.map(text))
+        });
         let path = match self.host.request_header(":path") {
             Ok(path) => path.map(text).unwrap_or_default(),
             Err(refusal) => return unreadable(&plugin, context_id, &refusal),
@@ -76,6 +80,11 @@ impl<H: Host> HttpContext for GateStream<H> {
             return Action::Continue;
         };
         self.guarded = true;
+        bench_repeat::again(cfg!(feature = "bench-repeat-headers"), || {
+            self.host.request_headers().map(|headers| {
+                RequestHead::new(headers.into_iter().map(|(name, value)| (name, text(value))))
+            })
+        });
         let head = match self.host.request_headers() {
             Ok(headers) => {
                 RequestHead::new(headers.into_iter().map(|(name, value)| (name, text(value))))
@@ -83,6 +92,12 @@ impl<H: Host> HttpContext for GateStream<H> {
             Err(refusal) => return unreadable(&plugin, context_id, &refusal),
         };
         let now = self.host.now_ms();
+        bench_repeat::again(cfg!(feature = "bench-repeat-clock"), || self.host.now_ms());
+        // What a remote key set's version read costs (`JwksCache::current`, once a
+        // request): the bench's keys are inline.
+        bench_repeat::again(cfg!(feature = "bench-repeat-shared-read"), || {
+            self.host.get_shared_data(bench_repeat::SHARED_ENTRY)
+        });
         let outcome = plugin.decide(&rule, &head, now, true);
         if let (Verdict::AwaitKeys(wait, _), Some(provider)) = (&outcome.verdict, outcome.provider)
         {

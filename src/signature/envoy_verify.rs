@@ -21,6 +21,7 @@
 
 use std::fmt;
 
+use crate::bench_repeat;
 use crate::signature::{host_form, JwsAlgorithm, VerifyingKey};
 
 /// The name of Envoy's foreign function.
@@ -69,7 +70,11 @@ pub fn ask(
     }
     let spki = key.spki().ok_or(Undecided::NoKeyForm)?;
     let arguments = arguments(alg, spki, signature, text).ok_or(Undecided::NoSignatureForm)?;
+    bench_repeat::again(cfg!(feature = "bench-repeat-args"), || {
+        self::arguments(alg, spki, signature, text)
+    });
     let answer = call(&arguments).map_err(Undecided::Refused)?;
+    bench_repeat::again(cfg!(feature = "bench-repeat-args"), || verdict(&answer));
     verdict(&answer).ok_or(Undecided::Unreadable)
 }
 

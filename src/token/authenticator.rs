@@ -7,6 +7,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::bench_repeat;
 use crate::deny::DenyReason;
 use crate::keys::jwks::KeySet;
 use crate::signature::{InModule, Verifier};
@@ -65,6 +66,9 @@ impl Authenticator {
             ..reason.into()
         };
         self.policy.check(&claims, now).map_err(deny)?;
+        bench_repeat::again(cfg!(feature = "bench-repeat-claims"), || {
+            self.policy.check(&claims, now)
+        });
         verify_signature(jws, keys, verifier).map_err(deny)?;
         Ok(Identity {
             payload: jws.payload_segment().into(),
@@ -84,6 +88,9 @@ pub fn verify_signature(
     verifier: &dyn Verifier,
 ) -> Result<(), DenyReason> {
     let mut candidates = keys.candidates(jws.alg(), jws.kid()).peekable();
+    bench_repeat::again(cfg!(feature = "bench-repeat-keys"), || {
+        keys.candidates(jws.alg(), jws.kid()).next().is_some()
+    });
     if candidates.peek().is_none() {
         return Err(DenyReason::UnknownKey);
     }
