@@ -51,28 +51,29 @@ pub const RECORD_FIELDS: [&str; 9] = [
     "claimed_sub",
 ];
 
-/// The operator's view of one guarded decision.
+/// The operator's view of one guarded decision; its field names are static or the
+/// configured correlation fields' (`'a`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
+pub struct Record<'a> {
     allowed: bool,
     /// `(name, value)` in log order; values already sanitised.
-    fields: Vec<(String, String)>,
+    fields: Vec<(&'a str, String)>,
 }
 
-impl Record {
+impl<'a> Record<'a> {
     /// The record of `outcome` on `head`, a refusal's status as `replies` answers it. Where
     /// providers are `named` (not the single-issuer form), it names the one that accepted
     /// or refused the token, `provider`, or `-` when none was chosen.
     pub fn of(
         outcome: &Outcome,
         head: &RequestHead,
-        correlation: &[CorrelationHeader],
+        correlation: &'a [CorrelationHeader],
         provider: Option<&str>,
         named: bool,
         replies: &Replies,
-    ) -> Record {
-        let mut fields: Vec<(String, String)> = Vec::new();
-        let mut add = |name: &str, value: &str| fields.push((name.to_owned(), sanitize(value)));
+    ) -> Record<'a> {
+        let mut fields = Vec::with_capacity(8 + correlation.len());
+        let mut add = |name: &'a str, value: &str| fields.push((name, sanitize(value)));
         let allowed = match &outcome.verdict {
             Verdict::Allow(identity) => {
                 add("decision", "allow");
@@ -149,14 +150,18 @@ impl Record {
     pub fn access_log_fields(&self) -> Vec<(&str, &str)> {
         self.fields
             .iter()
-            .filter(|(name, _)| name != "path" && name != "status")
-            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .filter(|(name, _)| *name != "path" && *name != "status")
+            .map(|(name, value)| (*name, value.as_str()))
             .collect()
     }
 }
 
 /// Control characters removed, cut to [`MAX_VALUE_CHARS`].
 pub fn sanitize(value: &str) -> String {
+    // The usual value, short and clean, is copied as it is (a byte is at most a character).
+    if value.len() <= MAX_VALUE_CHARS && !value.chars().any(char::is_control) {
+        return value.to_owned();
+    }
     let clean: String = value.chars().filter(|c| !c.is_control()).collect();
     if clean.chars().count() > MAX_VALUE_CHARS {
         let mut cut: String = clean.chars().take(MAX_VALUE_CHARS).collect();
@@ -203,6 +208,23 @@ mod tests {
         }
     }
 
+    /// The default correlation headers, for as long as a record borrows their names.
+    fn ids() -> &'static [CorrelationHeader] {
+        Box::leak(default_correlation_headers().into_boxed_slice())
+    }
+
+    #[test]
+    fn values_are_copied_as_they_are_only_when_short_and_clean() {
+        let at_most = "x".repeat(MAX_VALUE_CHARS);
+        assert_eq!(sanitize(&at_most), at_most);
+        let over = "x".repeat(MAX_VALUE_CHARS + 1);
+        assert_eq!(sanitize(&over), format!("{at_most}…"));
+        // Longer in bytes than the cap, not in characters: kept whole.
+        let accents = "é".repeat(MAX_VALUE_CHARS);
+        assert_eq!(sanitize(&accents), accents);
+        assert_eq!(sanitize("a\u{85}b\u{7f}c\td"), "abcd");
+    }
+
     #[test]
     fn an_accepted_request_with_both_ids() {
         let record = Record::of(
@@ -211,7 +233,7 @@ mod tests {
                 ("x-ms-call-correlation-id", "corr-1"),
                 ("x-ms-call-connection-id", "conn-1"),
             ]),
-            &default_correlation_headers(),
+            ids(),
             None,
             false,
             &Replies::default(),
@@ -245,7 +267,7 @@ mod tests {
         let record = Record::of(
             &refusal(denial),
             &head(&[]),
-            &default_correlation_headers(),
+            ids(),
             None,
             false,
             &Replies::default(),
@@ -266,7 +288,7 @@ mod tests {
                 ("x-ms-call-correlation-id", "a\r\nfake=1\u{1b}[31m \"q\""),
                 ("x-ms-call-connection-id", &long),
             ]),
-            &default_correlation_headers(),
+            ids(),
             None,
             false,
             &Replies::default(),
