@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prices the steps of a request (#31): builds the module once for each bench-only feature
 # of Cargo.toml (never shipped): `bench-omit-*` leaves one kind of host call out, and
-# `bench-repeat-*` runs one step src/bench_repeat.rs more times. Then runs make bench's A/B
+# `bench-repeat-*` runs one step ten more times (src/bench_repeat.rs). Then runs make bench's A/B
 # (--ab-only --together: both modules' Envoys loaded at once on one CPU, round by round; a
 # warm request, and a cold RS256 one with Envoy's crypto) of each against the whole module.
 # What an omission saves is what its calls cost; what a repeat adds, over its count, is what

@@ -15,8 +15,17 @@ pub const REPEATS: usize = 10;
 /// The shared-data entry (8 bytes, as a key set's version) `bench-repeat-shared-read` reads.
 pub const SHARED_ENTRY: &str = "wsgate-bench/version";
 
-/// Runs `step` [`REPEATS`] more times when `priced` (a `cfg!(feature = "bench-repeat-…")`),
-/// keeping the compiler from dropping its work.
+/// `step`'s result, `step` having run [`REPEATS`] more times before when `priced` (a
+/// `cfg!(feature = "bench-repeat-…")`): the step priced is the step shipped.
+#[inline(always)]
+pub fn priced<T>(priced: bool, mut step: impl FnMut() -> T) -> T {
+    again(priced, &mut step);
+    step()
+}
+
+/// Runs `step` [`REPEATS`] more times when `priced`, keeping the compiler from dropping its
+/// work; for work the module does not otherwise do (a bench-only read, or an insert priced
+/// where the bench has a cache).
 #[inline(always)]
 pub fn again<T>(priced: bool, mut step: impl FnMut() -> T) {
     if priced {

@@ -254,11 +254,10 @@ impl Gate {
     ) -> Outcome {
         // A refused request's tokens are still found, every one, so that each is cut
         // before Envoy logs the request; one pass finds them and how to cut them.
-        let mut scan = self.sources.scan(head);
-        bench_repeat::again(cfg!(feature = "bench-repeat-scan"), || {
+        let (mut scan, upgrade) = bench_repeat::priced(cfg!(feature = "bench-repeat-scan"), || {
             (self.sources.scan(head), upgrade::is_websocket_upgrade(head))
         });
-        if !upgrade::is_websocket_upgrade(head) {
+        if !upgrade {
             return Outcome::refused(DenyReason::NotWebSocket, scan.cut);
         }
         // A browser's cross-site upgrade carries its cookies: refused before its token is.
@@ -344,21 +343,18 @@ impl Gate {
             let (verified, _) = self.authenticate(rule, &found.token, keys, now_ms, verifier);
             return (verified, CacheUse::Off);
         };
-        bench_repeat::again(cfg!(feature = "bench-repeat-lookup"), || {
+        let hit = bench_repeat::priced(cfg!(feature = "bench-repeat-lookup"), || {
             cache.get(&found.token, now_ms, |id| match keys.keys(id) {
                 KeysNow::Ready(current) => Some(current.version),
                 _ => None,
             })
         });
-        let current = |id: ProviderId| match keys.keys(id) {
-            KeysNow::Ready(current) => Some(current.version),
-            _ => None,
-        };
-        if let Some((id, identity)) = cache.get(&found.token, now_ms, current) {
+        if let Some((id, identity)) = hit {
             // Verified by a provider this rule may not accept: decided afresh (and so
             // refused, as that provider is the one its `iss` names).
             if rule.accepts(id) {
-                // Priced on a hit, the bench's warm request: its cold one has no cache.
+                // Priced on a hit, the bench's warm request (its cold one has no cache): each
+                // repeat replaces the live entry, so the price is an upper figure.
                 bench_repeat::again(cfg!(feature = "bench-repeat-insert"), || {
                     let version = match keys.keys(id) {
                         KeysNow::Ready(current) => current.version,
@@ -418,10 +414,8 @@ impl Gate {
         let deny = |provider: Option<ProviderId>, denial: Denial| {
             ((provider, Verdict::Deny(denial)), None)
         };
-        let parsed =
-            CompactJws::parse(token, self.max_token_bytes).and_then(|jws| Ok((jws.claims()?, jws)));
-        bench_repeat::again(cfg!(feature = "bench-repeat-parse"), || {
-            CompactJws::parse(token, self.max_token_bytes).and_then(|jws| jws.claims())
+        let parsed = bench_repeat::priced(cfg!(feature = "bench-repeat-parse"), || {
+            CompactJws::parse(token, self.max_token_bytes).and_then(|jws| Ok((jws.claims()?, jws)))
         });
         let (claims, jws) = match parsed {
             Ok(parsed) => parsed,

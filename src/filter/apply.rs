@@ -34,10 +34,8 @@ pub(super) fn outcome<H: Host>(
     // Header edits come first: an accepted request whose edits the host refused is
     // refused instead (upstream_edit_failed), and logged and counted as such. On a
     // refused request the local reply goes out whatever the edits did.
-    let edits = gate.upstream_edits(&outcome, head);
-    bench_repeat::again(cfg!(feature = "bench-repeat-record"), || {
-        gate.upstream_edits(&outcome, head)
-    });
+    let priced = cfg!(feature = "bench-repeat-record");
+    let edits = bench_repeat::priced(priced, || gate.upstream_edits(&outcome, head));
     // For a refusal every edit is tried, whatever one refused: the token cut must not wait
     // on a claim header's removal (nothing goes upstream; what Envoy logs is at stake).
     let try_every_edit = !matches!(outcome.verdict, Verdict::Allow(_));
@@ -67,28 +65,15 @@ pub(super) fn outcome<H: Host>(
         (_, verdict) => Outcome { verdict, ..outcome },
     };
     let provider = gate.provider_name(outcome.provider);
-    let record = Record::of(
-        &outcome,
-        head,
-        &settings.correlation,
-        provider,
-        gate.names_providers(),
-        gate.replies(),
-    );
-    bench_repeat::again(cfg!(feature = "bench-repeat-record"), || {
-        let record = Record::of(
+    let record = bench_repeat::priced(priced, || {
+        Record::of(
             &outcome,
             head,
             &settings.correlation,
             provider,
             gate.names_providers(),
             gate.replies(),
-        );
-        let mut buffer = String::new();
-        for (name, value) in record.access_log_fields() {
-            std::hint::black_box((property(&mut buffer, name), value));
-        }
-        stats::moved_by(&outcome, provider)
+        )
     });
     // An accepted request is logged at debug unless `log_allowed`, as `jwt_authn` logs
     // neither at info: a line is a host call and a write. The level is checked first, so
@@ -112,7 +97,7 @@ pub(super) fn outcome<H: Host>(
             warn!("access-log field {name} not set: {refusal}");
         }
     }
-    for name in stats::moved_by(&outcome, provider) {
+    for name in bench_repeat::priced(priced, || stats::moved_by(&outcome, provider)) {
         plugin.metrics.increment(&name);
     }
     match (&outcome.verdict, outcome.provider) {

@@ -69,30 +69,27 @@ impl<H: Host> HttpContext for GateStream<H> {
             }
         }
         // Most traffic through a listener is not to a guarded path: one header decides that.
-        bench_repeat::again(cfg!(feature = "bench-repeat-path"), || {
+        let path = bench_repeat::priced(cfg!(feature = "bench-repeat-path"), || {
             self.host.request_header(":path").map(|path| path.map(text))
         });
-        let path = match self.host.request_header(":path") {
-            Ok(path) => path.map(text).unwrap_or_default(),
+        let path = match path {
+            Ok(path) => path.unwrap_or_default(),
             Err(refusal) => return unreadable(&plugin, context_id, &refusal),
         };
         let Some(rule) = plugin.settings.gate.rule_for(&path) else {
             return Action::Continue;
         };
         self.guarded = true;
-        bench_repeat::again(cfg!(feature = "bench-repeat-headers"), || {
+        let head = bench_repeat::priced(cfg!(feature = "bench-repeat-headers"), || {
             self.host.request_headers().map(|headers| {
                 RequestHead::new(headers.into_iter().map(|(name, value)| (name, text(value))))
             })
         });
-        let head = match self.host.request_headers() {
-            Ok(headers) => {
-                RequestHead::new(headers.into_iter().map(|(name, value)| (name, text(value))))
-            }
+        let head = match head {
+            Ok(head) => head,
             Err(refusal) => return unreadable(&plugin, context_id, &refusal),
         };
-        let now = self.host.now_ms();
-        bench_repeat::again(cfg!(feature = "bench-repeat-clock"), || self.host.now_ms());
+        let now = bench_repeat::priced(cfg!(feature = "bench-repeat-clock"), || self.host.now_ms());
         // What a remote key set's version read costs (`JwksCache::current`, once a
         // request): the bench's keys are inline.
         bench_repeat::again(cfg!(feature = "bench-repeat-shared-read"), || {

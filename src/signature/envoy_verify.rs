@@ -69,13 +69,11 @@ pub fn ask(
         return Err(Undecided::NoKeyForm);
     }
     let spki = key.spki().ok_or(Undecided::NoKeyForm)?;
-    let arguments = arguments(alg, spki, signature, text).ok_or(Undecided::NoSignatureForm)?;
-    bench_repeat::again(cfg!(feature = "bench-repeat-args"), || {
-        self::arguments(alg, spki, signature, text)
-    });
+    let priced = cfg!(feature = "bench-repeat-args");
+    let arguments = bench_repeat::priced(priced, || arguments(alg, spki, signature, text))
+        .ok_or(Undecided::NoSignatureForm)?;
     let answer = call(&arguments).map_err(Undecided::Refused)?;
-    bench_repeat::again(cfg!(feature = "bench-repeat-args"), || verdict(&answer));
-    verdict(&answer).ok_or(Undecided::Unreadable)
+    bench_repeat::priced(priced, || verdict(&answer)).ok_or(Undecided::Unreadable)
 }
 
 /// The hash Envoy must use for `alg`, when Envoy can verify `alg` at all.
