@@ -344,10 +344,7 @@ impl Gate {
             return (verified, CacheUse::Off);
         };
         let hit = bench_repeat::priced(cfg!(feature = "bench-repeat-lookup"), || {
-            cache.get(&found.token, now_ms, |id| match keys.keys(id) {
-                KeysNow::Ready(current) => Some(current.version),
-                _ => None,
-            })
+            cache.get(&found.token, now_ms, |id| version_now(keys, id))
         });
         if let Some((id, identity)) = hit {
             // Verified by a provider this rule may not accept: decided afresh (and so
@@ -356,10 +353,7 @@ impl Gate {
                 // Priced on a hit, the bench's warm request (its cold one has no cache): each
                 // repeat replaces the live entry, so the price is an upper figure.
                 bench_repeat::again(cfg!(feature = "bench-repeat-insert"), || {
-                    let version = match keys.keys(id) {
-                        KeysNow::Ready(current) => current.version,
-                        _ => 0,
-                    };
+                    let version = version_now(keys, id).unwrap_or(0);
                     let deadline = identity.expires_at_ms(self.clock_skew_seconds(id));
                     cache.insert(&found.token, version, id, &identity, deadline.unwrap_or(0))
                 });
@@ -473,6 +467,14 @@ impl Gate {
             .iter()
             .filter_map(|&id| policy(id))
             .find(|(_, authenticator)| authenticator.policy.issuer == iss)
+    }
+}
+
+/// The version of provider `id`'s key set now, if it has one.
+fn version_now(keys: &mut dyn SharedView, id: ProviderId) -> Option<u64> {
+    match keys.keys(id) {
+        KeysNow::Ready(current) => Some(current.version),
+        _ => None,
     }
 }
 

@@ -145,12 +145,12 @@ impl<H: Host + Clone> Plugin<H> {
         let verifier = HostVerifier::start(host.clone(), config.crypto)?;
         // The marker scripts/build-wasm.sh and make dist refuse: such a module may fail open.
         #[cfg(feature = "bench-only")]
-        {
-            log::error!(
-                "wsgate-bench-only build: it leaves host calls out or repeats steps; never serve traffic with it"
-            );
-            let _ = host.set_shared_data(crate::bench_repeat::SHARED_ENTRY, &[0; 8], None);
-        }
+        log::error!(
+            "wsgate-bench-only build: it leaves host calls out or repeats steps; never serve traffic with it"
+        );
+        // The entry `bench-repeat-shared-read` reads, as a remote key set's version.
+        #[cfg(feature = "bench-repeat-shared-read")]
+        let _ = host.set_shared_data(crate::bench_repeat::SHARED_ENTRY, &[0; 8], None);
         info!("signatures: {}", verifier.describe());
         let provider_names: Vec<String> = config
             .providers
